@@ -1,0 +1,92 @@
+"""The ``sandgrain`` command line.
+
+Errors a user can fix are printed as one line on stderr with a non-zero exit status; a traceback
+means a bug in sandgrain.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from ..config import Settings
+from ..errors import SandgrainError
+from . import genome, serve
+
+app = typer.Typer(
+    name="sandgrain",
+    help="sandgrain — a search engine for genomes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(genome.app, name="genome")
+serve.register(app)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"sandgrain {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    home: str = typer.Option(None, "--home", help="Data home [env SANDGRAIN_HOME]."),
+    store: str = typer.Option(
+        None,
+        "--store",
+        help="Storage URL: a directory or s3://bucket/prefix [env SANDGRAIN_STORE].",
+    ),
+    s3_endpoint: str = typer.Option(
+        None, "--s3-endpoint", help="S3-compatible endpoint URL [env SANDGRAIN_S3_ENDPOINT]."
+    ),
+    executor: str = typer.Option(
+        None,
+        "--executor",
+        help="Where fan-out tasks run: local, local:N, serial, dask://host:port, dask-local, "
+        "lithops, lithops:localhost [env SANDGRAIN_EXECUTOR].",
+    ),
+    retries: int = typer.Option(
+        None, "--retries", help="Retries of a failed task [env SANDGRAIN_RETRIES]."
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    ctx.obj = Settings.from_env(
+        home=home, store_url=store, s3_endpoint=s3_endpoint, executor=executor, retries=retries
+    )
+
+
+def fail(message: str, code: int = 1) -> int:
+    sys.stderr.write(f"sandgrain: error: {message}\n")
+    return code
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: run the CLI and turn errors into one line on stderr."""
+    command = typer.main.get_command(app)
+    try:
+        rc = command.main(args=argv, prog_name="sandgrain", standalone_mode=False)
+    except SandgrainError as exc:
+        rc = fail(str(exc), exc.exit_code)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        sys.stderr.write(exc.ctx.get_help() + "\n" if exc.ctx else "")
+        rc = 2
+    except click.UsageError as exc:
+        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+        rc = fail(exc.format_message().replace("\n", " ") + hint, 2)
+    except click.ClickException as exc:
+        rc = fail(exc.format_message().replace("\n", " "), exc.exit_code)
+    except (click.Abort, KeyboardInterrupt):
+        rc = fail("interrupted", 130)
+    except BrokenPipeError:
+        rc = 0
+    sys.exit(rc if isinstance(rc, int) else 0)

@@ -1,0 +1,76 @@
+"""``sandgrain serve`` and ``sandgrain demo``: the web app and its demo data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from ..genome.store import add_genome, demo_genomes, open_genome
+from ..provenance import sha256_file
+from ..storage import Store
+from .progress import byte_progress
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+    app.command("demo")(demo)
+
+
+def serve(
+    ctx: typer.Context,
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8000, "--port", help="Port to listen on."),
+) -> None:
+    """Start the web app and REST API."""
+    import uvicorn
+
+    from ..web.app import create_app
+
+    typer.echo(f"sandgrain: serving store {ctx.obj.store} on http://{host}:{port}", err=True)
+    uvicorn.run(create_app(ctx.obj), host=host, port=port, log_level="info")
+
+
+def demo(
+    ctx: typer.Context,
+    data: str = typer.Option(
+        os.environ.get("SANDGRAIN_TEST_DATA", "../shared/data"),
+        "--data",
+        help="The shared data folder [env SANDGRAIN_TEST_DATA].",
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Import the demo genomes (yeast R64 with SGD genes, SARS-CoV-2) when the data folder exists.
+
+    Genomes already imported from the same files (same SHA-256) are left as they are.
+    """
+    if not Path(data).is_dir():
+        typer.echo(f"sandgrain: no demo data at {data}; starting with an empty store", err=True)
+        return
+    store = Store.from_settings(ctx.obj)
+    for d in demo_genomes(data):
+        if _up_to_date(store, d):
+            typer.echo(f"demo genome {d.name} is up to date", err=True)
+            continue
+        with byte_progress(quiet) as progress:
+            genome = add_genome(
+                store,
+                d.name,
+                d.fasta,
+                annotation=d.annotation,
+                aliases=d.aliases,
+                assembly=d.assembly,
+                replace=True,
+                progress=progress,
+            )
+        typer.echo(f"imported demo genome {genome.name}: {genome.meta['genes']:,} genes", err=True)
+
+
+def _up_to_date(store: Store, d) -> bool:
+    if not store.has_dataset("genomes", d.name):
+        return False
+    inputs = open_genome(store, d.name).dataset.manifest["provenance"].get("inputs", [])
+    have = {i.get("role"): i.get("sha256") for i in inputs}
+    want = {"fasta": sha256_file(d.fasta), "annotation": d.annotation and sha256_file(d.annotation)}
+    return all(have.get(k) == v for k, v in want.items() if v)

@@ -1,0 +1,385 @@
+"""One storage layer for everything sandgrain keeps: a local directory or S3-compatible storage.
+
+Built on fsspec, so the same code runs on ``/path/to/store`` and ``s3://bucket/prefix``.
+
+Atomic writes
+    A single object is written to a temporary name and renamed into place (local disk), or uploaded
+    in one PUT / one completed multipart upload (object storage), so no reader ever sees a
+    half-written object, also when the writer is killed.
+
+Datasets
+    A dataset (a genome, a site index, a variant table…) is a set of objects under
+    ``<kind>/<name>/<version>/`` plus ``<kind>/<name>/manifest.json``, written last. The manifest
+    lists every file with its size and SHA-256, the format and its version, and the provenance.
+    A dataset exists only once its manifest exists, so a crashed import leaves nothing visible,
+    and re-importing replaces the old version atomically (the manifest is swapped in one write).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import fsspec
+
+from .errors import ConflictError, InputError, NotFoundError, StorageError
+from .provenance import utc_now
+
+MANIFEST = "manifest.json"
+_TMP_MARK = ".tmp-"
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_KEY_PART_RE = re.compile(r"^[A-Za-z0-9_.=-][A-Za-z0-9_.=+-]*$")
+
+
+def check_name(name: str, what: str = "name") -> str:
+    """Validate a dataset name: letters, digits, '.', '_', '-' (at most 128, not starting with a
+    punctuation mark)."""
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise InputError(
+            f"invalid {what} {name!r}: use letters, digits, '.', '_' or '-' "
+            "(at most 128 characters, starting with a letter or digit)"
+        )
+    return name
+
+
+def _check_key(key: str) -> str:
+    parts = key.split("/")
+    if not key or any(p in ("", ".", "..") or not _KEY_PART_RE.match(p) for p in parts):
+        raise InputError(f"invalid storage key {key!r}")
+    return key
+
+
+class Store:
+    """A key → bytes store rooted at an fsspec URL.
+
+    Parameters
+    ----------
+    url
+        A local directory (created if missing) or ``s3://bucket/prefix``.
+    storage_options
+        Passed to fsspec (for S3: ``{"client_kwargs": {"endpoint_url": ...}}``, credentials…).
+    """
+
+    def __init__(self, url: str, storage_options: dict | None = None):
+        self.url = url.rstrip("/") if "://" in url else str(Path(url).expanduser().absolute())
+        self.storage_options = dict(storage_options or {})
+        try:
+            self.fs, self.root = fsspec.core.url_to_fs(self.url, **self.storage_options)
+        except (ImportError, ValueError) as exc:
+            raise InputError(f"unsupported storage URL {url!r}: {exc}") from None
+        self.root = self.root.rstrip("/")
+        self.is_local = self.fs.protocol in ("file", ("file", "local"), "local") or (
+            isinstance(self.fs.protocol, tuple) and "file" in self.fs.protocol
+        )
+        if self.is_local:
+            Path(self.root).mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def from_settings(cls, settings) -> Store:
+        return cls(settings.store, settings.storage_options())
+
+    def reference(self) -> dict:
+        """What a fan-out task needs to reopen this store in another process."""
+        return {"url": self.url, "storage_options": self.storage_options}
+
+    @classmethod
+    def from_reference(cls, ref: dict) -> Store:
+        return cls(ref["url"], ref.get("storage_options"))
+
+    def __repr__(self) -> str:
+        return f"Store({self.url!r})"
+
+    # -- single objects -------------------------------------------------------------------------
+    def path(self, key: str) -> str:
+        return f"{self.root}/{_check_key(key)}"
+
+    def _wrap(self, key: str, exc: Exception):
+        if isinstance(exc, FileNotFoundError):
+            return NotFoundError(f"no object {key!r} in store {self.url}")
+        return StorageError(f"store {self.url}: cannot access {key!r}: {type(exc).__name__}: {exc}")
+
+    def exists(self, key: str) -> bool:
+        try:
+            return self.fs.exists(self.path(key))
+        except OSError as exc:
+            raise self._wrap(key, exc) from None
+
+    def size(self, key: str) -> int:
+        try:
+            return int(self.fs.size(self.path(key)))
+        except OSError as exc:
+            raise self._wrap(key, exc) from None
+
+    def read_bytes(self, key: str) -> bytes:
+        try:
+            return self.fs.cat_file(self.path(key))
+        except OSError as exc:
+            raise self._wrap(key, exc) from None
+
+    def read_range(self, key: str, start: int, end: int) -> bytes:
+        """Bytes ``[start, end)`` of an object: one ranged read, never the whole object."""
+        if end <= start:
+            return b""
+        try:
+            return self.fs.cat_file(self.path(key), start=start, end=end)
+        except OSError as exc:
+            raise self._wrap(key, exc) from None
+
+    def read_json(self, key: str) -> Any:
+        return json.loads(self.read_bytes(key))
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        """Write one object atomically."""
+        path = self.path(key)
+        try:
+            if self.is_local:
+                self._local_atomic(path, lambda fh: fh.write(data))
+            else:
+                self.fs.pipe_file(path, data)  # a single PUT: visible whole or not at all
+                self.fs.invalidate_cache(path)
+        except OSError as exc:
+            raise self._wrap(key, exc) from None
+
+    def write_json(self, key: str, obj: Any) -> None:
+        self.write_bytes(key, json.dumps(obj, indent=1, sort_keys=True).encode() + b"\n")
+
+    def put_file(self, local_path: str | os.PathLike, key: str) -> None:
+        """Copy a local file into the store atomically."""
+        path = self.path(key)
+        try:
+            if self.is_local:
+
+                def copy(fh):
+                    with open(local_path, "rb") as src:
+                        shutil.copyfileobj(src, fh, 1 << 22)
+
+                self._local_atomic(path, copy)
+            else:
+                # s3fs uses one PUT or a multipart upload; a multipart object appears only when
+                # the upload is completed, so readers never see part of it.
+                self.fs.put_file(str(local_path), path)
+                self.fs.invalidate_cache(path)
+        except OSError as exc:
+            raise self._wrap(key, exc) from None
+
+    def _local_atomic(self, path: str, write) -> None:
+        directory = os.path.dirname(path)
+        os.makedirs(directory, exist_ok=True)
+        tmp = os.path.join(directory, f".{os.path.basename(path)}{_TMP_MARK}{uuid.uuid4().hex}")
+        try:
+            with open(tmp, "wb") as fh:
+                write(fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    def list(self, prefix: str = "") -> list[str]:
+        """Keys under ``prefix`` (recursive), sorted; temporary files are never listed."""
+        base = self.path(prefix.rstrip("/")) if prefix else self.root
+        try:
+            if not self.fs.exists(base):
+                return []
+            found = self.fs.find(base)
+        except OSError as exc:
+            raise self._wrap(prefix, exc) from None
+        keys = []
+        for p in found:
+            key = p[len(self.root) + 1 :] if p.startswith(self.root + "/") else p
+            if _TMP_MARK not in os.path.basename(key):
+                keys.append(key)
+        return sorted(keys)
+
+    def delete(self, prefix: str) -> None:
+        """Delete an object or everything under a prefix; missing is fine."""
+        path = self.path(prefix.rstrip("/"))
+        try:
+            if self.fs.exists(path):
+                self.fs.rm(path, recursive=True)
+            self.fs.invalidate_cache(path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise self._wrap(prefix, exc) from None
+
+    # -- datasets -------------------------------------------------------------------------------
+    def dataset_names(self, kind: str) -> list[str]:
+        """Names of the complete datasets (those with a manifest) of one kind."""
+        base = f"{self.root}/{_check_key(kind)}"
+        try:
+            found = self.fs.glob(f"{base}/*/{MANIFEST}")
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise self._wrap(kind, exc) from None
+        return sorted(p.rstrip("/").split("/")[-2] for p in found)
+
+    def open_dataset(self, kind: str, name: str) -> Dataset:
+        key = f"{kind}/{check_name(name)}/{MANIFEST}"
+        try:
+            manifest = self.read_json(key)
+        except NotFoundError:
+            raise NotFoundError(
+                f"no {kind[:-1] if kind.endswith('s') else kind} named {name!r}"
+            ) from None
+        return Dataset(self, kind, name, manifest)
+
+    def has_dataset(self, kind: str, name: str) -> bool:
+        return self.exists(f"{kind}/{check_name(name)}/{MANIFEST}")
+
+    def new_dataset(
+        self, kind: str, name: str, *, format: str, format_version: int, replace: bool = False
+    ) -> DatasetWriter:
+        """Start writing a dataset; use as a context manager (see :class:`DatasetWriter`)."""
+        check_name(name)
+        if not replace and self.has_dataset(kind, name):
+            raise ConflictError(
+                f"{kind[:-1] if kind.endswith('s') else kind} {name!r} already exists "
+                "(remove it first, or use --replace)"
+            )
+        return DatasetWriter(self, kind, name, format, format_version)
+
+    def delete_dataset(self, kind: str, name: str) -> None:
+        ds = self.open_dataset(kind, name)
+        # The manifest goes first: from that instant the dataset no longer exists for readers.
+        self.delete(f"{kind}/{name}/{MANIFEST}")
+        self.delete(f"{kind}/{name}")
+        del ds
+
+
+@dataclass
+class Dataset:
+    """A complete, immutable dataset as its manifest describes it."""
+
+    store: Store
+    kind: str
+    name: str
+    manifest: dict
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.kind}/{self.name}/{self.manifest['version']}"
+
+    @property
+    def meta(self) -> dict:
+        return self.manifest.get("meta", {})
+
+    def key(self, file: str) -> str:
+        if file not in self.manifest["files"]:
+            raise NotFoundError(f"dataset {self.kind}/{self.name} has no file {file!r}")
+        return f"{self.prefix}/{file}"
+
+    def read_bytes(self, file: str) -> bytes:
+        return self.store.read_bytes(self.key(file))
+
+    def read_range(self, file: str, start: int, end: int) -> bytes:
+        return self.store.read_range(self.key(file), start, end)
+
+    def verify(self) -> list[str]:
+        """Re-read every file and compare size and SHA-256 with the manifest; returns problems."""
+        problems = []
+        for file, info in self.manifest["files"].items():
+            data = self.read_bytes(file)
+            if len(data) != info["size"]:
+                problems.append(f"{file}: size {len(data)} != {info['size']}")
+            elif hashlib.sha256(data).hexdigest() != info["sha256"]:
+                problems.append(f"{file}: checksum mismatch")
+        return problems
+
+
+@dataclass
+class DatasetWriter:
+    """Writes the files of a new dataset version, then publishes it with one manifest write.
+
+    >>> with store.new_dataset("genomes", "yeast", format="sandgrain.genome",
+    ...                        format_version=1) as ds:               # doctest: +SKIP
+    ...     ds.put_file("sequence.fa.bgz", "/tmp/x.fa.bgz")
+    ...     ds.meta["chromosomes"] = [...]
+    ...     ds.provenance = provenance("genome add", {...}, inputs)
+
+    If the block raises (or the process dies), no manifest is written: the partial version is
+    invisible, and removed at once when the failure is an exception.
+    """
+
+    store: Store
+    kind: str
+    name: str
+    format: str
+    format_version: int
+    meta: dict = field(default_factory=dict)
+    provenance: dict = field(default_factory=dict)
+    files: dict = field(default_factory=dict)
+    version: str = ""
+
+    def __post_init__(self):
+        self.version = f"v{utc_now().replace(':', '').replace('-', '')}-{uuid.uuid4().hex[:8]}"
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.kind}/{self.name}/{self.version}"
+
+    def put_file(self, file: str, local_path, sha256: str | None = None) -> None:
+        if sha256 is None:
+            from .provenance import sha256_file
+
+            sha256 = sha256_file(local_path)
+        self.store.put_file(local_path, f"{self.prefix}/{file}")
+        self.files[file] = {"size": os.path.getsize(local_path), "sha256": sha256}
+
+    def write_bytes(self, file: str, data: bytes) -> None:
+        self.store.write_bytes(f"{self.prefix}/{file}", data)
+        self.files[file] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+    def manifest(self) -> dict:
+        return {
+            "format": self.format,
+            "format_version": self.format_version,
+            "kind": self.kind,
+            "name": self.name,
+            "version": self.version,
+            "created": utc_now(),
+            "files": dict(sorted(self.files.items())),
+            "total_size": sum(f["size"] for f in self.files.values()),
+            "provenance": self.provenance,
+            "meta": self.meta,
+        }
+
+    def __enter__(self) -> DatasetWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            with contextlib.suppress(Exception):
+                self.store.delete(self.prefix)
+            return
+        manifest_key = f"{self.kind}/{self.name}/{MANIFEST}"
+        previous = None
+        with contextlib.suppress(NotFoundError, ValueError, KeyError):
+            previous = self.store.read_json(manifest_key)["version"]
+        self.store.write_json(manifest_key, self.manifest())  # the publishing instant
+        if previous and previous != self.version:
+            with contextlib.suppress(Exception):
+                self.store.delete(f"{self.kind}/{self.name}/{previous}")
+
+
+@contextlib.contextmanager
+def scratch_dir(prefix: str = "sandgrain-") -> Iterator[Path]:
+    """A temporary local directory, removed afterwards."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
