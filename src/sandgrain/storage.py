@@ -32,7 +32,7 @@ from typing import Any
 
 import fsspec
 
-from .errors import ConflictError, InputError, NotFoundError, StorageError
+from .errors import ConflictError, InputError, NotFoundError, SandgrainError, StorageError
 from .provenance import utc_now
 
 MANIFEST = "manifest.json"
@@ -103,37 +103,38 @@ class Store:
     def path(self, key: str) -> str:
         return f"{self.root}/{_check_key(key)}"
 
-    def _wrap(self, key: str, exc: Exception):
-        if isinstance(exc, FileNotFoundError):
-            return NotFoundError(f"no object {key!r} in store {self.url}")
-        return StorageError(f"store {self.url}: cannot access {key!r}: {type(exc).__name__}: {exc}")
+    @contextlib.contextmanager
+    def _errors(self, key: str) -> Iterator[None]:
+        """Turn what the file system raises into errors that say which store and key."""
+        try:
+            yield
+        except SandgrainError:
+            raise
+        except FileNotFoundError:
+            raise NotFoundError(f"no object {key!r} in store {self.url}") from None
+        except Exception as exc:  # botocore, aiohttp and OS errors alike
+            raise StorageError(
+                f"store {self.url}: cannot access {key!r}: {type(exc).__name__}: {exc}"
+            ) from None
 
     def exists(self, key: str) -> bool:
-        try:
+        with self._errors(key):
             return self.fs.exists(self.path(key))
-        except OSError as exc:
-            raise self._wrap(key, exc) from None
 
     def size(self, key: str) -> int:
-        try:
+        with self._errors(key):
             return int(self.fs.size(self.path(key)))
-        except OSError as exc:
-            raise self._wrap(key, exc) from None
 
     def read_bytes(self, key: str) -> bytes:
-        try:
+        with self._errors(key):
             return self.fs.cat_file(self.path(key))
-        except OSError as exc:
-            raise self._wrap(key, exc) from None
 
     def read_range(self, key: str, start: int, end: int) -> bytes:
         """Bytes ``[start, end)`` of an object: one ranged read, never the whole object."""
         if end <= start:
             return b""
-        try:
+        with self._errors(key):
             return self.fs.cat_file(self.path(key), start=start, end=end)
-        except OSError as exc:
-            raise self._wrap(key, exc) from None
 
     def read_json(self, key: str) -> Any:
         return json.loads(self.read_bytes(key))
@@ -141,14 +142,12 @@ class Store:
     def write_bytes(self, key: str, data: bytes) -> None:
         """Write one object atomically."""
         path = self.path(key)
-        try:
+        with self._errors(key):
             if self.is_local:
                 self._local_atomic(path, lambda fh: fh.write(data))
             else:
                 self.fs.pipe_file(path, data)  # a single PUT: visible whole or not at all
                 self.fs.invalidate_cache(path)
-        except OSError as exc:
-            raise self._wrap(key, exc) from None
 
     def write_json(self, key: str, obj: Any) -> None:
         self.write_bytes(key, json.dumps(obj, indent=1, sort_keys=True).encode() + b"\n")
@@ -156,7 +155,7 @@ class Store:
     def put_file(self, local_path: str | os.PathLike, key: str) -> None:
         """Copy a local file into the store atomically."""
         path = self.path(key)
-        try:
+        with self._errors(key):
             if self.is_local:
 
                 def copy(fh):
@@ -169,8 +168,6 @@ class Store:
                 # the upload is completed, so readers never see part of it.
                 self.fs.put_file(str(local_path), path)
                 self.fs.invalidate_cache(path)
-        except OSError as exc:
-            raise self._wrap(key, exc) from None
 
     def _local_atomic(self, path: str, write) -> None:
         directory = os.path.dirname(path)
@@ -190,12 +187,10 @@ class Store:
     def list(self, prefix: str = "") -> list[str]:
         """Keys under ``prefix`` (recursive), sorted; temporary files are never listed."""
         base = self.path(prefix.rstrip("/")) if prefix else self.root
-        try:
+        with self._errors(prefix):
             if not self.fs.exists(base):
                 return []
             found = self.fs.find(base)
-        except OSError as exc:
-            raise self._wrap(prefix, exc) from None
         keys = []
         for p in found:
             key = p[len(self.root) + 1 :] if p.startswith(self.root + "/") else p
@@ -206,25 +201,18 @@ class Store:
     def delete(self, prefix: str) -> None:
         """Delete an object or everything under a prefix; missing is fine."""
         path = self.path(prefix.rstrip("/"))
-        try:
+        with contextlib.suppress(NotFoundError), self._errors(prefix):
             if self.fs.exists(path):
                 self.fs.rm(path, recursive=True)
             self.fs.invalidate_cache(path)
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            raise self._wrap(prefix, exc) from None
 
     # -- datasets -------------------------------------------------------------------------------
     def dataset_names(self, kind: str) -> list[str]:
         """Names of the complete datasets (those with a manifest) of one kind."""
         base = f"{self.root}/{_check_key(kind)}"
-        try:
+        found = []
+        with contextlib.suppress(NotFoundError), self._errors(kind):
             found = self.fs.glob(f"{base}/*/{MANIFEST}")
-        except FileNotFoundError:
-            return []
-        except OSError as exc:
-            raise self._wrap(kind, exc) from None
         return sorted(p.rstrip("/").split("/")[-2] for p in found)
 
     def open_dataset(self, kind: str, name: str) -> Dataset:

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
+
+try:  # typer ≥ 0.24 carries its own copy of click
+    from typer._click import exceptions as click_exc
+except ImportError:  # pragma: no cover - older typer uses click itself
+    from click import exceptions as click_exc
 
 from ..config import Settings
 from ..errors import SandgrainError
@@ -38,23 +42,23 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     ctx: typer.Context,
-    home: str = typer.Option(None, "--home", help="Data home [env SANDGRAIN_HOME]."),
+    home: str = typer.Option(None, "--home", help="Data home (env SANDGRAIN_HOME)."),
     store: str = typer.Option(
         None,
         "--store",
-        help="Storage URL: a directory or s3://bucket/prefix [env SANDGRAIN_STORE].",
+        help="Storage URL: a directory or s3://bucket/prefix (env SANDGRAIN_STORE).",
     ),
     s3_endpoint: str = typer.Option(
-        None, "--s3-endpoint", help="S3-compatible endpoint URL [env SANDGRAIN_S3_ENDPOINT]."
+        None, "--s3-endpoint", help="S3-compatible endpoint URL (env SANDGRAIN_S3_ENDPOINT)."
     ),
     executor: str = typer.Option(
         None,
         "--executor",
         help="Where fan-out tasks run: local, local:N, serial, dask://host:port, dask-local, "
-        "lithops, lithops:localhost [env SANDGRAIN_EXECUTOR].",
+        "lithops, lithops:localhost (env SANDGRAIN_EXECUTOR).",
     ),
     retries: int = typer.Option(
-        None, "--retries", help="Retries of a failed task [env SANDGRAIN_RETRIES]."
+        None, "--retries", help="Retries of a failed task (env SANDGRAIN_RETRIES)."
     ),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
@@ -77,15 +81,17 @@ def main(argv: list[str] | None = None) -> None:
         rc = command.main(args=argv, prog_name="sandgrain", standalone_mode=False)
     except SandgrainError as exc:
         rc = fail(str(exc), exc.exit_code)
-    except click.exceptions.NoArgsIsHelpError as exc:
-        sys.stderr.write(exc.ctx.get_help() + "\n" if exc.ctx else "")
+    except click_exc.NoArgsIsHelpError as exc:
+        text = exc.ctx.get_help() if exc.ctx else ""  # typer's rich help prints itself
+        if text:
+            sys.stdout.write(text + "\n")
         rc = 2
-    except click.UsageError as exc:
+    except click_exc.UsageError as exc:
         hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
         rc = fail(exc.format_message().replace("\n", " ") + hint, 2)
-    except click.ClickException as exc:
+    except click_exc.ClickException as exc:
         rc = fail(exc.format_message().replace("\n", " "), exc.exit_code)
-    except (click.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         rc = fail("interrupted", 130)
     except BrokenPipeError:
         rc = 0

@@ -37,7 +37,7 @@ def demo(
     data: str = typer.Option(
         os.environ.get("SANDGRAIN_TEST_DATA", "../shared/data"),
         "--data",
-        help="The shared data folder [env SANDGRAIN_TEST_DATA].",
+        help="The shared data folder (env SANDGRAIN_TEST_DATA).",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:

@@ -129,8 +129,8 @@ class Genome:
     @functools.cached_property
     def genes(self) -> GeneTable:
         if not self.has_genes:
-            return GeneTable([])
-        return GeneTable.from_parquet_bytes(self.dataset.read_bytes(GENES))
+            return GeneTable([], genome=self.name)
+        return GeneTable.from_parquet_bytes(self.dataset.read_bytes(GENES)).with_genome(self.name)
 
     def gene(self, name: str):
         """Look a gene up by symbol, alias or ID (case-insensitive)."""
@@ -211,11 +211,10 @@ def _map_gene_chromosomes(table: GeneTable, names: ChromosomeNames) -> tuple[Gen
             + ", ".join(names.names[:5])
             + ")"
         )
-    kept = GeneTable([g for g in table if g.chrom in mapping])
-    return kept.rename_chromosomes(mapping), {
-        "unplaced_chromosomes": unknown,
-        "unplaced_genes": len(table) - len(kept),
-    }
+    renamed = GeneTable([g for g in table if g.chrom in mapping]).rename_chromosomes(mapping)
+    present = set(renamed.chromosomes())
+    ordered = GeneTable(list(renamed), chrom_order=[n for n in names.names if n in present])
+    return ordered, {"unplaced_chromosomes": unknown, "unplaced_genes": len(table) - len(ordered)}
 
 
 def add_genome(

@@ -1,0 +1,1 @@
+"""Genomes: sequences, chromosome names and gene annotations."""
