@@ -260,9 +260,10 @@ def owner_is_alive(owner: str | None) -> bool | None:
 
 
 def default_path() -> Path:
-    """``$SANDGRAIN_HOME/jobs.sqlite``; ``SANDGRAIN_HOME`` defaults to ``~/.sandgrain``."""
-    home = os.environ.get("SANDGRAIN_HOME") or "~/.sandgrain"
-    return Path(home).expanduser() / "jobs.sqlite"
+    """The settings' job database: ``SANDGRAIN_JOBS_DB`` or ``$SANDGRAIN_HOME/jobs.sqlite``."""
+    from .config import Settings
+
+    return Path(Settings.from_env().jobs_path).expanduser()
 
 
 def _check_status(status: JobStatus | str) -> JobStatus:

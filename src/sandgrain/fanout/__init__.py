@@ -1,0 +1,41 @@
+"""The fan-out engine: run a plan of tasks on one of several backends and gather the results.
+
+>>> from sandgrain.fanout import Task, run_plan
+>>> tasks = [Task("sandgrain.fanout.demo_tasks:sum_range", {"start": 0, "end": 10, "max_size": 4})]
+>>> run_plan(tasks, "serial")
+[(0, 2, 2), (2, 5, 17), (5, 7, 16), (7, 10, 29)]
+
+Tasks carry references to data (a store URL, a key, a region), never the data itself. A task
+function may return a :class:`Split` of subtasks instead of a result; failed tasks are retried;
+results come back in plan order whatever the backend. See ``docs/fanout.md``.
+"""
+
+from sandgrain.fanout.executors import (
+    URL_FORMS,
+    DaskExecutor,
+    Executor,
+    LithopsExecutor,
+    LocalExecutor,
+    SerialExecutor,
+    open_executor,
+)
+from sandgrain.fanout.plan import MAX_ARGS_BYTES, Plan, Split, Task, execute
+from sandgrain.fanout.runner import ProgressCallback, Runner, run_plan
+
+__all__ = [
+    "MAX_ARGS_BYTES",
+    "URL_FORMS",
+    "DaskExecutor",
+    "Executor",
+    "LithopsExecutor",
+    "LocalExecutor",
+    "Plan",
+    "ProgressCallback",
+    "Runner",
+    "SerialExecutor",
+    "Split",
+    "Task",
+    "execute",
+    "open_executor",
+    "run_plan",
+]
