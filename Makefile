@@ -25,7 +25,7 @@ run: $(VENV)/.installed
 	$(BIN)/sandgrain serve --host $(HOST) --port $(PORT)
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests $(wildcard benchmarks)
 
 test: lint
 	$(BIN)/python -m pytest -q
