@@ -92,3 +92,18 @@ def test_restart_marks_running_jobs_failed(app_settings, tmp_path):
     with TestClient(create_app(app_settings)) as c:
         got = c.get(f"/api/v1/jobs/{job.id}").json()
     assert got["status"] == "failed" and got["error"] == INTERRUPTED_ERROR
+
+
+def test_cancel_a_running_job(client):
+    # ~1,200 small tasks on the serial executor: long enough to cancel half-way
+    r = client.post("/api/v1/genomes/yeast/composition", params={"max_size": 10_000})
+    job_id = r.json()["id"]
+    deadline = time.monotonic() + 30
+    while client.get(f"/api/v1/jobs/{job_id}").json()["status"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert client.delete(f"/api/v1/jobs/{job_id}").status_code == 200
+    job = wait_done(client, job_id)
+    assert job["status"] == "cancelled" and job["progress"] < 1.0
+    r = client.get(f"/api/v1/jobs/{job_id}/result")
+    assert r.status_code == 404 and "cancelled" in r.json()["detail"]
