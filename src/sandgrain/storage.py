@@ -276,6 +276,23 @@ class Dataset:
     def read_range(self, file: str, start: int, end: int) -> bytes:
         return self.store.read_range(self.key(file), start, end)
 
+    def local_path(self, file: str) -> str:
+        """A local file holding ``file``: the object itself on a local store, otherwise a copy
+        downloaded once into a cache directory keyed by the dataset version (safe to share)."""
+        key = self.key(file)
+        if self.store.is_local:
+            return self.store.path(key)
+        cache = os.path.join(tempfile.gettempdir(), "sandgrain-cache", self.kind, self.name,
+                             self.manifest["version"])
+        path = os.path.join(cache, file)
+        if not os.path.exists(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            tmp = f"{path}{_TMP_MARK}{uuid.uuid4().hex}"
+            with self.store._errors(key):
+                self.store.fs.get_file(self.store.path(key), tmp)
+            os.replace(tmp, path)
+        return path
+
     def verify(self) -> list[str]:
         """Re-read every file and compare size and SHA-256 with the manifest; returns problems."""
         problems = []
@@ -330,6 +347,10 @@ class DatasetWriter:
     def write_bytes(self, file: str, data: bytes) -> None:
         self.store.write_bytes(f"{self.prefix}/{file}", data)
         self.files[file] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+    def add_written(self, file: str, size: int, sha256: str) -> None:
+        """Register a file that a fan-out task wrote under :attr:`prefix` itself."""
+        self.files[file] = {"size": int(size), "sha256": sha256}
 
     def manifest(self) -> dict:
         return {
