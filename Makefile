@@ -6,9 +6,19 @@ DATA ?= $(or $(SANDGRAIN_TEST_DATA),../shared/data)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint bench clean install-dev
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
+.PHONY: run test lint bench clean sysdeps
+
+# Debian's bowtie: the peer the tests cross-check the off-target search against.
+sysdeps:
+	@command -v bowtie >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq bowtie; }
+
+# Debian's python3-venv where the system Python lacks it.
 $(BIN)/python:
+	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
@@ -27,7 +37,7 @@ run: $(VENV)/.installed
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests $(wildcard benchmarks)
 
-test: lint
+test: sysdeps lint
 	$(BIN)/python -m pytest -q
 
 bench: $(VENV)/.installed-dev

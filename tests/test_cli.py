@@ -181,3 +181,18 @@ def test_console_script_runs(tmp_path):
         [str(bin_dir / "sandgrain"), "--version"], capture_output=True, text=True, env=env
     )
     assert done.returncode == 0 and done.stdout.startswith("sandgrain ")
+
+
+def test_long_minus_strand_region_streams_in_whole_lines(cli):
+    """Width 3 makes the CLI read 49,152-base pieces: a 200 kb region takes five, back to front."""
+    assert cli("genome", "add", "yeast", "--fasta", YEAST_FASTA, "-q")[0] == 0
+    _, plus, _ = cli("genome", "region", "yeast", "IV:100001-300000", "--width", "3")
+    _, minus, _ = cli(
+        "genome", "region", "yeast", "IV:100001-300000", "--width", "3", "--strand", "-"
+    )
+    fwd = "".join(plus.splitlines()[1:])
+    rev_lines = minus.splitlines()[1:]
+    assert len(fwd) == 200_000 and minus.startswith(">IV:100001-300000/rc\n")
+    assert all(len(line) == 3 for line in rev_lines[:-1]) and len(rev_lines[-1]) == 2
+    table = str.maketrans("ACGTNacgtn", "TGCANtgcan")
+    assert "".join(rev_lines) == fwd.translate(table)[::-1]

@@ -267,3 +267,30 @@ def test_soft_masking_and_n_runs_survive(local_store, tmp_path):
         assert stats["masked"] == sum(seq.count(b) for b in "acgtn")
         assert stats["n_count"] == seq.upper().count("N")
         assert stats["description"] == "some description"
+
+
+def test_one_line_chromosome_streams(local_store, tmp_path):
+    """A chromosome on a single 9 Mb line is read in bounded pieces, not as one line."""
+    import numpy as np
+
+    rng = np.random.default_rng(4)
+    seq = np.frombuffer(b"ACGTacgtN", np.uint8)[rng.integers(0, 9, 9_000_001)].tobytes().decode()
+    path = tmp_path / "oneline.fa"
+    path.write_text(f">big\n{seq}\n>small\nACGT")
+    g = add_genome(local_store, "oneline", str(path))
+    assert g.sequence("big", 0, len(seq)) == seq
+    assert g.sequence("big", 4_194_300, 4_194_400) == seq[4_194_300:4_194_400]
+    assert g.sequence("small", 0, 4) == "ACGT"
+
+
+def test_annotation_beyond_chromosome_end_is_refused(local_store, tmp_path):
+    gtf = tmp_path / "bad.gtf"
+    gtf.write_text('NC_045512.2\tx\tgene\t1\t50000\t.\t+\t.\tgene_id "g1"; gene_name "BIG";\n')
+    with pytest.raises(InputError, match="beyond the end of NC_045512.2"):
+        add_genome(local_store, "s", str(SARS_FASTA), annotation=str(gtf))
+    assert local_store.list() == []
+
+
+def test_name_cannot_shadow_another_genomes_alias(demo_store, tmp_path):
+    with pytest.raises(ConflictError, match="alias of genome 'yeast'"):
+        add_genome(demo_store, "sacCer3", str(SARS_FASTA))

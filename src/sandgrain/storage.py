@@ -82,7 +82,10 @@ class Store:
             isinstance(self.fs.protocol, tuple) and "file" in self.fs.protocol
         )
         if self.is_local:
-            Path(self.root).mkdir(parents=True, exist_ok=True)
+            try:
+                Path(self.root).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(f"cannot use {self.url} as a store: {exc.strerror}") from None
 
     @classmethod
     def from_settings(cls, settings) -> Store:
@@ -117,8 +120,14 @@ class Store:
                 f"store {self.url}: cannot access {key!r}: {type(exc).__name__}: {exc}"
             ) from None
 
+    def _fresh(self, path: str) -> None:
+        """Forget cached listings: other processes may have written since (s3fs caches them)."""
+        if not self.is_local:
+            self.fs.invalidate_cache(path)
+
     def exists(self, key: str) -> bool:
         with self._errors(key):
+            self._fresh(self.path(key))
             return self.fs.exists(self.path(key))
 
     def size(self, key: str) -> int:
@@ -151,6 +160,33 @@ class Store:
 
     def write_json(self, key: str, obj: Any) -> None:
         self.write_bytes(key, json.dumps(obj, indent=1, sort_keys=True).encode() + b"\n")
+
+    def publish_json(self, key: str, obj: Any, *, exclusive: bool) -> None:
+        """Write a JSON object atomically; with ``exclusive``, fail if the key already exists.
+
+        On local disk the exclusive create is atomic (``os.link`` refuses an existing name). On
+        object storage the existence check and the PUT are separate requests: two writers racing
+        within that instant both succeed, and the later one wins.
+        """
+        data = json.dumps(obj, indent=1, sort_keys=True).encode() + b"\n"
+        if not exclusive:
+            self.write_bytes(key, data)
+            return
+        path = self.path(key)
+        if self.is_local:
+            tmp = f"{path}{_TMP_MARK}{uuid.uuid4().hex}"
+            with self._errors(key):
+                self._local_atomic(tmp, lambda fh: fh.write(data))
+                try:
+                    os.link(tmp, path)
+                except FileExistsError:
+                    raise ConflictError(f"{key} was created meanwhile by another writer") from None
+                finally:
+                    os.unlink(tmp)
+            return
+        if self.exists(key):
+            raise ConflictError(f"{key} was created meanwhile by another writer")
+        self.write_bytes(key, data)
 
     def put_file(self, local_path: str | os.PathLike, key: str) -> None:
         """Copy a local file into the store atomically."""
@@ -188,6 +224,7 @@ class Store:
         """Keys under ``prefix`` (recursive), sorted; temporary files are never listed."""
         base = self.path(prefix.rstrip("/")) if prefix else self.root
         with self._errors(prefix):
+            self._fresh(base)
             if not self.fs.exists(base):
                 return []
             found = self.fs.find(base)
@@ -212,17 +249,25 @@ class Store:
         base = f"{self.root}/{_check_key(kind)}"
         found = []
         with contextlib.suppress(NotFoundError), self._errors(kind):
+            self._fresh(base)
             found = self.fs.glob(f"{base}/*/{MANIFEST}")
         return sorted(p.rstrip("/").split("/")[-2] for p in found)
 
-    def open_dataset(self, kind: str, name: str) -> Dataset:
-        key = f"{kind}/{check_name(name)}/{MANIFEST}"
+    def open_dataset(self, kind: str, name: str, version: str | None = None) -> Dataset:
+        """The current version of a dataset, or a given version while it still exists (a
+        fan-out task pins the version its run started with)."""
+        check_name(name)
+        key = f"{kind}/{name}/{version}/{MANIFEST}" if version else f"{kind}/{name}/{MANIFEST}"
         try:
             manifest = self.read_json(key)
         except NotFoundError:
-            raise NotFoundError(
-                f"no {kind[:-1] if kind.endswith('s') else kind} named {name!r}"
-            ) from None
+            what = kind[:-1] if kind.endswith("s") else kind
+            if version:
+                raise NotFoundError(
+                    f"{what} {name!r} was replaced or removed while in use (version {version} "
+                    "is gone); run the command again"
+                ) from None
+            raise NotFoundError(f"no {what} named {name!r}") from None
         return Dataset(self, kind, name, manifest)
 
     def has_dataset(self, kind: str, name: str) -> bool:
@@ -238,7 +283,7 @@ class Store:
                 f"{kind[:-1] if kind.endswith('s') else kind} {name!r} already exists "
                 "(remove it first, or use --replace)"
             )
-        return DatasetWriter(self, kind, name, format, format_version)
+        return DatasetWriter(self, kind, name, format, format_version, replace=replace)
 
     def delete_dataset(self, kind: str, name: str) -> None:
         ds = self.open_dataset(kind, name)
@@ -282,8 +327,9 @@ class Dataset:
         key = self.key(file)
         if self.store.is_local:
             return self.store.path(key)
-        cache = os.path.join(tempfile.gettempdir(), "sandgrain-cache", self.kind, self.name,
-                             self.manifest["version"])
+        cache = os.path.join(
+            tempfile.gettempdir(), "sandgrain-cache", self.kind, self.name, self.manifest["version"]
+        )
         path = os.path.join(cache, file)
         if not os.path.exists(path):
             os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -296,11 +342,16 @@ class Dataset:
     def verify(self) -> list[str]:
         """Re-read every file and compare size and SHA-256 with the manifest; returns problems."""
         problems = []
+        step = 8 << 20  # ranged reads: memory stays small whatever the file size
         for file, info in self.manifest["files"].items():
-            data = self.read_bytes(file)
-            if len(data) != info["size"]:
-                problems.append(f"{file}: size {len(data)} != {info['size']}")
-            elif hashlib.sha256(data).hexdigest() != info["sha256"]:
+            size = self.store.size(self.key(file))
+            if size != info["size"]:
+                problems.append(f"{file}: size {size} != {info['size']}")
+                continue
+            digest = hashlib.sha256()
+            for start in range(0, size, step):
+                digest.update(self.read_range(file, start, min(size, start + step)))
+            if digest.hexdigest() != info["sha256"]:
                 problems.append(f"{file}: checksum mismatch")
         return problems
 
@@ -328,6 +379,7 @@ class DatasetWriter:
     provenance: dict = field(default_factory=dict)
     files: dict = field(default_factory=dict)
     version: str = ""
+    replace: bool = False
 
     def __post_init__(self):
         self.version = f"v{utc_now().replace(':', '').replace('-', '')}-{uuid.uuid4().hex[:8]}"
@@ -374,14 +426,43 @@ class DatasetWriter:
             with contextlib.suppress(Exception):
                 self.store.delete(self.prefix)
             return
-        manifest_key = f"{self.kind}/{self.name}/{MANIFEST}"
+        try:
+            self._publish()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.store.delete(self.prefix)
+            raise
+
+    def _publish(self) -> None:
+        store, base = self.store, f"{self.kind}/{self.name}"
+        manifest = self.manifest()
+        # the version keeps its own copy, so readers can pin it
+        store.write_json(f"{self.prefix}/{MANIFEST}", manifest)
         previous = None
         with contextlib.suppress(NotFoundError, ValueError, KeyError):
-            previous = self.store.read_json(manifest_key)["version"]
-        self.store.write_json(manifest_key, self.manifest())  # the publishing instant
-        if previous and previous != self.version:
-            with contextlib.suppress(Exception):
-                self.store.delete(f"{self.kind}/{self.name}/{previous}")
+            previous = store.read_json(f"{base}/{MANIFEST}")["version"]
+        if previous and not self.replace:
+            raise ConflictError(
+                f"{self.name!r} was created meanwhile by another import; "
+                "use --replace to replace it"
+            )
+        store.publish_json(f"{base}/{MANIFEST}", manifest, exclusive=not self.replace)
+        # Old versions go: the one replaced now, and any left by killed imports (> 1 hour old).
+        for key in {k.split("/")[2] for k in store.list(base) if k.count("/") >= 3}:
+            if key != self.version and (key == previous or _version_age(key) > 3600):
+                with contextlib.suppress(Exception):
+                    store.delete(f"{base}/{key}")
+
+
+def _version_age(version: str) -> float:
+    """Seconds since a version (``vYYYYMMDDTHHMMSSZ-xxxx``) was started; 0 if unreadable."""
+    import datetime as dt
+
+    try:
+        stamp = dt.datetime.strptime(version[1:16], "%Y%m%dT%H%M%S").replace(tzinfo=dt.UTC)
+    except ValueError:
+        return 0.0
+    return (dt.datetime.now(dt.UTC) - stamp).total_seconds()
 
 
 @contextlib.contextmanager

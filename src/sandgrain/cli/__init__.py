@@ -17,7 +17,7 @@ except ImportError:  # pragma: no cover - older typer uses click itself
 
 from ..config import Settings
 from ..errors import SandgrainError
-from . import genome, serve
+from . import genome, guides, serve
 
 app = typer.Typer(
     name="sandgrain",
@@ -28,6 +28,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(genome.app, name="genome")
+app.add_typer(guides.app, name="guides")
 serve.register(app)
 
 
@@ -70,7 +71,11 @@ def _root(
 
 
 def fail(message: str, code: int = 1) -> int:
-    sys.stderr.write(f"sandgrain: error: {message}\n")
+    """One line on stderr, whatever the message holds (a library's error may span lines)."""
+    line = " ".join(str(message).split())
+    if len(line) > 600:
+        line = line[:597] + "..."
+    sys.stderr.write(f"sandgrain: error: {line}\n")
     return code
 
 
@@ -95,4 +100,6 @@ def main(argv: list[str] | None = None) -> None:
         rc = fail("interrupted", 130)
     except BrokenPipeError:
         rc = 0
+    except OSError as exc:  # the system refused something: a path, a socket, the disk
+        rc = fail(f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
     sys.exit(rc if isinstance(rc, int) else 0)

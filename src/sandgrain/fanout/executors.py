@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from sandgrain.errors import InputError
+from sandgrain.errors import InputError, StorageError
 from sandgrain.fanout.plan import Task, execute
 
 __all__ = [
@@ -217,7 +217,12 @@ class DaskExecutor(Executor):
             self._client = Client(self._cluster)
         else:
             self.name = f"dask://{address.removeprefix('tcp://')}"
-            self._client = Client(address)
+            try:
+                self._client = Client(address, timeout="10s")
+            except OSError as exc:
+                raise StorageError(
+                    f"cannot reach the Dask scheduler at {address}: {exc}"
+                ) from None
         threads = sum(self._client.nthreads().values())
         # An adaptive cluster may have no workers yet; the scheduler queues the surplus.
         self.max_in_flight = max(4 * threads, 256)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..errors import InputError
 from ..fanout import Split, Task, run_plan
 from .store import Genome
 
@@ -58,6 +59,8 @@ def composition(
     cancel: Callable[[], bool] | None = None,
 ) -> list[dict]:
     """Per-chromosome base counts, computed on ``executor`` (identical on every backend)."""
+    if max_size < 1000:
+        raise InputError(f"max_size must be at least 1,000 bp, not {max_size}")
     ref = genome.reference()
     tasks = [
         Task(

@@ -91,6 +91,7 @@ class FastaImporter:
         self._current: SequenceStats | None = None
         self._wrap = b""  # bases of the current output line not yet written
         self._line = 0  # input line number (for messages)
+        self._midline = False  # inside a sequence line whose start was already handled
 
     # -- reading ----------------------------------------------------------------------------------
     def run(
@@ -121,6 +122,9 @@ class FastaImporter:
             cut = data.rfind(b"\n") + 1
             if cut == 0:
                 leftover = data
+                if len(leftover) > CHUNK:  # a line longer than a chunk: keep memory bounded
+                    self._partial_line(leftover)
+                    leftover = b""
                 continue
             self._lines(data[:cut])
             leftover = data[cut:]
@@ -133,9 +137,21 @@ class FastaImporter:
             raise InputError(f"{self.label} holds no sequences")
         return self.sequences
 
+    def _partial_line(self, data: bytes) -> None:
+        """The start of a very long line (a whole chromosome on one line, say)."""
+        if not self._midline and data.startswith(b">"):
+            raise InputError(f"{self.label}: a header line is longer than {CHUNK:,} bytes")
+        self._sequence(data.translate(None, b"\r"), 0)
+        self._midline = True
+
     def _lines(self, block: bytes) -> None:
         """Handle a block of whole lines."""
         pos = 0
+        if self._midline:  # the rest of a long sequence line handed over in part
+            eol = block.index(b"\n")
+            self._sequence(block[:eol].translate(None, b"\r"), 1)
+            self._midline = False
+            pos = eol + 1
         while pos < len(block):
             if block[pos] == 0x3E:  # '>'
                 eol = block.index(b"\n", pos)

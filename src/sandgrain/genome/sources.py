@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -47,7 +48,7 @@ def fetch_source(
             raise InputError(f"{src} is a directory, not a file")
         return LocalSource(str(path.resolve()), path, size=path.stat().st_size)
     name = os.path.basename(urlparse(src).path) or "download"
-    dest = workdir / name
+    dest = Path(tempfile.mkdtemp(dir=workdir)) / name  # two URLs may end in the same name
     digest = hashlib.sha256()
     done = 0
     try:

@@ -56,11 +56,16 @@ class Genome:
 
     def reference(self) -> dict:
         """A small, picklable reference a fan-out task uses to reopen this genome."""
-        return {"store": self.dataset.store.reference(), "genome": self.name}
+        return {
+            "store": self.dataset.store.reference(),
+            "genome": self.name,
+            "version": self.dataset.manifest["version"],
+        }
 
     @classmethod
     def from_reference(cls, ref: dict) -> Genome:
-        return open_genome(Store.from_reference(ref["store"]), ref["genome"])
+        store = Store.from_reference(ref["store"])
+        return Genome(store.open_dataset(KIND, ref["genome"], ref.get("version")))
 
     # -- coordinates ------------------------------------------------------------------------------
     def resolve_chrom(self, name: str) -> str:
@@ -180,6 +185,10 @@ def remove_genome(store: Store, name: str) -> None:
 
 
 def _check_aliases(store: Store, name: str, aliases: Sequence[str]) -> list[str]:
+    """Aliases must not clash with another genome's name or aliases, nor the name with theirs."""
+    for other in list_genomes(store):
+        if other.name != name and name.lower() in (a.lower() for a in [other.name, *other.aliases]):
+            raise ConflictError(f"{name!r} is already a name or alias of genome {other.name!r}")
     clean = []
     for alias in aliases:
         check_name(alias, "genome alias")
@@ -195,8 +204,12 @@ def _check_aliases(store: Store, name: str, aliases: Sequence[str]) -> list[str]
     return sorted(set(clean))
 
 
-def _map_gene_chromosomes(table: GeneTable, names: ChromosomeNames) -> tuple[GeneTable, dict]:
-    """Rename annotation chromosomes to the genome's names; report those that match nothing."""
+def _map_gene_chromosomes(
+    table: GeneTable, names: ChromosomeNames, lengths: dict[str, int]
+) -> tuple[GeneTable, dict]:
+    """Rename annotation chromosomes to the genome's names; report those that match nothing;
+    refuse genes that lie beyond the end of their chromosome (an annotation of another
+    assembly)."""
     mapping, unknown = {}, []
     for chrom in table.chromosomes():
         try:
@@ -212,6 +225,13 @@ def _map_gene_chromosomes(table: GeneTable, names: ChromosomeNames) -> tuple[Gen
             + ")"
         )
     renamed = GeneTable([g for g in table if g.chrom in mapping]).rename_chromosomes(mapping)
+    for gene in renamed:
+        if gene.end0 > lengths[gene.chrom]:
+            raise InputError(
+                f"gene {gene.symbol} ({gene.chrom}:{gene.start0 + 1}-{gene.end0}) lies beyond "
+                f"the end of {gene.chrom} ({lengths[gene.chrom]:,} bp): is the annotation for "
+                "another assembly?"
+            )
     present = set(renamed.chromosomes())
     ordered = GeneTable(list(renamed), chrom_order=[n for n in names.names if n in present])
     return ordered, {"unplaced_chromosomes": unknown, "unplaced_genes": len(table) - len(ordered)}
@@ -280,7 +300,9 @@ def add_genome(
                 progress("read annotation", 0, None)
             table = read_annotation(str(ann_src.path), annotation_format)
             genes, placement = _map_gene_chromosomes(
-                table, ChromosomeNames([s.name for s in importer.sequences])
+                table,
+                ChromosomeNames([s.name for s in importer.sequences]),
+                {s.name: s.length for s in importer.sequences},
             )
             inputs.append(
                 ann_src.record(ann_src.sha256 or sha256_file(ann_src.path)) | {"role": "annotation"}

@@ -164,9 +164,26 @@ def window_codes(codes, s, L, P, pam5, strand):
 
 @njit(cache=True)
 def search_partition(
-    g_full, g_rest_a, g_rest_b, va_keys, va_mm, va_ptr, vb_keys, vb_mm, vb_ptr,
-    a_off, a_rest, b_off, b_rest, b_idx,
-    L, h, ka, kb, k, t,
+    g_full,
+    g_rest_a,
+    g_rest_b,
+    va_keys,
+    va_mm,
+    va_ptr,
+    vb_keys,
+    vb_mm,
+    vb_ptr,
+    a_off,
+    a_rest,
+    b_off,
+    b_rest,
+    b_idx,
+    L,
+    h,
+    ka,
+    kb,
+    k,
+    t,
 ):
     """Pigeonhole search of one partition (see :mod:`sandgrain.guides.search`).
 

@@ -60,12 +60,16 @@ def check_guides(guides: Sequence[str], length: int) -> list[str]:
     for i, g in enumerate(guides, 1):
         s = g.strip().upper()
         if len(s) != length:
-            raise InputError(f"guide {i} ({g.strip()!r}) has {len(s)} bases; this nuclease "
-                             f"takes {length}-nt protospacers (without the PAM)")
+            raise InputError(
+                f"guide {i} ({g.strip()!r}) has {len(s)} bases; this nuclease "
+                f"takes {length}-nt protospacers (without the PAM)"
+            )
         bad = set(s) - set("ACGT")
         if bad:
-            raise InputError(f"guide {i} ({g.strip()!r}) contains {''.join(sorted(bad))!r}; "
-                             "guides are A, C, G, T only")
+            raise InputError(
+                f"guide {i} ({g.strip()!r}) contains {''.join(sorted(bad))!r}; "
+                "guides are A, C, G, T only"
+            )
         clean.append(s)
     if not clean:
         raise InputError("no guides given")
@@ -113,16 +117,21 @@ def prepare_guides(guides: Sequence[str], fam: SiteFamily, k: int) -> dict:
     rest_a = packed & np.uint64((1 << (2 * (L - ka))) - 1)
     key_b = ((packed >> np.uint64(2 * b_low)) & np.uint64((1 << (2 * kb)) - 1)).astype(np.int64)
     rest_b = ((packed >> np.uint64(2 * (L - h))) << np.uint64(2 * b_low)) | (
-        packed & np.uint64((1 << (2 * b_low)) - 1))
+        packed & np.uint64((1 << (2 * b_low)) - 1)
+    )
     t = k // 2
     da, ca = _deltas(ka, t)
     db, cb = _deltas(kb, t)
     n = len(guides)
     return {
-        "full": packed, "rest_a": rest_a, "rest_b": rest_b,
-        "va_keys": (key_a[:, None] ^ da[None, :]).ravel(), "va_mm": np.tile(ca, n),
+        "full": packed,
+        "rest_a": rest_a,
+        "rest_b": rest_b,
+        "va_keys": (key_a[:, None] ^ da[None, :]).ravel(),
+        "va_mm": np.tile(ca, n),
         "va_ptr": np.arange(n + 1, dtype=np.int64) * len(da),
-        "vb_keys": (key_b[:, None] ^ db[None, :]).ravel(), "vb_mm": np.tile(cb, n),
+        "vb_keys": (key_b[:, None] ^ db[None, :]).ravel(),
+        "vb_mm": np.tile(cb, n),
         "vb_ptr": np.arange(n + 1, dtype=np.int64) * len(db),
         "codes": np.array([kernels.encode(g) for g in guides], dtype=np.uint8).reshape(n, L),
     }
@@ -130,41 +139,68 @@ def prepare_guides(guides: Sequence[str], fam: SiteFamily, k: int) -> dict:
 
 @functools.lru_cache(maxsize=8)
 def _load_partition(store_url: str, options: str, name: str, version: str, pid: int) -> dict:
-    store = Store(store_url, json.loads(options))
-    ds = store.open_dataset(KIND, name)
-    if ds.manifest["version"] != version:
-        raise InputError(f"site index {name} changed during the search; run it again")
-    return {a: np.load(ds.local_path(f"part-{pid:05d}/{a}.npy"), mmap_mode="r")
-            for a in ARRAYS_A + ARRAYS_B + ARRAYS_N}
+    ds = Store(store_url, json.loads(options)).open_dataset(KIND, name, version)
+    return {
+        a: np.load(ds.local_path(f"part-{pid:05d}/{a}.npy"), mmap_mode="r")
+        for a in ARRAYS_A + ARRAYS_B + ARRAYS_N
+    }
 
 
-def search_partition(store: dict, index: str, version: str, pid: int, guides_key: str,
-                     max_mismatches: int) -> dict:
+def search_partition(
+    store: dict, index: str, version: str, pid: int, guides_key: str, max_mismatches: int
+) -> dict:
     """Fan-out task: hits of all guides in one partition (arrays, small: hits only)."""
     st = Store.from_reference(store)
     guides = json.loads(st.read_bytes(guides_key))
-    meta = st.open_dataset(KIND, index).meta
-    fam = SiteFamily(tuple(meta["family"]["pams"]), meta["family"]["length"],
-                     meta["family"]["pam_side"])
-    arr = _load_partition(st.url, json.dumps(st.storage_options, sort_keys=True), index,
-                          version, pid)
+    meta = st.open_dataset(KIND, index, version).meta
+    fam = SiteFamily(
+        tuple(meta["family"]["pams"]), meta["family"]["length"], meta["family"]["pam_side"]
+    )
+    arr = _load_partition(
+        st.url, json.dumps(st.storage_options, sort_keys=True), index, version, pid
+    )
     k = max_mismatches
     prep = prepare_guides(guides, fam, k)
     g, i, m, s = kernels.search_partition(
-        prep["full"], prep["rest_a"], prep["rest_b"], prep["va_keys"], prep["va_mm"],
-        prep["va_ptr"], prep["vb_keys"], prep["vb_mm"], prep["vb_ptr"],
-        arr["a_off"], arr["a_rest"], arr["b_off"], arr["b_rest"], arr["b_idx"],
-        fam.length, fam.half, fam.key_a, fam.key_b, k, k // 2,
+        prep["full"],
+        prep["rest_a"],
+        prep["rest_b"],
+        prep["va_keys"],
+        prep["va_mm"],
+        prep["va_ptr"],
+        prep["vb_keys"],
+        prep["vb_mm"],
+        prep["vb_ptr"],
+        arr["a_off"],
+        arr["a_rest"],
+        arr["b_off"],
+        arr["b_rest"],
+        arr["b_idx"],
+        fam.length,
+        fam.half,
+        fam.key_a,
+        fam.key_b,
+        k,
+        k // 2,
     )
     idx = i.astype(np.int64)
-    out = {"g": g.astype(np.int64), "loc": np.asarray(arr["a_loc"][idx]),
-           "pam": np.asarray(arr["a_pam"][idx]), "mm": m.astype(np.int64),
-           "codes": np.zeros((len(g), fam.length), np.uint8), "packed": s}
+    out = {
+        "g": g.astype(np.int64),
+        "loc": np.asarray(arr["a_loc"][idx]),
+        "pam": np.asarray(arr["a_pam"][idx]),
+        "mm": m.astype(np.int64),
+        "codes": np.zeros((len(g), fam.length), np.uint8),
+        "packed": s,
+    }
     if len(arr["n_loc"]):
         ng, nj, nm = kernels.search_nsites(prep["codes"], np.asarray(arr["n_codes"]), k)
-        out["n"] = {"g": ng, "loc": np.asarray(arr["n_loc"][nj]),
-                    "pam": np.asarray(arr["n_pam"][nj]), "mm": nm,
-                    "codes": np.asarray(arr["n_codes"][nj])}
+        out["n"] = {
+            "g": ng,
+            "loc": np.asarray(arr["n_loc"][nj]),
+            "pam": np.asarray(arr["n_pam"][nj]),
+            "mm": nm,
+            "codes": np.asarray(arr["n_codes"][nj]),
+        }
     return out
 
 
@@ -190,10 +226,18 @@ def search_offtargets(
     store.write_bytes(guides_key, json.dumps(guides).encode())
     try:
         tasks = [
-            Task("sandgrain.guides.search:search_partition",
-                 dict(store=store.reference(), index=ds.name, version=ds.manifest["version"],
-                      pid=p["pid"], guides_key=guides_key, max_mismatches=max_mismatches),
-                 key=f"off-target search, partition {p['pid']}")
+            Task(
+                "sandgrain.guides.search:search_partition",
+                dict(
+                    store=store.reference(),
+                    index=ds.name,
+                    version=ds.manifest["version"],
+                    pid=p["pid"],
+                    guides_key=guides_key,
+                    max_mismatches=max_mismatches,
+                ),
+                key=f"off-target search, partition {p['pid']}",
+            )
             for p in ds.meta["partitions"]
         ]
         parts = run_plan(tasks, executor, retries=retries, progress=progress, cancel=cancel)
@@ -215,16 +259,18 @@ def _decode(parts: list[dict], meta: dict, fam: SiteFamily, n_guides: int):
             pams = unpack(block["pam"], P)
             for j in range(len(block["g"])):
                 loc = int(block["loc"][j])
-                per_guide[int(block["g"][j])].append(OffTargetSite(
-                    guide=int(block["g"][j]),
-                    chrom=chroms[(loc >> 32) & 0xFFFFF],
-                    pos0=loc & 0xFFFFFFFF,
-                    strand="-" if (loc >> 52) & 1 else "+",
-                    protospacer=protos[j],
-                    pam=pams[j],
-                    mismatches=int(block["mm"][j]),
-                    pam_pattern=fam.pams[(loc >> 53) & 7],
-                ))
+                per_guide[int(block["g"][j])].append(
+                    OffTargetSite(
+                        guide=int(block["g"][j]),
+                        chrom=chroms[(loc >> 32) & 0xFFFFF],
+                        pos0=loc & 0xFFFFFFFF,
+                        strand="-" if (loc >> 52) & 1 else "+",
+                        protospacer=protos[j],
+                        pam=pams[j],
+                        mismatches=int(block["mm"][j]),
+                        pam_pattern=fam.pams[(loc >> 53) & 7],
+                    )
+                )
     order = {c: i for i, c in enumerate(chroms)}
     for sites in per_guide:
         sites.sort(key=lambda s: (order[s.chrom], s.pos0, s.strand))

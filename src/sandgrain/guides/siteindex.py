@@ -34,7 +34,7 @@ import numpy as np
 
 from ..errors import InputError, NotFoundError
 from ..fanout import Task, run_plan
-from ..genome.store import Genome, open_genome
+from ..genome.store import Genome
 from ..provenance import provenance
 from ..storage import Store, scratch_dir
 from . import kernels
@@ -50,8 +50,21 @@ ARRAYS_B = ("b_off", "b_rest", "b_idx")
 ARRAYS_N = ("n_codes", "n_loc", "n_pam")
 _BASE_BITS = {"A": 1, "C": 2, "G": 4, "T": 8}
 _IUPAC_BITS = {
-    "A": 1, "C": 2, "G": 4, "T": 8, "R": 5, "Y": 10, "S": 6, "W": 9, "K": 12, "M": 3,
-    "B": 14, "D": 13, "H": 11, "V": 7, "N": 15,
+    "A": 1,
+    "C": 2,
+    "G": 4,
+    "T": 8,
+    "R": 5,
+    "Y": 10,
+    "S": 6,
+    "W": 9,
+    "K": 12,
+    "M": 3,
+    "B": 14,
+    "D": 13,
+    "H": 11,
+    "V": 7,
+    "N": 15,
 }
 
 
@@ -75,8 +88,11 @@ class SiteFamily:
 
     @classmethod
     def of(cls, nuclease, offtarget_pams: Sequence[str] | None = None) -> SiteFamily:
-        extra = list(offtarget_pams if offtarget_pams is not None
-                     else getattr(nuclease, "default_offtarget_pams", ()))
+        extra = list(
+            offtarget_pams
+            if offtarget_pams is not None
+            else getattr(nuclease, "default_offtarget_pams", ())
+        )
         pams = [check_pattern(nuclease.pam)]
         pams += [check_pattern(p) for p in extra if check_pattern(p) not in pams]
         return cls(tuple(pams), nuclease.guide_length, nuclease.pam_side)
@@ -139,16 +155,19 @@ def _split_keys(packed: np.ndarray, fam: SiteFamily):
     rest_a = (packed & np.uint64((1 << (2 * (L - ka))) - 1)).astype(np.uint32)
     b_low = L - h - kb
     key_b = ((packed >> np.uint64(2 * b_low)) & np.uint64((1 << (2 * kb)) - 1)).astype(np.int64)
-    rest_b = (((packed >> np.uint64(2 * (L - h))) << np.uint64(2 * b_low))
-              | (packed & np.uint64((1 << (2 * b_low)) - 1))).astype(np.uint32)
+    rest_b = (
+        ((packed >> np.uint64(2 * (L - h))) << np.uint64(2 * b_low))
+        | (packed & np.uint64((1 << (2 * b_low)) - 1))
+    ).astype(np.uint32)
     return key_a, rest_a, key_b, rest_b
 
 
-def build_partition(store: dict, genome: str, prefix: str, pid: int, segments: list,
-                    family: dict) -> dict:
+def build_partition(
+    store: dict, genome: dict, prefix: str, pid: int, segments: list, family: dict
+) -> dict:
     """Fan-out task: extract, bucket and store the sites of one partition."""
     fam = SiteFamily(tuple(family["pams"]), family["length"], family["pam_side"])
-    g = open_genome(Store.from_reference(store), genome)
+    g = Genome.from_reference(genome)
     L, P = fam.length, fam.pam_length
     masks = fam.pam_masks()
     pieces, npieces = [], []
@@ -162,11 +181,19 @@ def build_partition(store: dict, genome: str, prefix: str, pid: int, segments: l
         pieces.append((packed[keep], loc[keep], pam[keep]))
         if hasn.any():
             nloc = loc[hasn]
-            ncodes = np.stack([
-                kernels.window_codes(codes, int(x & 0xFFFFFFFF) - start, L, P,
-                                     fam.pam_side == "5", int((x >> 52) & 1))
-                for x in nloc
-            ])
+            ncodes = np.stack(
+                [
+                    kernels.window_codes(
+                        codes,
+                        int(x & 0xFFFFFFFF) - start,
+                        L,
+                        P,
+                        fam.pam_side == "5",
+                        int((x >> 52) & 1),
+                    )
+                    for x in nloc
+                ]
+            )
             npieces.append((ncodes, nloc, pam[hasn]))
     packed = np.concatenate([p[0] for p in pieces]) if pieces else np.zeros(0, np.uint64)
     loc = np.concatenate([p[1] for p in pieces]) if pieces else np.zeros(0, np.uint64)
@@ -201,12 +228,17 @@ def build_partition(store: dict, genome: str, prefix: str, pid: int, segments: l
             file = f"part-{pid:05d}/{name}.npy"
             st.put_file(path, f"{prefix}/{file}")
             files[file] = {"size": os.path.getsize(path), "sha256": _sha256(path)}
-    return {"pid": pid, "sites": int(len(packed)), "n_sites": int(len(arrays["n_loc"])),
-            "files": files}
+    return {
+        "pid": pid,
+        "sites": int(len(packed)),
+        "n_sites": int(len(arrays["n_loc"])),
+        "files": files,
+    }
 
 
 def _offsets(sorted_keys: np.ndarray, k: int) -> np.ndarray:
-    return np.searchsorted(sorted_keys, np.arange(4**k + 1, dtype=np.int64)).astype(np.int64)
+    offsets = np.searchsorted(sorted_keys, np.arange(4**k + 1, dtype=np.int64))
+    return offsets.astype(np.uint32 if len(sorted_keys) < 2**32 else np.int64)
 
 
 def _sha256(path: str) -> str:
@@ -235,14 +267,22 @@ def build_index(
     name = index_name(genome.name, family)
     chrom_index = {c["name"]: i for i, c in enumerate(genome.chromosomes)}
     parts = plan_partitions(genome.chromosomes, partition_bp)
-    with store.new_dataset(KIND, name, format=FORMAT, format_version=FORMAT_VERSION,
-                           replace=replace) as ds:
+    with store.new_dataset(
+        KIND, name, format=FORMAT, format_version=FORMAT_VERSION, replace=replace
+    ) as ds:
         tasks = [
-            Task("sandgrain.guides.siteindex:build_partition",
-                 dict(store=store.reference(), genome=genome.name, prefix=ds.prefix, pid=i,
-                      segments=[[c, s, e, chrom_index[c]] for c, s, e in segs],
-                      family=family.to_dict()),
-                 key=f"index partition {i} ({segs[0][0]}:{segs[0][1] + 1}…)")
+            Task(
+                "sandgrain.guides.siteindex:build_partition",
+                dict(
+                    store=store.reference(),
+                    genome=genome.reference(),
+                    prefix=ds.prefix,
+                    pid=i,
+                    segments=[[c, s, e, chrom_index[c]] for c, s, e in segs],
+                    family=family.to_dict(),
+                ),
+                key=f"index partition {i} ({segs[0][0]}:{segs[0][1] + 1}…)",
+            )
             for i, segs in enumerate(parts)
         ]
         results = run_plan(tasks, executor, retries=retries, progress=progress, cancel=cancel)
@@ -265,8 +305,13 @@ def build_index(
         ds.provenance = provenance(
             "genome index",
             {"genome": genome.name, **family.to_dict(), "partition_bp": partition_bp},
-            [{"source": f"genome:{genome.name}", "version": genome.dataset.manifest["version"],
-              "sha256": seq["sha256"]}],
+            [
+                {
+                    "source": f"genome:{genome.name}",
+                    "version": genome.dataset.manifest["version"],
+                    "sha256": seq["sha256"],
+                }
+            ],
         )
     return store.open_dataset(KIND, name)
 
@@ -276,8 +321,10 @@ def index_command(genome: str, family: SiteFamily, nuclease: str | None = None) 
     if nuclease:
         command = f"sandgrain genome index {genome} --nuclease {nuclease}"
     else:
-        command = (f"sandgrain genome index {genome} --pam {family.pams[0]} "
-                   f"--guide-length {family.length} --pam-side {family.pam_side}")
+        command = (
+            f"sandgrain genome index {genome} --pam {family.pams[0]} "
+            f"--guide-length {family.length} --pam-side {family.pam_side}"
+        )
     if len(family.pams) > 1:
         command += f" --offtarget-pams {','.join(family.pams[1:])}"
     return command
