@@ -272,8 +272,16 @@ def test_split_holds_tasks_only():
 
 
 def test_unimportable_function_fails_the_task():
-    with pytest.raises(TaskFailedError, match="InputError: cannot import task function"):
-        run_plan([Task("sandgrain.no_such_module:fn", {})], "serial", retries=0)
+    # a user error: not retried, reported with its own message naming the function
+    with pytest.raises(InputError, match="cannot import task function 'sandgrain.no_such_mod"):
+        run_plan([Task("sandgrain.no_such_module:fn", {})], "serial", retries=3)
+
+
+def test_user_errors_are_not_retried(tmp_path):
+    # flaky() would succeed on a second attempt, but an InputError is final at once
+    with pytest.raises(InputError, match="genome"):
+        run_plan([Task("sandgrain.fanout.demo_tasks:user_error", {"message": "no genome"})],
+                 "serial", retries=3)
 
 
 @pytest.mark.parametrize("url", ["", "threads", "local:x", "local:0", "dask://nohost", "lithops:"])

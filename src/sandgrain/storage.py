@@ -257,9 +257,11 @@ class Store:
         """The current version of a dataset, or a given version while it still exists (a
         fan-out task pins the version its run started with)."""
         check_name(name)
-        key = f"{kind}/{name}/{version}/{MANIFEST}" if version else f"{kind}/{name}/{MANIFEST}"
+        key = f"{kind}/{name}/{MANIFEST}"
         try:
             manifest = self.read_json(key)
+            if version and manifest.get("version") != version:
+                manifest = self.read_json(f"{kind}/{name}/{version}/{MANIFEST}")
         except NotFoundError:
             what = kind[:-1] if kind.endswith("s") else kind
             if version:

@@ -287,7 +287,7 @@ def index_cmd(
         "3", "--pam-side", help="Custom PAM side: 3 (Cas9) or 5 (Cas12a)."
     ),
     partition_bp: int = typer.Option(
-        64_000_000, "--partition-bp", min=1000, help="Genome bases per index partition (task)."
+        256_000_000, "--partition-bp", min=1000, help="Genome bases per index partition (task)."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:

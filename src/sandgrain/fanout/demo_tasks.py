@@ -131,3 +131,10 @@ def demo_plan(n: int = 1_000_000, parts: int = 4, max_size: int = 100_000) -> li
         )
         for a, b in pairwise(bounds)
     ]
+
+
+def user_error(message: str) -> None:
+    """Raise a user error (an :class:`InputError`): the runner must not retry it."""
+    from sandgrain.errors import InputError
+
+    raise InputError(message)

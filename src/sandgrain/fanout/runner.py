@@ -14,9 +14,19 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sandgrain.errors import CancelledError, InputError, TaskFailedError
+from sandgrain.errors import (
+    AmbiguousNameError,
+    CancelledError,
+    ConflictError,
+    InputError,
+    NotFoundError,
+    TaskFailedError,
+)
 from sandgrain.fanout.executors import Executor, open_executor
 from sandgrain.fanout.plan import Split, Task
+
+#: Errors that say the request is wrong; a task raising one fails the run at once, unretried.
+_USER_ERRORS = (InputError, NotFoundError, AmbiguousNameError, ConflictError)
 
 __all__ = ["ProgressCallback", "Runner", "run_plan"]
 
@@ -138,6 +148,10 @@ class Runner:
                     try:
                         value = executor.result(handle)
                     except Exception as exc:
+                        if isinstance(exc, _USER_ERRORS):
+                            # the input is wrong, not the worker: a retry cannot help, and the
+                            # user gets the task's own message
+                            raise exc from None
                         node.attempts += 1
                         if node.attempts > self.retries:
                             raise TaskFailedError(

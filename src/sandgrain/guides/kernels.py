@@ -164,15 +164,14 @@ def window_codes(codes, s, L, P, pam5, strand):
 
 @njit(cache=True)
 def search_partition(
-    g_full,
     g_rest_a,
     g_rest_b,
     va_keys,
     va_mm,
-    va_ptr,
+    va_guide,
     vb_keys,
     vb_mm,
-    vb_ptr,
+    vb_guide,
     a_off,
     a_rest,
     b_off,
@@ -188,9 +187,10 @@ def search_partition(
     """Pigeonhole search of one partition (see :mod:`sandgrain.guides.search`).
 
     For guide g, every site within ``k`` mismatches has ≤ ``t = k // 2`` mismatches in its first
-    half [0, h) or in its second half [h, L). Pass A enumerates the guide's first-half key variants
-    with ≤ t mismatches (``va_*``) and scans their buckets; pass B does the same on the second
-    half and keeps only sites whose first half has > t mismatches, so each site is found once.
+    half [0, h) or in its second half [h, L). Pass A enumerates the guides' first-half key
+    variants with ≤ t mismatches (``va_*``: key, mismatches, guide; sorted by key, so buckets are
+    visited in memory order) and scans their buckets; pass B does the same on the second half and
+    keeps only sites whose first half has > t mismatches, so each site is found once.
     Returns (guide index, site index in the A arrays, mismatches, packed protospacer).
     """
     cap = 1 << 16
@@ -202,58 +202,59 @@ def search_partition(
     rest_a_len = L - ka  # bases in a_rest: positions ka..L-1
     a_tail = h - ka  # of which the first a_tail belong to the first half
     b_low = L - h - kb  # bases after the key in the second half
-    for g in range(g_full.shape[0]):
+    for v in range(va_keys.shape[0]):
+        key = va_keys[v]
+        mk = va_mm[v]
+        g = va_guide[v]
         ra = g_rest_a[g]
-        for v in range(va_ptr[g], va_ptr[g + 1]):
-            key = va_keys[v]
-            mk = va_mm[v]
-            for i in range(a_off[key], a_off[key + 1]):
-                x = np.uint64(a_rest[i]) ^ ra
-                y = (x | (x >> np.uint64(1))) & np.uint64(0x5555555555555555)
-                total = mk + popcount64(y)
-                if total > k:
+        for i in range(a_off[key], a_off[key + 1]):
+            x = np.uint64(a_rest[i]) ^ ra
+            y = (x | (x >> np.uint64(1))) & np.uint64(0x5555555555555555)
+            total = mk + popcount64(y)
+            if total > k:
+                continue
+            if a_tail > 0:
+                first = mk + popcount64(y >> np.uint64(2 * (rest_a_len - a_tail)))
+                if first > t:
                     continue
-                if a_tail > 0:
-                    first = mk + popcount64(y >> np.uint64(2 * (rest_a_len - a_tail)))
-                    if first > t:
-                        continue
-                if n == cap:
-                    cap *= 2
-                    out_g, out_i, out_m, out_s = _grow4(out_g, out_i, out_m, out_s, n, cap)
-                out_g[n] = g
-                out_i[n] = i
-                out_m[n] = total
-                out_s[n] = (np.uint64(key) << np.uint64(2 * rest_a_len)) | np.uint64(a_rest[i])
-                n += 1
+            if n == cap:
+                cap *= 2
+                out_g, out_i, out_m, out_s = _grow4(out_g, out_i, out_m, out_s, n, cap)
+            out_g[n] = g
+            out_i[n] = i
+            out_m[n] = total
+            out_s[n] = (np.uint64(key) << np.uint64(2 * rest_a_len)) | np.uint64(a_rest[i])
+            n += 1
+    for v in range(vb_keys.shape[0]):
+        key = vb_keys[v]
+        mk = vb_mm[v]
+        g = vb_guide[v]
         rb = g_rest_b[g]
-        for v in range(vb_ptr[g], vb_ptr[g + 1]):
-            key = vb_keys[v]
-            mk = vb_mm[v]
-            for i in range(b_off[key], b_off[key + 1]):
-                x = np.uint64(b_rest[i]) ^ rb
-                y = (x | (x >> np.uint64(1))) & np.uint64(0x5555555555555555)
-                total = mk + popcount64(y)
-                if total > k:
-                    continue
-                first = popcount64(y >> np.uint64(2 * b_low))
-                if first <= t:
-                    continue  # first half within t: pass A found it
-                if n == cap:
-                    cap *= 2
-                    out_g, out_i, out_m, out_s = _grow4(out_g, out_i, out_m, out_s, n, cap)
-                r = np.uint64(b_rest[i])
-                hi_part = r >> np.uint64(2 * b_low)
-                lo_part = r & ((np.uint64(1) << np.uint64(2 * b_low)) - np.uint64(1))
-                full = (
-                    (hi_part << np.uint64(2 * (L - h)))
-                    | (np.uint64(key) << np.uint64(2 * b_low))
-                    | lo_part
-                )
-                out_g[n] = g
-                out_i[n] = b_idx[i]
-                out_m[n] = total
-                out_s[n] = full
-                n += 1
+        for i in range(b_off[key], b_off[key + 1]):
+            x = np.uint64(b_rest[i]) ^ rb
+            y = (x | (x >> np.uint64(1))) & np.uint64(0x5555555555555555)
+            total = mk + popcount64(y)
+            if total > k:
+                continue
+            first = popcount64(y >> np.uint64(2 * b_low))
+            if first <= t:
+                continue  # first half within t: pass A found it
+            if n == cap:
+                cap *= 2
+                out_g, out_i, out_m, out_s = _grow4(out_g, out_i, out_m, out_s, n, cap)
+            r = np.uint64(b_rest[i])
+            hi_part = r >> np.uint64(2 * b_low)
+            lo_part = r & ((np.uint64(1) << np.uint64(2 * b_low)) - np.uint64(1))
+            full = (
+                (hi_part << np.uint64(2 * (L - h)))
+                | (np.uint64(key) << np.uint64(2 * b_low))
+                | lo_part
+            )
+            out_g[n] = g
+            out_i[n] = b_idx[i]
+            out_m[n] = total
+            out_s[n] = full
+            n += 1
     return out_g[:n], out_i[:n], out_m[:n], out_s[:n]
 
 

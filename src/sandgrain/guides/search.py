@@ -30,7 +30,6 @@ from . import kernels
 from .siteindex import ARRAYS_A, ARRAYS_B, ARRAYS_N, KIND, SiteFamily, open_index
 
 MAX_MISMATCHES = 5
-_BASES = np.frombuffer(b"ACGT", dtype=np.uint8)
 
 
 @dataclass(frozen=True)
@@ -83,14 +82,27 @@ def pack(seq: str) -> int:
     return v
 
 
+def unpack_codes(values: np.ndarray, n: int) -> np.ndarray:
+    """Packed sequences (2 bits a base, first base highest) → base codes, shape (len, n)."""
+    shifts = np.arange(2 * (n - 1), -1, -2, dtype=np.uint64)
+    return ((np.asarray(values, np.uint64)[:, None] >> shifts[None, :]) & np.uint64(3)).astype(
+        np.uint8
+    )
+
+
+def codes_to_strings(codes: np.ndarray) -> list[str]:
+    """Rows of base codes (4 = N) → strings."""
+    if len(codes) == 0:
+        return []
+    letters = np.frombuffer(b"ACGTN", np.uint8)[codes]
+    flat = letters.tobytes().decode("ascii")
+    w = codes.shape[1]
+    return [flat[i : i + w] for i in range(0, len(flat), w)]
+
+
 def unpack(values: np.ndarray, n: int) -> list[str]:
     """Packed sequences (2 bits a base, first base highest) back to strings."""
-    if len(values) == 0:
-        return []
-    shifts = np.arange(2 * (n - 1), -1, -2, dtype=np.uint64)
-    codes = ((values.astype(np.uint64)[:, None] >> shifts[None, :]) & np.uint64(3)).astype(np.uint8)
-    letters = _BASES[codes]
-    return [row.tobytes().decode("ascii") for row in letters]
+    return codes_to_strings(unpack_codes(values, n))
 
 
 @functools.lru_cache(maxsize=16)
@@ -123,16 +135,19 @@ def prepare_guides(guides: Sequence[str], fam: SiteFamily, k: int) -> dict:
     da, ca = _deltas(ka, t)
     db, cb = _deltas(kb, t)
     n = len(guides)
+    va = (key_a[:, None] ^ da[None, :]).ravel()
+    vb = (key_b[:, None] ^ db[None, :]).ravel()
+    # bucket visits in key order: the index is swept front to back instead of jumped around
+    oa, ob = np.argsort(va, kind="stable"), np.argsort(vb, kind="stable")
     return {
-        "full": packed,
         "rest_a": rest_a,
         "rest_b": rest_b,
-        "va_keys": (key_a[:, None] ^ da[None, :]).ravel(),
-        "va_mm": np.tile(ca, n),
-        "va_ptr": np.arange(n + 1, dtype=np.int64) * len(da),
-        "vb_keys": (key_b[:, None] ^ db[None, :]).ravel(),
-        "vb_mm": np.tile(cb, n),
-        "vb_ptr": np.arange(n + 1, dtype=np.int64) * len(db),
+        "va_keys": va[oa],
+        "va_mm": np.tile(ca, n)[oa],
+        "va_guide": np.repeat(np.arange(n), len(da))[oa],
+        "vb_keys": vb[ob],
+        "vb_mm": np.tile(cb, n)[ob],
+        "vb_guide": np.repeat(np.arange(n), len(db))[ob],
         "codes": np.array([kernels.encode(g) for g in guides], dtype=np.uint8).reshape(n, L),
     }
 
@@ -146,31 +161,36 @@ def _load_partition(store_url: str, options: str, name: str, version: str, pid: 
     }
 
 
-def search_partition(
-    store: dict, index: str, version: str, pid: int, guides_key: str, max_mismatches: int
-) -> dict:
-    """Fan-out task: hits of all guides in one partition (arrays, small: hits only)."""
-    st = Store.from_reference(store)
+@functools.lru_cache(maxsize=4)
+def _prepared(store_url: str, options: str, index: str, version: str, guides_key: str, k: int):
+    """The guides of a run, prepared once per worker process (a worker runs many partitions)."""
+    st = Store(store_url, json.loads(options))
     guides = json.loads(st.read_bytes(guides_key))
     meta = st.open_dataset(KIND, index, version).meta
     fam = SiteFamily(
         tuple(meta["family"]["pams"]), meta["family"]["length"], meta["family"]["pam_side"]
     )
-    arr = _load_partition(
-        st.url, json.dumps(st.storage_options, sort_keys=True), index, version, pid
-    )
+    return fam, prepare_guides(guides, fam, k)
+
+
+def search_partition(
+    store: dict, index: str, version: str, pid: int, guides_key: str, max_mismatches: int
+) -> dict:
+    """Fan-out task: hits of all guides in one partition (arrays, small: hits only)."""
+    st = Store.from_reference(store)
+    options = json.dumps(st.storage_options, sort_keys=True)
+    fam, prep = _prepared(st.url, options, index, version, guides_key, max_mismatches)
+    arr = _load_partition(st.url, options, index, version, pid)
     k = max_mismatches
-    prep = prepare_guides(guides, fam, k)
     g, i, m, s = kernels.search_partition(
-        prep["full"],
         prep["rest_a"],
         prep["rest_b"],
         prep["va_keys"],
         prep["va_mm"],
-        prep["va_ptr"],
+        prep["va_guide"],
         prep["vb_keys"],
         prep["vb_mm"],
-        prep["vb_ptr"],
+        prep["vb_guide"],
         arr["a_off"],
         arr["a_rest"],
         arr["b_off"],
@@ -189,7 +209,6 @@ def search_partition(
         "loc": np.asarray(arr["a_loc"][idx]),
         "pam": np.asarray(arr["a_pam"][idx]),
         "mm": m.astype(np.int64),
-        "codes": np.zeros((len(g), fam.length), np.uint8),
         "packed": s,
     }
     if len(arr["n_loc"]):
@@ -202,6 +221,60 @@ def search_partition(
             "codes": np.asarray(arr["n_codes"][nj]),
         }
     return out
+
+
+@dataclass
+class OffTargetTable:
+    """All hits of a search, column by column (NumPy arrays), sorted by guide then genome order.
+
+    Millions of hits stay cheap: scores and counts are computed on the columns; Python objects
+    are made only for the sites a caller lists (:meth:`sites`).
+    """
+
+    guides: list[str]
+    family: SiteFamily
+    chroms: list[str]
+    guide: np.ndarray  # int64, index into guides
+    chrom: np.ndarray  # int64, index into chroms
+    pos0: np.ndarray  # int64, leftmost base of protospacer + PAM on the forward strand
+    minus: np.ndarray  # bool, site on the minus strand
+    mismatches: np.ndarray  # int64
+    pattern: np.ndarray  # int64, index into family.pams
+    protospacer: np.ndarray  # uint8 (n, L) base codes as in the genome on the site's strand
+    pam: np.ndarray  # uint8 (n, P)
+
+    def __len__(self) -> int:
+        return len(self.guide)
+
+    def bounds(self) -> np.ndarray:
+        """Row ranges per guide: hits of guide i are rows ``bounds[i]:bounds[i + 1]``."""
+        return np.searchsorted(self.guide, np.arange(len(self.guides) + 1))
+
+    def counts(self, max_mismatches: int) -> np.ndarray:
+        """Hits per guide and mismatch number, shape (guides, max_mismatches + 1); exact."""
+        out = np.zeros((len(self.guides), max_mismatches + 1), np.int64)
+        np.add.at(out, (self.guide, self.mismatches), 1)
+        return out
+
+    def sites(self, rows=None) -> list[OffTargetSite]:
+        """Python objects for some rows (all by default)."""
+        rows = np.arange(len(self)) if rows is None else np.asarray(rows)
+        protos = codes_to_strings(self.protospacer[rows])
+        pams = codes_to_strings(self.pam[rows])
+        return [
+            OffTargetSite(int(g), self.chroms[c], int(p), "-" if m else "+", pr, pa, int(mm),
+                          self.family.pams[pt])
+            for g, c, p, m, pr, pa, mm, pt in zip(
+                self.guide[rows].tolist(), self.chrom[rows].tolist(), self.pos0[rows].tolist(),
+                self.minus[rows].tolist(), protos, pams, self.mismatches[rows].tolist(),
+                self.pattern[rows].tolist(), strict=True,
+            )
+        ]
+
+    def per_guide(self) -> list[list[OffTargetSite]]:
+        b = self.bounds()
+        sites = self.sites()
+        return [sites[b[i] : b[i + 1]] for i in range(len(self.guides))]
 
 
 def search_offtargets(
@@ -217,6 +290,25 @@ def search_offtargets(
     nuclease: str | None = None,
 ) -> list[list[OffTargetSite]]:
     """All sites within ``max_mismatches`` of each guide, in genome order, per guide."""
+    return search_table(
+        genome, guides, family, max_mismatches, executor=executor, retries=retries,
+        progress=progress, cancel=cancel, nuclease=nuclease,
+    ).per_guide()
+
+
+def search_table(
+    genome: Genome,
+    guides: Sequence[str],
+    family: SiteFamily,
+    max_mismatches: int = 4,
+    *,
+    executor="local",
+    retries: int = 2,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+    nuclease: str | None = None,
+) -> OffTargetTable:
+    """All sites within ``max_mismatches`` of each guide, as an :class:`OffTargetTable`."""
     if not 0 <= max_mismatches <= MAX_MISMATCHES:
         raise InputError(f"maximum mismatches must be 0–{MAX_MISMATCHES}, not {max_mismatches}")
     guides = check_guides(guides, family.length)
@@ -226,52 +318,44 @@ def search_offtargets(
     store.write_bytes(guides_key, json.dumps(guides).encode())
     try:
         tasks = [
-            Task(
-                "sandgrain.guides.search:search_partition",
-                dict(
-                    store=store.reference(),
-                    index=ds.name,
-                    version=ds.manifest["version"],
-                    pid=p["pid"],
-                    guides_key=guides_key,
-                    max_mismatches=max_mismatches,
-                ),
-                key=f"off-target search, partition {p['pid']}",
-            )
+            Task("sandgrain.guides.search:search_partition",
+                 dict(store=store.reference(), index=ds.name, version=ds.manifest["version"],
+                      pid=p["pid"], guides_key=guides_key, max_mismatches=max_mismatches),
+                 key=f"off-target search, partition {p['pid']}")
             for p in ds.meta["partitions"]
         ]
         parts = run_plan(tasks, executor, retries=retries, progress=progress, cancel=cancel)
     finally:
         store.delete(guides_key)
-    return _decode(parts, ds.meta, family, len(guides))
+    return _table(parts, ds.meta, family, guides)
 
 
-def _decode(parts: list[dict], meta: dict, fam: SiteFamily, n_guides: int):
-    chroms = meta["chromosomes"]
+def _table(parts: list[dict], meta: dict, fam: SiteFamily, guides: list[str]) -> OffTargetTable:
     L, P = fam.length, fam.pam_length
-    per_guide: list[list[OffTargetSite]] = [[] for _ in range(n_guides)]
+    cols: dict[str, list] = {k: [] for k in ("g", "loc", "mm", "proto", "pam")}
     for part in parts:
-        blocks = [(part, unpack(part["packed"], L))]
+        blocks = [(part, unpack_codes(part["packed"], L))]
         if "n" in part:
-            n = part["n"]
-            blocks.append((n, ["".join("ACGTN"[c] for c in row) for row in n["codes"]]))
-        for block, protos in blocks:
-            pams = unpack(block["pam"], P)
-            for j in range(len(block["g"])):
-                loc = int(block["loc"][j])
-                per_guide[int(block["g"][j])].append(
-                    OffTargetSite(
-                        guide=int(block["g"][j]),
-                        chrom=chroms[(loc >> 32) & 0xFFFFF],
-                        pos0=loc & 0xFFFFFFFF,
-                        strand="-" if (loc >> 52) & 1 else "+",
-                        protospacer=protos[j],
-                        pam=pams[j],
-                        mismatches=int(block["mm"][j]),
-                        pam_pattern=fam.pams[(loc >> 53) & 7],
-                    )
-                )
-    order = {c: i for i, c in enumerate(chroms)}
-    for sites in per_guide:
-        sites.sort(key=lambda s: (order[s.chrom], s.pos0, s.strand))
-    return per_guide
+            blocks.append((part["n"], np.asarray(part["n"]["codes"], np.uint8)))
+        for block, proto in blocks:
+            cols["g"].append(np.asarray(block["g"], np.int64))
+            cols["loc"].append(np.asarray(block["loc"], np.uint64))
+            cols["mm"].append(np.asarray(block["mm"], np.int64))
+            cols["proto"].append(proto.reshape(-1, L))
+            cols["pam"].append(unpack_codes(block["pam"], P).reshape(-1, P))
+    g = np.concatenate(cols["g"]) if cols["g"] else np.zeros(0, np.int64)
+    loc = np.concatenate(cols["loc"]) if cols["loc"] else np.zeros(0, np.uint64)
+    chrom = ((loc >> np.uint64(32)) & np.uint64(0xFFFFF)).astype(np.int64)
+    pos0 = (loc & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    minus = ((loc >> np.uint64(52)) & np.uint64(1)).astype(bool)
+    pattern = ((loc >> np.uint64(53)) & np.uint64(7)).astype(np.int64)
+    order = np.lexsort((minus, pos0, chrom, g))
+    empty2 = np.zeros((0, L), np.uint8)
+    return OffTargetTable(
+        guides=list(guides), family=fam, chroms=list(meta["chromosomes"]),
+        guide=g[order], chrom=chrom[order], pos0=pos0[order], minus=minus[order],
+        mismatches=(np.concatenate(cols["mm"]) if cols["mm"] else np.zeros(0, np.int64))[order],
+        pattern=pattern[order],
+        protospacer=(np.concatenate(cols["proto"]) if cols["proto"] else empty2)[order],
+        pam=(np.concatenate(cols["pam"]) if cols["pam"] else np.zeros((0, P), np.uint8))[order],
+    )

@@ -43,7 +43,7 @@ from .iupac import check_pattern
 KIND = "siteindex"
 FORMAT = "sandgrain.siteindex"
 FORMAT_VERSION = 1
-DEFAULT_PARTITION_BP = 64_000_000
+DEFAULT_PARTITION_BP = 256_000_000
 MAX_KEY = 11
 ARRAYS_A = ("a_off", "a_rest", "a_loc", "a_pam")
 ARRAYS_B = ("b_off", "b_rest", "b_idx")
