@@ -17,7 +17,7 @@ except ImportError:  # pragma: no cover - older typer uses click itself
 
 from ..config import Settings
 from ..errors import SandgrainError
-from . import genome, serve
+from . import genome, guides, serve
 
 app = typer.Typer(
     name="sandgrain",
@@ -28,6 +28,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(genome.app, name="genome")
+app.add_typer(guides.app, name="guides")
 serve.register(app)
 
 

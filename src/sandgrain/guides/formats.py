@@ -1,0 +1,388 @@
+"""Reading guide lists and writing guide-design results: JSON, TSV, BED and Cas-OFFinder.
+
+Writers take the documents of :mod:`sandgrain.guides.design` (or, for Cas-OFFinder, the raw
+search results) and return text. :func:`write_output` puts text on stdout or atomically into a
+file: a temporary file in the same directory, then :func:`os.replace`, so a failed run never
+leaves a partial file.
+
+TSV conventions (every column sortable as plain values): a header line with the JSON keys as
+column names; numbers in plain decimal notation (7 significant digits), booleans ``true`` /
+``false``, a missing value (``None``) as an empty cell, lists joined with commas. Nested records
+are flattened with dotted names, as ``pandas.json_normalize`` does (``annotation.class``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple, TextIO
+
+from ..errors import InputError
+from .iupac import check_pattern
+from .nucleases import Nuclease
+from .search import MAX_MISMATCHES, OffTargetSite
+
+__all__ = [
+    "CASOFFINDER_COLUMNS",
+    "OFFTARGET_COLUMNS",
+    "GuideLine",
+    "check_output_path",
+    "parse_guides",
+    "select_listed",
+    "to_bed",
+    "to_casoffinder",
+    "to_json",
+    "to_offtargets_tsv",
+    "to_tsv",
+    "write_output",
+]
+
+#: What each of Cas-OFFinder 2.4's six output columns holds (the output itself has no header).
+CASOFFINDER_COLUMNS = ("query", "chrom", "position", "site", "strand", "mismatches")
+
+#: Columns of the per-site TSV of ``guides offtargets`` (JSON off-target keys, flattened).
+OFFTARGET_COLUMNS = (
+    "guide",
+    "chrom",
+    "start",
+    "end",
+    "strand",
+    "sequence",
+    "pam",
+    "pam_pattern",
+    "mismatches",
+    "mismatch_positions",
+    "mit",
+    "cfd",
+    "annotation.class",
+    "annotation.genes",
+)
+
+
+# --------------------------------------------------------------------------------------------
+# cells
+# --------------------------------------------------------------------------------------------
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return ""
+        text = f"{value:.7g}"
+        if "e" in text:  # plain decimals sort everywhere; 7 significant digits kept
+            digits = max(0, 6 - math.floor(math.log10(abs(value))))
+            text = f"{value:.{digits}f}"
+            text = text.rstrip("0").rstrip(".") if "." in text else text
+        return text
+    if isinstance(value, list | tuple):
+        return ",".join(_cell(v) for v in value)
+    text = str(value)
+    return text.replace("\t", " ").replace("\n", " ").replace("\r", " ")
+
+
+def _row(values: Iterable) -> str:
+    return "\t".join(_cell(v) for v in values) + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# design and score documents
+# --------------------------------------------------------------------------------------------
+
+
+def to_json(doc: dict) -> str:
+    """The document as indented JSON (a trailing newline included)."""
+    return json.dumps(doc, indent=2, allow_nan=False) + "\n"
+
+
+def _guide_columns(doc: dict) -> list[str]:
+    from .design import GUIDE_FIELDS
+
+    guides = doc.get("guides") or []
+    keys = list(guides[0]) if guides else list(GUIDE_FIELDS)
+    return [k for k in keys if k != "offtargets"]
+
+
+def _max_mismatches(doc: dict) -> int:
+    if "max_mismatches" in doc:
+        return int(doc["max_mismatches"])
+    guides = doc.get("guides") or []
+    return len(guides[0]["offtarget_counts"]) - 1 if guides else 0
+
+
+def to_tsv(doc: dict) -> str:
+    """One row per guide (in the document's order), columns named like the guide's JSON keys.
+
+    Every key but ``offtargets`` (a nested list; see :func:`to_offtargets_tsv`) is a column;
+    ``offtarget_counts`` is written joined by commas *and*, right after it, as one column per
+    number of mismatches, ``mm0`` … ``mmK``, so that each count sorts on its own.
+    """
+    keys = _guide_columns(doc)
+    k = _max_mismatches(doc)
+    mm = [f"mm{i}" for i in range(k + 1)]
+    header: list[str] = []
+    for key in keys:
+        header.append(key)
+        if key == "offtarget_counts":
+            header += mm
+    lines = ["\t".join(header) + "\n"]
+    for guide in doc.get("guides") or []:
+        values = []
+        for key in keys:
+            values.append(guide.get(key))
+            if key == "offtarget_counts":
+                counts = list(guide.get(key) or [])
+                values += counts + [None] * (k + 1 - len(counts))
+        lines.append(_row(values))
+    return "".join(lines)
+
+
+def _bed_text(text: str) -> str:
+    return str(text).replace('"', "'").replace("\n", " ")
+
+
+def to_bed(doc: dict) -> str:
+    """The guides as a BED track (BED6 + thickStart/thickEnd) that IGV and UCSC open.
+
+    Each guide spans its protospacer and PAM (0-based half-open); the thick part is the
+    protospacer. ``name`` is ``RANK_PROTOSPACER_PAM``; ``score`` (0–1000, ``useScore=1`` shades
+    by it) is 10 × the CFD specificity, or the MIT specificity when CFD does not apply, or the
+    ranking ``score``. Lines are sorted by chromosome name and start, as ``sort -k1,1 -k2,2n``
+    does (bedtools wants that). Guides without a position (given guides) are left out.
+    """
+    nuclease = doc.get("nuclease") or {}
+    side = str(nuclease.get("pam_side", "3"))
+    target = doc.get("target") or {}
+    label = f"{doc.get('genome', '')} {target.get('name', '')}".strip()
+    track = (
+        f'track name="sandgrain {_bed_text(label)}" '
+        f'description="sandgrain guides for {_bed_text(label)} '
+        f'({_bed_text(nuclease.get("name", ""))}); score = 10 x specificity" useScore=1\n'
+    )
+    rows = []
+    for g in doc.get("guides") or []:
+        if g.get("chrom") is None or g.get("start") is None:
+            continue
+        start0, end0 = g["start"] - 1, g["end"]
+        plen = len(g.get("pam") or "")
+        pam_right = (g["strand"] == "+") == (side == "3")
+        site0, site1 = (start0, end0 + plen) if pam_right else (start0 - plen, end0)
+        spec = next(
+            (g[k] for k in ("cfd_specificity", "mit_specificity", "score") if g.get(k) is not None),
+            0.0,
+        )
+        score = min(1000, max(0, int(round(spec * 10))))
+        name = f"{g.get('rank')}_{g['sequence']}_{g.get('pam') or ''}".rstrip("_")
+        rows.append((g["chrom"], site0, site1, name, score, g["strand"], start0, end0))
+    rows.sort(key=lambda r: (r[0], r[1], r[2], r[5]))
+    return track + "".join("\t".join(str(v) for v in r) + "\n" for r in rows)
+
+
+def to_offtargets_tsv(doc: dict) -> str:
+    """One row per listed off-target site of every guide (:data:`OFFTARGET_COLUMNS`).
+
+    ``guide`` is the guide's protospacer; the other columns are the off-target's JSON keys,
+    ``annotation`` flattened to ``annotation.class`` and ``annotation.genes``.
+    """
+    lines = ["\t".join(OFFTARGET_COLUMNS) + "\n"]
+    for g in doc.get("guides") or []:
+        for o in g.get("offtargets") or []:
+            note = o.get("annotation") or {}
+            flat = {**o, "guide": g["sequence"]}
+            flat["annotation.class"] = note.get("class")
+            flat["annotation.genes"] = note.get("genes")
+            lines.append(_row(flat.get(c) for c in OFFTARGET_COLUMNS))
+    return "".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# Cas-OFFinder
+# --------------------------------------------------------------------------------------------
+
+
+def select_listed(sites: Sequence[OffTargetSite], limit: int | None) -> list[OffTargetSite]:
+    """The sites to list: all of them, or the ``limit`` with fewest mismatches (genome order
+    among equals), kept in genome order."""
+    if limit is None or len(sites) <= limit:
+        return list(sites)
+    keep = sorted(range(len(sites)), key=lambda i: (sites[i].mismatches, i))[:limit]
+    return [sites[i] for i in sorted(keep)]
+
+
+def _casoffinder_query(guide: str, nuclease: Nuclease) -> str:
+    pad = "N" * nuclease.pam_length
+    return guide + pad if nuclease.pam_side == "3" else pad + guide
+
+
+def _casoffinder_site(guide: str, site: OffTargetSite, pam_side: str) -> str:
+    proto = "".join(
+        b if b == g else b.lower() for g, b in zip(guide, site.protospacer, strict=True)
+    )
+    return proto + site.pam if pam_side == "3" else site.pam + proto
+
+
+def to_casoffinder(
+    results: Sequence[Sequence[OffTargetSite]],
+    guides: Sequence[str],
+    nuclease: Nuclease,
+    *,
+    max_listed: int | None = None,
+) -> str:
+    """Sites in Cas-OFFinder 2.4's output format: six tab-separated columns, no header.
+
+    1. the query as Cas-OFFinder prints it: the guide followed by one ``N`` per PAM base
+       (preceded by them for a 5' PAM), e.g. ``GGCCGACCTGTCGCTGACGCNNN``;
+    2. the chromosome name;
+    3. the 0-based forward-strand position of the site's leftmost base (protospacer + PAM);
+    4. the site on the guide's strand (protospacer + PAM; PAM first for a 5' PAM), mismatched
+       protospacer bases in lowercase;
+    5. the strand; 6. the number of mismatches.
+
+    Guides in the order given, each one's sites in genome order; ``max_listed`` keeps, per guide,
+    the sites with fewest mismatches (see :func:`select_listed`).
+    """
+    side = nuclease.pam_side
+    lines = []
+    for guide, sites in zip(guides, results, strict=True):
+        query = _casoffinder_query(guide, nuclease)
+        for s in select_listed(sites, max_listed):
+            site = _casoffinder_site(guide, s, side)
+            lines.append(f"{query}\t{s.chrom}\t{s.pos0}\t{site}\t{s.strand}\t{s.mismatches}\n")
+    return "".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# reading guides
+# --------------------------------------------------------------------------------------------
+
+
+class GuideLine(NamedTuple):
+    """One guide read from a list."""
+
+    sequence: str
+    max_mismatches: int | None  # from the line's second column, if any
+    lineno: int
+
+
+def _is_pattern_line(seq: str, nuclease: Nuclease) -> str | None:
+    """The PAM of a Cas-OFFinder pattern line (``NNNNNNNNNNNNNNNNNNNNNRG``), else None."""
+    L, P = nuclease.guide_length, nuclease.pam_length
+    if len(seq) != L + P:
+        return None
+    proto, pam = (seq[:L], seq[L:]) if nuclease.pam_side == "3" else (seq[P:], seq[:P])
+    return pam if set(proto) == {"N"} else None
+
+
+def parse_guides(text: str, nuclease: Nuclease) -> list[GuideLine]:
+    """Guides from a list, one a line, as ``guides offtargets`` and ``guides score`` read them.
+
+    - blank lines and lines starting with ``#`` are skipped; case is ignored;
+    - a guide may carry Cas-OFFinder's N padding for the PAM (``GGCC…GACGCNNN``; leading N's
+      for a 5' PAM), which is removed;
+    - a second column, when present, is that guide's maximum number of mismatches (0–5), as in
+      a Cas-OFFinder input file; a third column (Cas-OFFinder 3's guide ID) is ignored;
+    - a whole Cas-OFFinder input file is accepted: its first line (the genome's folder, which
+      holds a ``/``) and its pattern line (``NNNNNNNNNNNNNNNNNNNNNGG``, whose PAM must be the
+      nuclease's) are skipped.
+
+    The sequences themselves are checked by the search (A, C, G, T and the right length).
+    """
+    L, P = nuclease.guide_length, nuclease.pam_length
+    out: list[GuideLine] = []
+    first = True
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if first and ("/" in line or "\\" in line):
+            first = False
+            continue  # the genome folder line of a Cas-OFFinder input
+        first = False
+        fields = line.split()
+        seq = fields[0].upper()
+        pattern_pam = _is_pattern_line(seq, nuclease)
+        if pattern_pam is not None:
+            if check_pattern(pattern_pam) != nuclease.pam:
+                raise InputError(
+                    f"line {lineno}: the Cas-OFFinder pattern {seq} asks for the PAM "
+                    f"{pattern_pam}, but the search is for {nuclease.pam} ({nuclease.name}); "
+                    f"give --pam {pattern_pam}"
+                )
+            continue
+        if len(seq) == L + P:
+            pad = seq[L:] if nuclease.pam_side == "3" else seq[:P]
+            if set(pad) == {"N"}:
+                seq = seq[:L] if nuclease.pam_side == "3" else seq[P:]
+        limit = None
+        if len(fields) > 3:
+            raise InputError(
+                f"line {lineno}: expected a guide, optionally followed by its maximum number of "
+                f"mismatches (and an ID), not {line!r}"
+            )
+        if len(fields) >= 2:
+            if not fields[1].isdigit() or int(fields[1]) > MAX_MISMATCHES:
+                raise InputError(
+                    f"line {lineno}: the mismatch column must be a number 0–{MAX_MISMATCHES}, "
+                    f"not {fields[1]!r}"
+                )
+            limit = int(fields[1])
+        out.append(GuideLine(seq, limit, lineno))
+    if not out:
+        raise InputError("no guides given: the list is empty")
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# output
+# --------------------------------------------------------------------------------------------
+
+
+def check_output_path(path: str | os.PathLike | None) -> None:
+    """Fail early, before any work, when ``path`` cannot be written."""
+    if path is None or os.fspath(path) == "-":
+        return
+    target = os.path.abspath(os.fspath(path))
+    folder = os.path.dirname(target)
+    if os.path.isdir(target):
+        raise InputError(f"cannot write {path}: it is a directory")
+    if not os.path.isdir(folder):
+        raise InputError(f"cannot write {path}: no such directory {folder}")
+    if not os.access(folder, os.W_OK):
+        raise InputError(f"cannot write {path}: the directory {folder} is not writable")
+
+
+def write_output(text: str, path: str | os.PathLike | None = None, stream: TextIO | None = None):
+    """Write ``text`` to ``stream`` (default stdout) or, atomically, to the file ``path``."""
+    if path is None or os.fspath(path) == "-":
+        (stream or sys.stdout).write(text)
+        return
+    check_output_path(path)
+    target = os.path.abspath(os.fspath(path))
+    fd, tmp = tempfile.mkstemp(
+        dir=os.path.dirname(target), prefix=f".{os.path.basename(target)}.", suffix=".part"
+    )
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
