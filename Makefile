@@ -40,8 +40,9 @@ lint: $(VENV)/.installed-dev
 test: sysdeps lint
 	$(BIN)/python -m pytest -q
 
-bench: $(VENV)/.installed-dev
+bench: sysdeps $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/genome_import.py
+	$(BIN)/python benchmarks/offtargets.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

@@ -196,3 +196,17 @@ def test_long_minus_strand_region_streams_in_whole_lines(cli):
     assert all(len(line) == 3 for line in rev_lines[:-1]) and len(rev_lines[-1]) == 2
     table = str.maketrans("ACGTNacgtn", "TGCANtgcan")
     assert "".join(rev_lines) == fwd.translate(table)[::-1]
+
+
+def test_demo_imports_and_indexes_once(cli):
+    from conftest import DATA
+
+    code, _, err = cli("--executor", "serial", "demo", "--data", DATA, "-q")
+    assert code == 0, err
+    assert "imported demo genome yeast: 7,136 genes" in err
+    assert "indexed demo genome yeast for SpCas9" in err
+    assert cli.store.dataset_names("siteindex") == ["sars-cov-2.NGG.20.3p", "yeast.NGG.20.3p"]
+    code, _, err = cli("demo", "--data", DATA, "-q")
+    assert code == 0 and "yeast is up to date" in err and "indexed" not in err
+    code, _, err = cli("demo", "--data", "/nonexistent", "-q")
+    assert code == 0 and "starting with an empty store" in err

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import typer
 
+from ..errors import SandgrainError
 from ..genome.store import add_genome, demo_genomes, open_genome
 from ..provenance import sha256_file
 from ..storage import Store
-from .progress import byte_progress
+from .progress import byte_progress, task_progress
 
 
 def register(app: typer.Typer) -> None:
@@ -65,6 +66,24 @@ def demo(
                 progress=progress,
             )
         typer.echo(f"imported demo genome {genome.name}: {genome.meta['genes']:,} genes", err=True)
+    _index_demo(store, [d.name for d in demo_genomes(data)], ctx.obj, quiet)
+
+
+def _index_demo(store: Store, names: list[str], settings, quiet: bool) -> None:
+    """The SpCas9 site index of each demo genome, so guide design works at once."""
+    from ..guides.nucleases import get_nuclease
+    from ..guides.siteindex import SiteFamily, build_index, open_index
+
+    family = SiteFamily.of(get_nuclease("SpCas9"))
+    for genome in (open_genome(store, name) for name in names):
+        try:
+            open_index(genome, family)
+            continue
+        except SandgrainError:
+            pass
+        with task_progress(f"index {genome.name} for SpCas9", quiet) as progress:
+            build_index(genome, family, executor=settings.executor, progress=progress)
+        typer.echo(f"indexed demo genome {genome.name} for SpCas9", err=True)
 
 
 def _up_to_date(store: Store, d) -> bool:
