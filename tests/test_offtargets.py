@@ -169,3 +169,17 @@ def test_errors(yeast_index):
     sa = SiteFamily(("NNGRRT",), 21, "3")
     with pytest.raises(NotFoundError, match="sandgrain genome index yeast"):
         search_offtargets(yeast_index, ["ACGTACGTACGTACGTACGTA"], sa, 3, executor="serial")
+
+
+def test_a_larger_index_answers_a_subset_of_its_pams(local_store, tmp_path):
+    rng = random.Random(8)
+    seqs = random_genome(rng, [20_000, 9_000])
+    genome = add_genome(local_store, "sub", write_fasta(tmp_path / "s.fa", seqs))
+    build_index(genome, FAMILIES["SpCas9+NAG+NGA"], executor="serial", partition_bp=7_000)
+    guides = guides_from(seqs, SPCAS9, 10, rng)
+    for pams in (("NGG",), ("NAG",), ("NGA", "NGG")):
+        fam = SiteFamily(pams, 20, "3")
+        got = as_set(search_offtargets(genome, guides, fam, 4, executor="serial"))
+        assert got == reference_offtargets(seqs, guides, list(pams), 20, "3", 4), pams
+    with pytest.raises(NotFoundError, match="NRG"):
+        search_offtargets(genome, guides, SiteFamily(("NRG",), 20, "3"), 2, executor="serial")

@@ -271,6 +271,25 @@ class OffTargetTable:
             )
         ]
 
+    def only_pams(self, family: SiteFamily) -> OffTargetTable:
+        """The hits next to one of ``family``'s PAMs (answering from a larger index)."""
+        masks = family.pam_masks()  # bit b set where pattern p allows base b at position j
+        pam = np.minimum(self.pam, 3).astype(np.int64)  # PAM codes never hold N here
+        keep = np.zeros(len(self), bool)
+        label = np.zeros(len(self), np.int64)
+        for p in range(len(family.pams)):
+            ok = np.ones(len(self), bool)
+            for j in range(family.pam_length):
+                ok &= ((masks[p, j] >> pam[:, j]) & 1).astype(bool)
+            label[ok & ~keep] = p
+            keep |= ok
+        return OffTargetTable(
+            guides=self.guides, family=family, chroms=self.chroms, guide=self.guide[keep],
+            chrom=self.chrom[keep], pos0=self.pos0[keep], minus=self.minus[keep],
+            mismatches=self.mismatches[keep], pattern=label[keep],
+            protospacer=self.protospacer[keep], pam=self.pam[keep],
+        )
+
     def per_guide(self) -> list[list[OffTargetSite]]:
         b = self.bounds()
         sites = self.sites()
@@ -327,7 +346,10 @@ def search_table(
         parts = run_plan(tasks, executor, retries=retries, progress=progress, cancel=cancel)
     finally:
         store.delete(guides_key)
-    return _table(parts, ds.meta, family, guides)
+    table = _table(parts, ds.meta, family, guides)
+    if tuple(ds.meta["family"]["pams"]) != family.pams:
+        table = table.only_pams(family)
+    return table
 
 
 def _table(parts: list[dict], meta: dict, fam: SiteFamily, guides: list[str]) -> OffTargetTable:

@@ -331,18 +331,35 @@ def index_command(genome: str, family: SiteFamily, nuclease: str | None = None) 
 
 
 def open_index(genome: Genome, family: SiteFamily, nuclease: str | None = None):
-    """The stored index of ``genome`` for ``family``; a clear error with the command otherwise."""
+    """The stored index that answers ``family`` for ``genome``: its own, or else the smallest
+    index of the same protospacer length and PAM side whose PAMs include all of ``family``'s
+    (the search then keeps only sites next to the requested PAMs). A clear error naming the
+    command to run otherwise."""
     store = genome.dataset.store
-    name = index_name(genome.name, family)
     pams = ",".join(family.pams)
     command = index_command(genome.name, family, nuclease)
-    try:
-        ds = store.open_dataset(KIND, name)
-    except NotFoundError:
+    ds = None
+    if store.has_dataset(KIND, index_name(genome.name, family)):
+        ds = store.open_dataset(KIND, index_name(genome.name, family))
+    else:
+        wanted = set(family.pams)
+        supersets = []
+        for name in store.dataset_names(KIND):
+            if not name.startswith(f"{genome.name}."):
+                continue
+            other = store.open_dataset(KIND, name)
+            fam = other.meta.get("family", {})
+            if (other.meta.get("genome") == genome.name and fam.get("length") == family.length
+                    and fam.get("pam_side") == family.pam_side
+                    and wanted <= set(fam.get("pams", ()))):
+                supersets.append((len(fam["pams"]), name, other))
+        if supersets:
+            ds = min(supersets, key=lambda x: x[:2])[2]
+    if ds is None:
         raise NotFoundError(
             f"genome {genome.name} has no site index for PAM {pams}, {family.length}-nt "
             f"protospacers; build it with `{command}`"
-        ) from None
+        )
     if ds.meta.get("genome_version") != genome.dataset.manifest["version"]:
         raise InputError(
             f"the site index of {genome.name} was built for an older import of the genome; "
