@@ -107,3 +107,16 @@ def test_cancel_a_running_job(client):
     assert job["status"] == "cancelled" and job["progress"] < 1.0
     r = client.get(f"/api/v1/jobs/{job_id}/result")
     assert r.status_code == 404 and "cancelled" in r.json()["detail"]
+
+
+def test_stopping_the_server_ends_its_running_jobs(app_settings):
+    from sandgrain.web.app import STOPPED_ERROR
+
+    with TestClient(create_app(app_settings)) as c:
+        job_id = c.post("/api/v1/genomes/yeast/composition", params={"max_size": 1000}).json()["id"]
+        deadline = time.monotonic() + 30
+        while c.get(f"/api/v1/jobs/{job_id}").json()["status"] != "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    job = JobStore(app_settings.jobs_path).get(job_id)
+    assert job.status == "failed" and job.error == STOPPED_ERROR

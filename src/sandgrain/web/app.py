@@ -22,6 +22,7 @@ from .jobs import composition_job
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 PROBLEM = "application/problem+json"
+STOPPED_ERROR = "interrupted: the sandgrain server was stopped while this job ran; submit it again"
 
 
 def problem(status: int, title: str, detail: str, **extra) -> JSONResponse:
@@ -45,6 +46,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            # Jobs this server was running end now, with a reason, rather than stay "running"
+            # until the next start; their tasks see the cancellation and stop.
+            for job_id in list(manager.running):
+                with contextlib.suppress(SandgrainError):
+                    jobs.request_cancel(job_id)
+                    jobs.fail(job_id, STOPPED_ERROR)
             manager.shutdown(wait=False)
             jobs.close()
 
