@@ -57,6 +57,8 @@ def test_add_list_show_region_gene(sars_cli):
 
     code, out, _ = sars_cli("genome", "show", "wuhCor1")
     assert code == 0 and "NC_045512.2" in out and "29,903" in out
+    md5 = __import__("hashlib").md5("".join(SARS_FASTA.read_text().splitlines()[1:]).encode())
+    assert md5.hexdigest() in out  # piped output is not cut to 80 columns
 
     code, out, _ = sars_cli("genome", "region", "sars", "NC_045512.2:21563-21580")
     assert out == ">NC_045512.2:21563-21580\nATGTTTGTTTTTCTTGTT\n"

@@ -17,7 +17,8 @@ from ..storage import Store
 from .progress import byte_progress, task_progress
 
 app = typer.Typer(help="Import genomes and read sequences and genes.", no_args_is_help=True)
-out = Console(highlight=False, soft_wrap=True)
+# piped output is never cut to 80 columns (MD5s, long names stay whole)
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 250)
 
 
 def _store(ctx: typer.Context) -> Store:
