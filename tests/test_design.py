@@ -33,7 +33,7 @@ FAMILY = SiteFamily.of(SPCAS9)
 REQUIRED = {
     "sequence", "pam", "chrom", "start", "end", "strand", "cut", "gc", "tttt", "masked",
     "ruleset1", "mit_specificity", "cfd_specificity", "offtarget_counts", "offtargets_total",
-    "offtargets", "offtargets_listed_truncated", "rank", "score",
+    "offtargets", "offtargets_listed_truncated", "rank", "score", "on_target",
 }  # fmt: skip
 OFFTARGET_KEYS = {
     "chrom", "start", "end", "strand", "sequence", "pam", "mismatches", "mismatch_positions",
@@ -103,6 +103,9 @@ def test_on_target_is_excluded_and_counts_are_exact(ade2, indexed):
         own = [s for s in sites if (s.chrom, s.pos0, s.strand, s.mismatches) == (
             g["chrom"], site0, g["strand"], 0)]  # fmt: skip
         assert len(own) == 1, g["sequence"]
+        assert g["on_target"] == {
+            "chrom": g["chrom"], "start": g["start"], "end": g["end"], "strand": g["strand"],
+        }  # fmt: skip
         want = Counter(s.mismatches for s in sites if s is not own[0])
         assert g["offtarget_counts"] == [want[m] for m in range(5)]
         assert g["offtargets_total"] == len(sites) - 1 == len(g["offtargets"])
@@ -187,14 +190,29 @@ def test_annotation_of_offtargets_in_another_gene(tef1, indexed):
     assert annotate_site(genes, "no-such-chrom", 0, 20) == {"class": "intergenic", "genes": []}
 
 
-def test_ranking_puts_flagged_guides_last(tef1):
-    guides = tef1["guides"]
+def rank_key(g: dict) -> tuple:
+    """The documented ranking, written out: flagged last; CFD specificity unrounded, MIT
+    specificity, Rule Set 1 (missing last), each higher first."""
+    flagged = g["tttt"] or g["offtarget_counts"][0] > 0
+    rs1 = g["ruleset1"] if g["ruleset1"] is not None else -1.0
+    return (flagged, -g["cfd_specificity"], -g["mit_specificity"], -rs1)
+
+
+@pytest.mark.parametrize("doc", ["tef1", "ade2"])
+def test_ranking_puts_flagged_guides_last_then_specificity_decides(doc, request):
+    guides = request.getfixturevalue(doc)["guides"]
     flagged = [g["tttt"] or g["offtarget_counts"][0] > 0 for g in guides]
-    assert any(flagged) and not all(flagged)
+    assert not all(flagged)
     assert flagged == sorted(flagged)  # False (unflagged) first
+    keys = [rank_key(g) for g in guides]
+    assert keys == sorted(keys)
+    for g in guides:
+        assert g["score"] == g["cfd_specificity"]  # unrounded
+    # off-targets decide, not Rule Set 1: among unflagged guides, the most specific comes first
     clean = [g for g, f in zip(guides, flagged, strict=True) if not f]
-    rounded = [round(g["score"]) for g in clean]
-    assert rounded == sorted(rounded, reverse=True)
+    assert clean[0]["cfd_specificity"] == max(g["cfd_specificity"] for g in clean)
+    if doc == "tef1":
+        assert any(flagged)
 
 
 def test_listing_truncation_keeps_counts_exact(tef1, indexed):
@@ -222,10 +240,24 @@ def test_region_and_sequence_targets(ade2, indexed):
     }
     by_site = {(g["sequence"], g["strand"]): g for g in region["guides"]}
     assert seq["guides"]
+    assert seq["provenance"]["parameters"]["on_target_excluded"] is True
     for g in seq["guides"]:
-        # coordinates in the sequence; nothing excluded, so the guide's genome copy counts
+        # coordinates in the sequence; the genome copy of the guide is its on-target, left out
         twin = by_site[(g["sequence"], g["strand"])]
         assert twin["start"] == g["start"] + start0
+        assert g["on_target"] == twin["on_target"] == {
+            "chrom": "XV", "start": twin["start"], "end": twin["end"], "strand": twin["strand"],
+        }  # fmt: skip
+        assert g["offtarget_counts"] == twin["offtarget_counts"]
+        assert g["offtarget_counts"][0] == 0  # ADE2 guides are unique in yeast
+        assert g["cfd_specificity"] == pytest.approx(twin["cfd_specificity"])
+        assert g["offtargets"] == twin["offtargets"]
+    # the old behaviour on request: nothing excluded, the guide's genome copy counts
+    kept = design_guides(indexed, sequence=text, executor="serial", exclude_on_target=False)
+    assert kept["provenance"]["parameters"]["on_target_excluded"] is False
+    for g in kept["guides"]:
+        twin = by_site[(g["sequence"], g["strand"])]
+        assert g["on_target"] is None
         assert g["offtarget_counts"][0] == twin["offtarget_counts"][0] + 1
         assert g["offtarget_counts"][1:] == twin["offtarget_counts"][1:]
         assert g["mit_specificity"] < 51  # its own perfect site scores 100
@@ -239,6 +271,14 @@ def test_fasta_target(indexed, tmp_path):
     assert doc["target"]["type"] == "fasta"
     assert [r["chrom"] for r in doc["target"]["regions"]] == ["ade2_piece", "tiny"]
     assert doc["guides"] and {g["chrom"] for g in doc["guides"]} == {"ade2_piece"}
+    for g in doc["guides"]:  # the piece was copied from XV: each guide's copy there is left out
+        assert g["offtarget_counts"][0] == 0 and g["on_target"]["chrom"] == "XV"
+        offset = g["on_target"]["start"] - g["start"]
+        assert offset == 564600 and g["on_target"]["strand"] == g["strand"]
+    # BED of a sequence target: the record name as chromosome, positions in the sequence
+    bed = to_bed(doc).splitlines()
+    assert "relative to the given sequence" in bed[0]
+    assert {line.split("\t")[0] for line in bed[1:]} == {"ade2_piece"}
     with pytest.raises(InputError, match="not a FASTA file"):
         (tmp_path / "bad.fa").write_text("ACGT\n")
         design_guides(indexed, fasta=str(tmp_path / "bad.fa"), executor="serial")
@@ -248,27 +288,49 @@ def test_fasta_target(indexed, tmp_path):
         design_guides(indexed, fasta=str(path), executor="serial", max_target_bp=50)
 
 
-def test_score_guides_excludes_nothing(ade2, indexed):
+def test_score_guides_take_the_first_perfect_site_as_on_target(ade2, tef1, indexed):
     chosen = [g["sequence"] for g in ade2["guides"][:3]] + ["ACGTACGTACGTACGTACGT"]
     doc = score_guides(indexed, [s.lower() for s in chosen], executor="serial")
     assert doc["target"]["type"] == "guides"
     assert [g["sequence"] for g in doc["guides"]] == chosen  # input order, ranks set
     assert sorted(g["rank"] for g in doc["guides"]) == [1, 2, 3, 4]
+    assert doc["provenance"]["parameters"]["on_target_excluded"] is True
     for g, designed in zip(doc["guides"][:3], ade2["guides"][:3], strict=True):
-        assert g["offtarget_counts"][0] == designed["offtarget_counts"][0] + 1
-        assert g["offtargets_total"] == designed["offtargets_total"] + 1
+        # the guide's own (only) perfect site is found and left out, as design does
+        assert g["on_target"] == designed["on_target"]
+        assert g["offtarget_counts"] == designed["offtarget_counts"]
+        assert g["offtargets_total"] == designed["offtargets_total"]
         assert g["chrom"] is None and g["ruleset1"] is None
         cfds = [o["cfd"] for o in g["offtargets"]]
         assert g["cfd_specificity"] == pytest.approx(cfd_specificity(cfds))
+        assert g["cfd_specificity"] == pytest.approx(designed["cfd_specificity"])
+    assert doc["guides"][3]["on_target"] is None  # not in yeast: nothing to leave out
+    # a guide with perfect copies in TEF1 (XVI) and TEF2 (II): the first in genome order goes
+    twice = next(g for g in tef1["guides"] if g["offtarget_counts"][0] == 1)
+    (scored,) = score_guides(indexed, [twice["sequence"]], executor="serial")["guides"]
+    sites = search_offtargets(indexed, [twice["sequence"]], FAMILY, 4, executor="serial")[0]
+    first = next(s for s in sites if s.mismatches == 0)
+    start0, end0 = first.protospacer_span(3, "3")
+    assert scored["on_target"] == {
+        "chrom": first.chrom, "start": start0 + 1, "end": end0, "strand": first.strand,
+    }  # fmt: skip
+    assert first.chrom == "II" and twice["chrom"] == "XVI"  # TEF2 comes first in the genome
+    assert scored["offtarget_counts"][0] == 1  # the copy in TEF1 is an off-target
+    # nothing excluded on request: the guide's own site counts
+    kept = score_guides(indexed, chosen, executor="serial", exclude_on_target=False)
+    for g, designed in zip(kept["guides"][:3], ade2["guides"][:3], strict=True):
+        assert g["on_target"] is None
+        assert g["offtarget_counts"][0] == designed["offtarget_counts"][0] + 1
+        assert g["offtargets_total"] == designed["offtargets_total"] + 1
     per_guide = score_guides(
         indexed, chosen[:2], guide_mismatches=[0, None], max_mismatches=3, executor="serial"
     )
     first, second = per_guide["guides"]
-    assert all(o["mismatches"] == 0 for o in first["offtargets"])
+    assert first["offtargets"] == [] and first["on_target"] is not None
     assert len(first["offtarget_counts"]) == 1 and len(second["offtarget_counts"]) == 4
     assert per_guide["max_mismatches"] == 3
     row = next(csv.DictReader(io.StringIO(to_tsv(per_guide)), delimiter="\t"))
-    assert [row[f"mm{m}"] for m in range(4)] == ["1", "", "", ""]  # mm1…mm3 not searched
+    assert [row[f"mm{m}"] for m in range(4)] == ["0", "", "", ""]  # mm1…mm3 not searched
 
 
 def test_other_nucleases_get_counts_not_cas9_scores(demo_store):
@@ -288,23 +350,42 @@ def test_other_nucleases_get_counts_not_cas9_scores(demo_store):
             mismatched = [23 - i for i in differences(g["sequence"], o["sequence"])]
             assert o["mismatch_positions"] == sorted(mismatched)
     bed = to_bed(doc).splitlines()
+    by_name = {f"{g['rank']}_{g['sequence']}_{g['pam']}": g for g in doc["guides"]}
     for line in bed[1:]:
         chrom, s, e, name, score, strand, ts, te = line.split("\t")
         assert int(e) - int(s) == 27 and int(te) - int(ts) == 23
+        # no CFD: the count-based equivalent of 1000 / (1 + Σ CFD)
+        counts = by_name[name]["offtarget_counts"]
+        total = sum(n / 4**m for m, n in enumerate(counts))
+        assert abs(int(score) - 1000 / (1 + total)) <= 0.5 + 1e-9
         # the PAM lies 5' of the protospacer: left of it on +, right of it on -
         assert (int(ts) - int(s), int(e) - int(te)) == ((4, 0) if strand == "+" else (0, 4))
+
+
+def tsv_header(keys: list[str], k: int) -> list[str]:
+    """TSV columns from the JSON keys: mm0…mmK after offtarget_counts, on_target flattened."""
+    header = []
+    for key in keys:
+        if key == "on_target":
+            header += [f"on_target.{sub}" for sub in ("chrom", "start", "end", "strand")]
+        else:
+            header.append(key)
+        if key == "offtarget_counts":
+            header += [f"mm{m}" for m in range(k + 1)]
+    return header
 
 
 def test_tsv_columns_are_the_json_keys(ade2):
     rows = list(csv.reader(io.StringIO(to_tsv(ade2)), delimiter="\t"))
     header, body = rows[0], rows[1:]
     keys = [k for k in ade2["guides"][0] if k != "offtargets"]
-    i = keys.index("offtarget_counts") + 1
-    assert header == keys[:i] + [f"mm{m}" for m in range(5)] + keys[i:]
+    assert header == tsv_header(keys, 4)
     assert len(body) == len(ade2["guides"])
     for row, g in zip(body, ade2["guides"], strict=True):
         cells = dict(zip(header, row, strict=True))
         assert cells["sequence"] == g["sequence"] and int(cells["start"]) == g["start"]
+        assert cells["on_target.chrom"] == g["on_target"]["chrom"]
+        assert int(cells["on_target.start"]) == g["on_target"]["start"]
         assert [int(cells[f"mm{m}"]) for m in range(5)] == g["offtarget_counts"]
         assert cells["offtarget_counts"] == ",".join(map(str, g["offtarget_counts"]))
         assert cells["tttt"] in ("true", "false")
@@ -326,9 +407,13 @@ def test_bed_track(ade2):
         assert (chrom, strand) == (g["chrom"], g["strand"])
         assert (int(ts), int(te)) == (g["start"] - 1, g["end"])  # 0-based, half-open
         assert int(e) - int(s) == 23 and 0 <= int(score) <= 1000
-        assert int(score) == round(10 * g["cfd_specificity"])
+        # 1000 / (1 + sum of the off-targets' CFD): 1000 only for a guide without off-targets
+        total = sum(o["cfd"] for o in g["offtargets"])
+        assert abs(int(score) - 1000 / (1 + total)) <= 0.5 + 1e-9
+        assert (int(score) == 1000) == (total < 0.0005)
     starts = [(r[0], int(r[1])) for r in rows]
     assert starts == sorted(starts)
+    assert len({r[4] for r in rows}) > 10  # the score tells guides apart
 
 
 def test_casoffinder_rows(ade2, indexed):
@@ -381,3 +466,330 @@ def test_bad_requests(indexed, demo_store):
     with pytest.raises(NotFoundError, match="`sandgrain genome index yeast --nuclease SpCas9 "
                        "--offtarget-pams NAG`"):  # fmt: skip
         design_guides(indexed, gene="ADE2", offtarget_pams="NAG", executor="serial")
+
+
+# --------------------------------------------------------------------------------------------
+# on-target sites of sequence targets: the input's context decides among perfect copies
+# --------------------------------------------------------------------------------------------
+
+
+def context_of(genome, site, flank5: int, flank3: int, nuclease) -> str:
+    """A site's protospacer + PAM with ``flank5``/``flank3`` bp around it, on its strand."""
+    length = nuclease.guide_length + nuclease.pam_length
+    left, right = (flank5, flank3) if site.strand == "+" else (flank3, flank5)
+    start0, end0 = site.pos0 - left, site.pos0 + length + right
+    if start0 < 0 or end0 > genome.length(site.chrom):
+        return ""
+    return genome.sequence(site.chrom, start0, end0, site.strand).upper()
+
+
+def test_sequence_target_on_target_by_context(indexed):
+    """A piece of TEF1 (XVI): most of its guides also sit in TEF2 (II, first in genome order).
+    The on-target is the first perfect site whose 30-mer is the input's, else the first."""
+    tef1 = indexed.gene("TEF1")
+    text = indexed.sequence(tef1.chrom, tef1.start0, tef1.end0)
+    doc = design_guides(indexed, sequence=text, executor="serial")
+    guides = doc["guides"]
+    raw = search_offtargets(indexed, [g["sequence"] for g in guides], FAMILY, 4, executor="serial")
+    by_context = 0
+    for g, sites in zip(guides, raw, strict=True):
+        perfect = [s for s in sites if s.mismatches == 0]
+        assert perfect, g["sequence"]  # the piece comes from the genome
+        assert g["context30"]
+        same = [s for s in perfect if context_of(indexed, s, 4, 3, SPCAS9) == g["context30"]]
+        chosen = (same or perfect)[0]
+        by_context += chosen is not perfect[0]
+        start0, end0 = chosen.protospacer_span(3, "3")
+        assert g["on_target"] == {
+            "chrom": chosen.chrom, "start": start0 + 1, "end": end0, "strand": chosen.strand,
+        }  # fmt: skip
+        assert g["offtarget_counts"][0] == len(perfect) - 1
+        assert g["offtargets_total"] == len(sites) - 1
+    # the context told TEF1 from TEF2 for some guides; for others they share the 30-mer
+    assert by_context > 0
+    assert any(g["on_target"]["chrom"] == "II" for g in guides)
+
+
+@pytest.fixture(scope="module")
+def twins(tmp_path_factory):
+    """A random genome with one SpCas9 site planted three times (two flanks alike on the
+    near side but not beyond) and one AsCas12a site planted twice."""
+    import numpy as np
+
+    from sandgrain.genome.store import add_genome
+    from sandgrain.storage import Store
+
+    rng = np.random.default_rng(11)
+    seq = list(rng.choice(list("ACGT"), 60_000))
+    cas9 = "GACCTAGGTCTTACGCAGTA" + "TGG"
+    cas12a = "TTTA" + "CGATCGGTTACAGGATCCAGTAC"
+
+    def plant(at: int, site: str) -> None:
+        seq[at : at + len(site)] = list(site)
+
+    plant(10_000, cas9)
+    plant(30_000, cas9)
+    plant(45_000, reverse_complement(cas9))
+    plant(15_000, cas12a)
+    plant(50_000, cas12a)
+    # the Cas12a copies share 8 bp either side; they differ 9 bp 5' of the site
+    plant(50_000 - 8, "".join(seq[15_000 - 8 : 15_000]))
+    plant(50_000 + 27, "".join(seq[15_000 + 27 : 15_000 + 37]))
+    seq[50_000 - 9] = "A" if seq[15_000 - 9] != "A" else "C"
+    text = "".join(seq)
+    folder = tmp_path_factory.mktemp("twins")
+    (folder / "twins.fa").write_text(">one\n" + text + "\n")
+    store = Store(str(folder / "store"))
+    genome = add_genome(store, "twins", str(folder / "twins.fa"))
+    build_index(genome, FAMILY, executor="serial")
+    build_index(genome, SiteFamily.of(get_nuclease("AsCas12a")), executor="serial")
+    return genome, text, cas9, cas12a
+
+
+def test_sequence_target_context_picks_the_matching_copy(twins):
+    genome, text, cas9, cas12a = twins
+
+    def guide_for(doc: dict, protospacer: str) -> dict:
+        (g,) = [g for g in doc["guides"] if g["sequence"] == protospacer]
+        return g
+
+    # the second (+) copy: its 30-mer is found there, not at the first copy
+    doc = design_guides(genome, sequence=text[29_900:30_150], executor="serial")
+    g = guide_for(doc, cas9[:20])
+    assert g["on_target"] == {"chrom": "one", "start": 30_001, "end": 30_020, "strand": "+"}
+    assert g["offtarget_counts"][0] == 2  # the two other copies
+    # the third copy, on the minus strand
+    doc = design_guides(genome, sequence=text[44_900:45_150], executor="serial")
+    g = guide_for(doc, cas9[:20])
+    assert g["on_target"] == {"chrom": "one", "start": 45_004, "end": 45_023, "strand": "-"}
+    # a context found nowhere (one base changed 2 bp 5' of the site): the first copy
+    piece = text[29_900:30_150]
+    piece = piece[:98] + ("A" if piece[98] != "A" else "C") + piece[99:]
+    doc = design_guides(genome, sequence=piece, executor="serial")
+    g = guide_for(doc, cas9[:20])
+    assert g["on_target"] == {"chrom": "one", "start": 10_001, "end": 10_020, "strand": "+"}
+    # AsCas12a (no Rule Set 1): 10 bp each side decide; 8 bp would not tell the copies apart
+    doc = design_guides(
+        genome, sequence=text[49_800:50_300], nuclease="AsCas12a", executor="serial"
+    )
+    g = guide_for(doc, cas12a[4:])
+    assert g["on_target"] == {"chrom": "one", "start": 50_005, "end": 50_027, "strand": "+"}
+    assert g["offtarget_counts"][0] == 1
+    doc = design_guides(
+        genome, sequence=text[14_800:15_300], nuclease="AsCas12a", executor="serial"
+    )
+    g = guide_for(doc, cas12a[4:])
+    assert g["on_target"] == {"chrom": "one", "start": 15_005, "end": 15_027, "strand": "+"}
+    # exclude_on_target=False (--no-exclude-on-target) keeps every copy
+    kept = design_guides(
+        genome, sequence=text[29_900:30_150], executor="serial", exclude_on_target=False
+    )
+    g = guide_for(kept, cas9[:20])
+    assert g["on_target"] is None and g["offtarget_counts"][0] == 3
+
+
+# --------------------------------------------------------------------------------------------
+# a guide with 100,000+ sites: exact counts, and no per-site object unless listed
+# --------------------------------------------------------------------------------------------
+
+UNIT = "GATTACAGCTTGCAGTCCAGGTCAA"  # 25 bp, an AGG on + and a CC (an NGG on -)
+COPIES = 120_000
+REPEAT_AT = 20_000
+
+
+@pytest.fixture(scope="module")
+def tandem(tmp_path_factory):
+    """chr1: random, a tandem repeat of UNIT (some copies with one or two substitutions),
+    random; chr2: random. Two genes overlap the repeat, one with two exons."""
+    import numpy as np
+
+    from sandgrain.genome.store import add_genome
+    from sandgrain.storage import Store
+
+    rng = np.random.default_rng(5)
+    codes = np.tile(np.frombuffer(UNIT.encode(), np.uint8) - 0, (COPIES, 1))
+    lut = np.frombuffer(b"ACGT", np.uint8)
+    index = {b: i for i, b in enumerate(b"ACGT")}
+    as_code = np.vectorize(index.get)(codes).astype(np.uint8)
+    i = np.arange(COPIES)
+    one, two = i % 4 == 1, i % 9 == 2
+    as_code[one, (i[one] // 4) % 25] = (as_code[one, (i[one] // 4) % 25] + 1) % 4
+    col = ((i[two] // 9) % 25 + 7) % 25
+    as_code[two, col] = (as_code[two, col] + 2) % 4
+    repeat = lut[as_code].tobytes().decode()
+    chr1 = "".join(rng.choice(list("ACGT"), REPEAT_AT)) + repeat
+    chr1 += "".join(rng.choice(list("ACGT"), 20_000))
+    chr2 = "".join(rng.choice(list("ACGT"), 30_000))
+    folder = tmp_path_factory.mktemp("tandem")
+    (folder / "tandem.fa").write_text(f">chr1\n{chr1}\n>chr2\n{chr2}\n")
+    gtf = []
+    genes = {  # name: span and exons, relative to the repeat's start
+        "REPA": (100_000, 1_100_000, [(100_000, 400_000), (900_000, 1_100_000)]),
+        "REPB": (2_000_000, 2_400_000, [(2_000_000, 2_400_000)]),
+    }
+    for name, (s0, e0, exons) in genes.items():
+        attrs = f'gene_id "{name}"; gene_name "{name}";'
+        gtf.append(f"chr1\tt\tgene\t{REPEAT_AT + s0 + 1}\t{REPEAT_AT + e0}\t.\t+\t.\t{attrs}")
+        for a, b in exons:
+            tx = f'{attrs} transcript_id "{name}.1";'
+            gtf.append(f"chr1\tt\texon\t{REPEAT_AT + a + 1}\t{REPEAT_AT + b}\t.\t+\t.\t{tx}")
+    (folder / "tandem.gtf").write_text("\n".join(gtf) + "\n")
+    store = Store(str(folder / "store"))
+    genome = add_genome(
+        store, "tandem", str(folder / "tandem.fa"), annotation=str(folder / "tandem.gtf")
+    )
+    build_index(genome, FAMILY, executor="serial")
+    return genome, {"chr1": chr1, "chr2": chr2}
+
+
+def brute_force_sites(chroms: dict[str, str], guide: str, k: int):
+    """Every NGG site within ``k`` mismatches of ``guide`` on both strands, the plain way:
+    (chrom, protospacer start0, strand, mismatches) arrays."""
+    import numpy as np
+
+    lut = np.full(256, 4, np.uint8)
+    for j, b in enumerate(b"ACGT"):
+        lut[b] = j
+    g = lut[np.frombuffer(guide.encode(), np.uint8)]
+    found = []
+    for name, text in chroms.items():
+        fwd = lut[np.frombuffer(text.upper().encode(), np.uint8)]
+        rev = np.array([3, 2, 1, 0, 4], np.uint8)[fwd][::-1]
+        for strand, seq in (("+", fwd), ("-", rev)):
+            n = len(seq) - 23 + 1
+            mm = np.zeros(n, np.int16)
+            for j in range(20):
+                mm += seq[j : j + n] != g[j]
+            ok = (mm <= k) & (seq[21 : 21 + n] == 2) & (seq[22 : 22 + n] == 2)
+            at = np.flatnonzero(ok)
+            start0 = at if strand == "+" else len(seq) - at - 20  # protospacer on forward
+            found += [(name, int(s), strand, int(m)) for s, m in zip(start0, mm[at], strict=True)]
+    return found
+
+
+def test_many_hits_counted_exactly_without_per_site_objects(tandem, monkeypatch):
+    import tracemalloc
+
+    from sandgrain.guides import search as search_module
+
+    genome, chroms = tandem
+    made = []
+
+    class Counted(search_module.OffTargetSite):
+        def __init__(self, *args, **kwargs):
+            made.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(search_module, "OffTargetSite", Counted)
+    middle = REPEAT_AT + 25 * 50_000  # inside REPA's intron
+    region = f"chr1:{middle + 1}-{middle + 50}"
+    tracemalloc.start()
+    try:
+        doc = design_guides(genome, region=region, executor="serial", list_offtargets=False)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    guides = doc["guides"]
+    assert guides and all(g["offtargets"] is None for g in guides)
+    most = max(g["offtargets_total"] for g in guides)
+    assert most >= 100_000
+    assert made == []  # no OffTargetSite for any of the hits
+    # an OffTargetSite and a listing dict cost 1–2 KB a hit; the columns ~200 bytes at peak
+    hits = sum(g["offtargets_total"] for g in {g["sequence"]: g for g in guides}.values())
+    assert peak < 400 * hits, (peak, hits)
+
+    genes = genome.genes
+    for g in {g["sequence"]: g for g in guides}.values():
+        sites = brute_force_sites(chroms, g["sequence"], 4)
+        own = (g["chrom"], g["start"] - 1, g["strand"], 0)
+        assert own in sites
+        assert g["on_target"]["start"] == g["start"]
+        sites.remove(own)
+        want = Counter(m for *_, m in sites)
+        assert g["offtarget_counts"] == [want[m] for m in range(5)]
+        assert g["offtargets_total"] == len(sites)
+        classes = Counter(
+            brute_force_annotation(genes, c, s, s + 20)["class"] for c, s, _, _ in sites
+        )
+        assert [g[f"offtargets_{c}"] for c in ("exon", "intron", "intergenic")] == [
+            classes["exon"],
+            classes["intron"],
+            classes["intergenic"],
+        ]
+        assert all(classes.values())  # all three classes occur
+        assert g["cfd_specificity"] < 1  # Σ CFD in the tens of thousands
+
+    # a listing limit makes objects for the listed sites only, and the counts stay
+    listed = design_guides(genome, region=region, executor="serial", max_offtargets_listed=3)
+    for short, full in zip(listed["guides"], guides, strict=True):
+        assert short["offtarget_counts"] == full["offtarget_counts"]
+        assert short["cfd_specificity"] == pytest.approx(full["cfd_specificity"])
+        assert len(short["offtargets"]) == 3 and short["offtargets_listed_truncated"]
+        assert [o["mismatches"] for o in short["offtargets"]] == [0, 0, 0]
+    assert made == []
+
+
+def test_many_hits_tsv_and_bed_from_the_command_line(tandem, monkeypatch, capsys):
+    from sandgrain.cli import main
+    from sandgrain.guides import search as search_module
+
+    genome, _ = tandem
+    monkeypatch.setenv("SANDGRAIN_STORE", genome.dataset.store.url)
+    monkeypatch.setenv("SANDGRAIN_EXECUTOR", "serial")
+    made = []
+
+    class Counted(search_module.OffTargetSite):
+        def __init__(self, *args, **kwargs):
+            made.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(search_module, "OffTargetSite", Counted)
+    middle = REPEAT_AT + 25 * 50_000
+    region = f"chr1:{middle + 1}-{middle + 50}"
+    for fmt in ("tsv", "bed"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["guides", "design", "-g", "tandem", "--region", region, "-f", fmt, "-q"])
+        out, err = capsys.readouterr()
+        assert exit_.value.code == 0, err
+        if fmt == "tsv":
+            rows = list(csv.DictReader(io.StringIO(out), delimiter="\t"))
+            assert rows and max(int(r["offtargets_total"]) for r in rows) >= 100_000
+        else:
+            lines = out.splitlines()[1:]
+            # ΣCFD in the tens of thousands: a score of 0, not the 1000 of a unique guide
+            assert lines and all(line.split("\t")[4] == "0" for line in lines)
+    assert made == []
+
+
+def test_vectorised_annotation_agrees_with_the_gene_table(indexed):
+    import time
+
+    import numpy as np
+
+    from sandgrain.guides.annotate import CLASSES, GeneIntervals, annotate_classes
+
+    genes = indexed.genes
+    chroms = [c["name"] for c in indexed.chromosomes] + ["no-such-chrom"]
+    rng = np.random.default_rng(3)
+    # spans around exon and gene edges (where off-by-ones hide), and anywhere
+    edges = [(g.chrom, p) for g in genes for s, e in (*g.exons, (g.start0, g.end0)) for p in (s, e)]
+    picks = rng.integers(0, len(edges), 3000)
+    ids = {c: i for i, c in enumerate(chroms)}
+    chrom = [ids[edges[i][0]] for i in picks] + list(rng.integers(0, len(chroms), 3000))
+    start = [edges[i][1] + int(rng.integers(-25, 5)) for i in picks]
+    start += list(rng.integers(0, 1_000_000, 3000))
+    chrom, start0 = np.array(chrom), np.maximum(0, np.array(start))
+    got = annotate_classes(genes, chroms, chrom, start0, start0 + 20)
+    for c, s, k in zip(chrom.tolist(), start0.tolist(), got.tolist(), strict=True):
+        assert CLASSES[k] == annotate_site(genes, chroms[c], s, s + 20)["class"]
+    for j in range(0, 6000, 40):  # and against the obvious way
+        c, s = chroms[int(chrom[j])], int(start0[j])
+        assert CLASSES[got[j]] == brute_force_annotation(genes, c, s, s + 20)["class"]
+    assert set(got.tolist()) == {0, 1, 2}
+    # a million spans at once: well under a second on an idle machine (bound left loose)
+    index = GeneIntervals(genes)
+    n = 1_000_000
+    many = rng.integers(0, len(chroms), n), rng.integers(0, 1_500_000, n)
+    began = time.perf_counter()
+    classes = index.classes(chroms, many[0], many[1], many[1] + 20)
+    assert time.perf_counter() - began < 5 and len(classes) == n

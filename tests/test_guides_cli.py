@@ -65,7 +65,12 @@ def test_design_writes_json_tsv_and_bed(cli, tmp_path):
     assert [r["sequence"] for r in rows] == [g["sequence"] for g in doc["guides"]]
     keys = [k for k in doc["guides"][0] if k != "offtargets"]
     i = keys.index("offtarget_counts") + 1
-    assert list(rows[0]) == keys[:i] + ["mm0", "mm1", "mm2", "mm3"] + keys[i:]
+    j = keys.index("on_target")
+    flat = [f"on_target.{sub}" for sub in ("chrom", "start", "end", "strand")]
+    assert (
+        list(rows[0]) == keys[:i] + ["mm0", "mm1", "mm2", "mm3"] + keys[i:j] + flat + keys[j + 1 :]
+    )
+    assert rows[0]["on_target.chrom"] == "XV" and rows[0]["offtargets_total"] != ""
 
     code, stdout, _ = cli(
         "guides", "design", "-g", "yeast", "--region", "XV:564476-564700", "-f", "bed", "-q"
@@ -76,6 +81,33 @@ def test_design_writes_json_tsv_and_bed(cli, tmp_path):
     for line in lines[1:]:
         fields = line.split("\t")
         assert len(fields) >= 6 and fields[0] == "XV" and 0 <= int(fields[4]) <= 1000
+    assert "1000 / (1 + sum of off-target CFD)" in lines[0]
+
+
+def test_design_sequence_target_on_target_and_bed(cli, indexed, tmp_path):
+    text = indexed.sequence("XV", 564600, 564800)  # from ADE2
+    code, stdout, err = cli("guides", "design", "-g", "yeast", "--sequence", text, "-f", "json")
+    assert code == 0, err
+    doc = json.loads(stdout)
+    assert doc["guides"]
+    for g in doc["guides"]:
+        assert g["offtarget_counts"][0] == 0
+        assert g["on_target"]["chrom"] == "XV"
+        assert g["on_target"]["start"] == g["start"] + 564600
+    code, stdout, err = cli(
+        "guides", "design", "-g", "yeast", "--sequence", text, "-f", "json",
+        "--no-exclude-on-target",
+    )  # fmt: skip
+    assert code == 0, err
+    kept = json.loads(stdout)
+    assert all(g["offtarget_counts"][0] == 1 and g["on_target"] is None for g in kept["guides"])
+    code, stdout, err = cli("guides", "design", "-g", "yeast", "--sequence", text, "-f", "bed")
+    assert code == 0, err
+    lines = stdout.splitlines()
+    assert "relative to the given sequence" in lines[0]
+    rows = [line.split("\t") for line in lines[1:]]
+    assert len(rows) == len(doc["guides"]) and {r[0] for r in rows} == {"sequence"}
+    assert all(0 <= int(r[1]) < int(r[2]) <= 200 for r in rows)
 
 
 def test_offtargets_reads_a_casoffinder_input_and_prints_its_format(cli, indexed, tmp_path):
@@ -142,13 +174,55 @@ def test_score_reads_stdin(cli):
     assert code == 0, err
     doc = json.loads(stdout)
     assert [g["sequence"] for g in doc["guides"]] == ADE2_GUIDES
-    for g in doc["guides"]:
-        assert g["offtarget_counts"][0] == 1  # its own site: nothing is excluded
-        assert g["cfd_specificity"] < 100
+    own = [("XV", 564860, "-"), ("XV", 565549, "-")]  # where the two ADE2 guides sit
+    for g, (chrom, start, strand) in zip(doc["guides"], own, strict=True):
+        assert g["offtarget_counts"][0] == 0  # its own site is the on-target, left out
+        assert g["on_target"] == {
+            "chrom": chrom, "start": start, "end": start + 19, "strand": strand,
+        }  # fmt: skip
     code, stdout, _ = cli("guides", "score", "-g", "yeast", "-", stdin=ADE2_GUIDES[0] + "\n")
     assert code == 0
     (row,) = csv.DictReader(io.StringIO(stdout), delimiter="\t")
-    assert row["sequence"] == ADE2_GUIDES[0] and row["mm0"] == "1" and row["chrom"] == ""
+    assert row["sequence"] == ADE2_GUIDES[0] and row["mm0"] == "0" and row["chrom"] == ""
+    assert row["on_target.start"] == "564860"
+    code, stdout, _ = cli(
+        "guides", "score", "-g", "yeast", "-", "--no-exclude-on-target",
+        stdin=ADE2_GUIDES[0] + "\n",
+    )  # fmt: skip
+    assert code == 0
+    (row,) = csv.DictReader(io.StringIO(stdout), delimiter="\t")
+    assert row["mm0"] == "1" and row["on_target.chrom"] == ""  # the old behaviour: all count
+    assert float(row["mit_specificity"]) < 51  # its own perfect site scores 100
+
+
+def test_casoffinder_input_with_a_bare_genome_folder_name(cli, tmp_path):
+    path = tmp_path / "input.txt"
+    path.write_text(f"hg19\nNNNNNNNNNNNNNNNNNNNNNGG\n{ADE2_GUIDES[0]}NNN 0\n")
+    code, stdout, err = cli("guides", "offtargets", "-g", "yeast", "--pam", "NGG", path)
+    assert code == 0, err
+    assert stdout == f"{ADE2_GUIDES[0]}NNN\tXV\t564856\t{ADE2_GUIDES[0]}AGG\t-\t0\n"
+    # a bare name is the folder line only where a Cas-OFFinder input has it: before the pattern
+    path.write_text(f"hg19\n{ADE2_GUIDES[0]}\n")
+    code, stdout, err = cli("guides", "offtargets", "-g", "yeast", path)
+    assert code != 0 and stdout == "" and "has 4 bases" in err
+
+
+@pytest.mark.parametrize(
+    ("first", "want"),
+    [
+        ("/data/genomes/hg19", []),  # skipped: a path
+        ("hg19", []),  # skipped: a bare name before the pattern line
+        ("GRCh38.p14_primary-assembly", []),
+        ("ACGTNACGTN", ["ACGTNACGTN"]),  # all A/C/G/T/N: a (bad) guide, checked by the search
+        ("NNNNNNNNNNNNNNNNNNNNNGG", []),  # the pattern line itself
+    ],
+)
+def test_folder_line_rule(first, want):
+    from sandgrain.guides.formats import parse_guides
+
+    text = f"{first}\nNNNNNNNNNNNNNNNNNNNNNGG\n{ADE2_GUIDES[0]}\n"
+    got = [g.sequence for g in parse_guides(text, get_nuclease("SpCas9"))]
+    assert got == [*want, ADE2_GUIDES[0]]
 
 
 BAD = {

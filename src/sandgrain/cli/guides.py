@@ -113,6 +113,11 @@ def design(
     max_target_bp: int = typer.Option(
         MAX_TARGET_BP, "--max-target-bp", help="Largest target in bp (0: no limit)."
     ),
+    no_exclude_on_target: bool = typer.Option(
+        False,
+        "--no-exclude-on-target",
+        help="Count every site, each guide's own on-target site included.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ) -> None:
     """Design guides for a gene, region or sequence; rank them by genome-wide specificity."""
@@ -156,6 +161,8 @@ def design(
             retries=settings.retries,
             max_target_bp=max_target_bp,
             max_offtargets_listed=max_offtargets_listed,
+            list_offtargets=fmt == "json",  # TSV and BED list no off-target
+            exclude_on_target=not no_exclude_on_target,
             progress=progress,
         )
     text = {"tsv": to_tsv, "json": to_json, "bed": to_bed}[fmt](doc)
@@ -235,9 +242,15 @@ def score(
     max_offtargets_listed: int = typer.Option(
         None, "--max-offtargets-listed", help="List at most N sites per guide (JSON)."
     ),
+    no_exclude_on_target: bool = typer.Option(
+        False,
+        "--no-exclude-on-target",
+        help="Count every site; by default each guide's first 0-mismatch site is its on-target.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Score given guides: genome-wide sites, MIT/CFD specificity, rank (nothing excluded)."""
+    """Score given guides: genome-wide sites, MIT/CFD specificity, rank (the first perfect site
+    of each guide taken as its on-target)."""
     fmt = _choice(fmt, ("tsv", "json"), "--format")
     search = _search(
         ctx,
@@ -252,7 +265,12 @@ def score(
         out=out,
         quiet=quiet,
     )
-    doc = score_search(search, max_offtargets_listed=max_offtargets_listed)
+    doc = score_search(
+        search,
+        max_offtargets_listed=max_offtargets_listed,
+        exclude_on_target=not no_exclude_on_target,
+        list_offtargets=fmt == "json",
+    )
     write_output(to_tsv(doc) if fmt == "tsv" else to_json(doc), out)
     if fmt == "json":
         _truncation_notes(doc, max_offtargets_listed)
@@ -304,9 +322,11 @@ def offtargets(
     )
     limit = max_offtargets_listed
     if fmt == "casoffinder":
-        text = to_casoffinder(search.results, search.guides, search.nuclease, max_listed=limit)
+        # objects only for the sites printed: the listing limit is applied on the columns
+        listed = [search.sites(i, limit) for i in range(len(search.guides))]
+        text = to_casoffinder(listed, search.guides, search.nuclease)
         write_output(text, out)
-        cut = [(g, len(s)) for g, s in zip(search.guides, search.results, strict=True)]
+        cut = [(g, search.count(i)) for i, g in enumerate(search.guides)]
         cut = [(g, n) for g, n in cut if limit is not None and n > limit]
         if cut:
             _note(
@@ -316,6 +336,8 @@ def offtargets(
                 + (", …" if len(cut) > 10 else "")
             )
         return
-    doc = score_search(search, max_offtargets_listed=limit, command="guides offtargets")
+    doc = score_search(
+        search, max_offtargets_listed=limit, command="guides offtargets", exclude_on_target=False
+    )
     write_output(to_offtargets_tsv(doc) if fmt == "tsv" else to_json(doc), out)
     _truncation_notes(doc, limit)

@@ -14,11 +14,19 @@ Coordinates
     forward-strand base before the cut. For ``sequence``/``fasta`` targets the guides'
     ``chrom``/``start``/``end`` refer to the given sequence, the off-targets' to the genome.
 On-target exclusion
-    Off-target counts, lists and specificities leave out the **on-target site**: for a genome
-    target (gene or region) the site with 0 mismatches at the candidate's own position and
-    strand. Any other 0-mismatch site (a second copy of the target) *is* an off-target. For
-    ``sequence``/``fasta`` targets and for given guides (:func:`score_guides`) **no site is
-    excluded**: a guide that occurs in the genome counts its own site(s) under 0 mismatches.
+    Off-target counts, lists and specificities leave out each guide's **on-target site**, and
+    the guide record's ``on_target`` (``{chrom, start, end, strand}`` of its protospacer, as the
+    off-targets give theirs; ``None`` when none was left out) says which site that was. For a
+    genome target (gene or region) it is the site with 0 mismatches at the candidate's own
+    position and strand. For ``sequence``/``fasta`` targets, when the guide has 0-mismatch
+    sites in the genome, exactly one is taken: the first in genome order whose **context**
+    equals the input sequence around the candidate — the Rule Set 1 30-mer (4 bp 5', the site,
+    3 bp 3') for SpCas9-like guides, else the site with :data:`ON_TARGET_FLANK` bp each side,
+    both as much of it as the input holds — and when none does, the first 0-mismatch site. For
+    given guides (:func:`score_guides`) it is the first 0-mismatch site in genome order. Any
+    other 0-mismatch site (a second copy of the target) *is* an off-target. With
+    ``exclude_on_target=False`` no site is left out (a guide then counts its own site(s) under 0
+    mismatches). ``guides offtargets`` lists every site, the guide's own included.
 Scores (see :mod:`sandgrain.guides.scores` for each paper)
     MIT (Hsu et al. 2013) and CFD (Doench et al. 2016) per off-target and the guide aggregates
     ``mit_specificity = 100·100/(100 + Σ MIT)`` and ``cfd_specificity = 100·100/(100 + Σ CFD)``
@@ -32,31 +40,34 @@ Scores (see :mod:`sandgrain.guides.scores` for each paper)
 
 Ranking
 -------
-``score`` (0–100, higher is better) is the guide's specificity: ``cfd_specificity`` for
-SpCas9-like nucleases; for others, where no published per-site score applies, a *count
-specificity* ``100·100/(100 + Σ 100/4^m)`` over the off-targets, ``m`` each one's mismatches (a
-perfect off-target weighs 100 like MIT's, each further mismatch divides by four). Guides are
-ranked (``rank`` 1 = best) by, in order:
+``score`` (0–100, higher is better) is the guide's specificity: ``cfd_specificity``
+(unrounded) for SpCas9-like nucleases; for others, where no published per-site score applies, a
+*count specificity* ``100·100/(100 + Σ 100/4^m)`` over the off-targets, ``m`` each one's
+mismatches (a perfect off-target weighs 100 like MIT's, each further mismatch divides by four).
+Guides are ranked (``rank`` 1 = best) by, in order:
 
 1. unflagged first: guides whose protospacer holds ``TTTT`` (ends U6 transcription) or that have
    an off-target with 0 mismatches go last;
-2. ``score`` rounded to a whole number, higher first (differences below one point are noise
-   next to efficiency);
-3. ``ruleset1``, higher first (a guide without it after those with it);
-4. ``score`` unrounded, then ``mit_specificity``, higher first;
+2. ``score`` — the CFD specificity, unrounded — higher first;
+3. ``mit_specificity``, higher first;
+4. ``ruleset1``, higher first (a guide without it after those with it);
 5. genome order (input order for given guides).
 
 Every list is exact: ``offtarget_counts`` (by number of mismatches, 0…k), ``offtargets_total``
 and the counts by location class are never capped. Only the *listing* of off-targets may be cut,
 by ``max_offtargets_listed``; then ``offtargets_listed_truncated`` is true. Listed off-targets
 come most dangerous first: fewest mismatches, then highest CFD (when scored), then genome order.
+
+Counts, scores, specificities and location classes are computed on the columns of one batched
+search (:class:`~sandgrain.guides.search.OffTargetTable`); Python objects are made only for the
+off-targets that are listed — none with ``list_offtargets=False``, as for TSV and BED — so a
+guide with a million sites costs arrays, not a million dicts.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -65,11 +76,14 @@ import numpy as np
 
 from ..errors import InputError
 from ..genome.fasta import open_maybe_gzip
+from ..genome.regions import reverse_complement
 from ..genome.store import SEQUENCE, Genome
 from ..provenance import provenance
 from ..storage import Dataset
-from .annotate import CLASSES, SiteAnnotator
+from .annotate import CLASSES, GeneIntervals
 from .candidates import (
+    CONTEXT_FLANK_3,
+    CONTEXT_FLANK_5,
     MAX_TARGET_BP,
     Candidate,
     find_candidates,
@@ -80,7 +94,14 @@ from .candidates import (
 from .kernels import encode
 from .nucleases import NUCLEASES, Nuclease, custom_nuclease, get_nuclease
 from .scores import cfd_site_scores, cfd_specificity, mit_site_scores, mit_specificity, ruleset1
-from .search import MAX_MISMATCHES, OffTargetSite, check_guides, search_offtargets
+from .search import (
+    MAX_MISMATCHES,
+    OffTargetSite,
+    OffTargetTable,
+    check_guides,
+    codes_to_strings,
+    search_table,
+)
 from .siteindex import SiteFamily, open_index
 
 __all__ = [
@@ -173,11 +194,12 @@ def _index_hint(nuclease: Nuclease) -> str | None:
 
 @dataclass
 class GuideSearch:
-    """Guides and their genome-wide sites (every site, nothing excluded yet).
+    """Guides and their genome-wide sites (every site, nothing excluded yet), column-wise.
 
-    ``results[i]`` holds the sites of ``guides[i]`` with at most ``limits[i]`` mismatches, in
-    genome order. (Repeated guides are searched once, so a site's ``guide`` field numbers the
-    distinct guides; use the position in ``results`` instead.)
+    ``table`` holds the sites of every *distinct* guide once (``table.guides``; ``slots[i]`` is
+    the row of ``guides[i]`` there; ``None`` when there are no guides). :meth:`rows` gives the
+    table rows of ``guides[i]`` within its own limit ``limits[i]``, in genome order; Python
+    objects are made only on request (:meth:`sites`, :attr:`results`).
     """
 
     genome: Genome
@@ -186,11 +208,50 @@ class GuideSearch:
     index: Dataset
     guides: list[str]
     limits: list[int]
-    results: list[list[OffTargetSite]] = field(default_factory=list)
+    table: OffTargetTable | None = None
+    slots: list[int] = field(default_factory=list)
+    _bounds: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def max_mismatches(self) -> int:
         return max(self.limits, default=0)
+
+    @property
+    def bounds(self) -> np.ndarray:
+        """Row ranges of the distinct guides in :attr:`table` (see ``OffTargetTable.bounds``)."""
+        if self._bounds is None:
+            self._bounds = self.table.bounds() if self.table is not None else np.zeros(1, np.int64)
+        return self._bounds
+
+    def rows(self, i: int) -> np.ndarray:
+        """Table rows of ``guides[i]``: its sites within ``limits[i]`` mismatches, genome order."""
+        if self.table is None:
+            return np.zeros(0, np.int64)
+        u = self.slots[i]
+        rows = np.arange(self.bounds[u], self.bounds[u + 1], dtype=np.int64)
+        if self.limits[i] < self.max_mismatches:
+            rows = rows[self.table.mismatches[rows] <= self.limits[i]]
+        return rows
+
+    def count(self, i: int) -> int:
+        """How many sites ``guides[i]`` has (exact)."""
+        return len(self.rows(i))
+
+    def sites(self, i: int, max_listed: int | None = None) -> list[OffTargetSite]:
+        """Sites of ``guides[i]`` as objects, in genome order: all, or the ``max_listed`` with
+        fewest mismatches (genome order among equals), as
+        :func:`~sandgrain.guides.formats.select_listed` chooses them."""
+        rows = self.rows(i)
+        if max_listed is not None and len(rows) > max_listed:
+            keep = np.lexsort((rows, self.table.mismatches[rows]))[:max_listed]
+            rows = rows[np.sort(keep)]
+        return self.table.sites(rows) if len(rows) else []
+
+    @property
+    def results(self) -> list[list[OffTargetSite]]:
+        """Every site of every guide as objects (``results[i]`` for ``guides[i]``). Costly for
+        guides with many sites: prefer :meth:`rows` and the table's columns."""
+        return [self.sites(i) for i in range(len(self.guides))]
 
 
 def _open_index(genome: Genome, nuclease: Nuclease) -> tuple[SiteFamily, Dataset]:
@@ -204,18 +265,19 @@ def _search(
     limits: list[int],
     nuclease: Nuclease,
     family: SiteFamily,
+    index: Dataset,
     *,
     executor,
     retries: int,
     progress: Progress | None,
     cancel: Cancel | None,
-) -> list[list[OffTargetSite]]:
-    """One batched search for all guides (each distinct protospacer once), then per-guide
-    limits applied."""
+) -> GuideSearch:
+    """One batched search for all guides (each distinct protospacer once)."""
+    found = GuideSearch(genome, nuclease, family, index, list(guides), list(limits))
     if not guides:
-        return []
+        return found
     unique = list(dict.fromkeys(guides))
-    found = search_offtargets(
+    found.table = search_table(
         genome,
         unique,
         family,
@@ -226,10 +288,9 @@ def _search(
         cancel=cancel,
         nuclease=_index_hint(nuclease),
     )
-    by_guide = dict(zip(unique, found, strict=True))
-    return [
-        [s for s in by_guide[g] if s.mismatches <= k] for g, k in zip(guides, limits, strict=True)
-    ]
+    slot = {g: i for i, g in enumerate(unique)}
+    found.slots = [slot[g] for g in guides]
+    return found
 
 
 def search_guides(
@@ -263,115 +324,277 @@ def search_guides(
             )
         limits = [k if m is None else _check_max_mismatches(m) for m in guide_mismatches]
     family, index = _open_index(genome, nuc)
-    results = _search(
+    return _search(
         genome,
         clean,
         limits,
         nuc,
         family,
+        index,
         executor=executor,
         retries=retries,
         progress=progress,
         cancel=cancel,
     )
-    return GuideSearch(genome, nuc, family, index, clean, limits, results)
 
 
 # --------------------------------------------------------------------------------------------
-# per-guide summaries: counts, scores, annotation, listing
+# per-guide summaries: counts, scores, annotation, listing — on the table's columns
 # --------------------------------------------------------------------------------------------
 
-
-def _codes(seqs: list[str], width: int) -> np.ndarray:
-    return encode("".join(seqs)).reshape(len(seqs), width)
-
-
-def _mismatch_positions(guide: str, site: str, pam_side: str) -> list[int]:
-    L = len(guide)
-    if pam_side == "3":
-        return [i + 1 for i in range(L) if guide[i] != site[i]]
-    return sorted(L - i for i in range(L) if guide[i] != site[i])
+#: Rows scored at once by the vectorised MIT/CFD functions (bounds their temporary arrays).
+_SCORE_CHUNK = 1 << 16
 
 
 def _count_specificity(counts: Sequence[int]) -> float:
     return 100.0 * 100.0 / (100.0 + sum(n * 100.0 / 4**m for m, n in enumerate(counts)))
 
 
-def _summarise(
-    guide: str,
-    sites: list[OffTargetSite],
-    nuclease: Nuclease,
-    k: int,
-    annotate: SiteAnnotator,
-    max_listed: int | None,
-    on_target: tuple[str, int, str] | None,
-) -> dict:
-    """The off-target fields of one guide's record (see the module doc)."""
-    if on_target is not None:
-        sites = [s for s in sites if s.mismatches or (s.chrom, s.pos0, s.strand) != on_target]
-    n = len(sites)
-    counts = [0] * (k + 1)
-    for s in sites:
-        counts[s.mismatches] += 1
-    P, side = nuclease.pam_length, nuclease.pam_side
-    spans = [s.protospacer_span(P, side) for s in sites]
-    notes = [annotate(s.chrom, a, b) for s, (a, b) in zip(sites, spans, strict=True)]
-    by_class = dict.fromkeys(CLASSES, 0)
-    for note in notes:
-        by_class[note["class"]] += 1
+class _Hits:
+    """What the summaries need of every row of a search table, computed once on its columns:
+    the protospacer spans, the location classes, and (SpCas9-like) the MIT and CFD scores."""
 
-    scored = is_spcas9_like(nuclease)
-    mit = cfd = None
-    if scored and n:
-        gcodes = encode(guide)
-        scodes = _codes([s.protospacer for s in sites], nuclease.guide_length)
-        mit = mit_site_scores(gcodes, scodes)
-        cfd = cfd_site_scores(gcodes, scodes, _codes([s.pam[-2:] for s in sites], 2))
-    if scored:
-        mit_spec = mit_specificity(mit if mit is not None else [])
-        cfd_spec = cfd_specificity(cfd if cfd is not None else [])
-        score = cfd_spec
-    else:
-        mit_spec = cfd_spec = None
-        score = _count_specificity(counts)
+    def __init__(self, search: GuideSearch):
+        t = search.table
+        nuc = search.nuclease
+        self.search = search
+        self.table = t
+        self.genes = search.genome.genes
+        self.scored = is_spcas9_like(nuc)
+        self.side = nuc.pam_side
+        self.chrom_ids = {name: i for i, name in enumerate(t.chroms)} if t is not None else {}
+        self._names: dict[tuple[int, int], list[str]] = {}
+        if t is None:
+            return
+        L, P = nuc.guide_length, nuc.pam_length
+        before = t.minus if self.side == "3" else ~t.minus  # the PAM left of the protospacer
+        self.start0 = t.pos0 + P * before.astype(np.int64)
+        self.end0 = self.start0 + L
+        # genome order within a guide's rows: (chrom, pos0, minus) as one sortable number
+        self.key = (t.chrom << 34) | (t.pos0 << 1) | t.minus.astype(np.int64)
+        self.klass = GeneIntervals(self.genes).classes(t.chroms, t.chrom, self.start0, self.end0)
+        self.gcodes = np.array([encode(g) for g in t.guides], np.uint8).reshape(len(t.guides), L)
+        self.mit = self.cfd = None
+        if self.scored:
+            self.mit = np.empty(len(t), np.float64)
+            self.cfd = np.empty(len(t), np.float64)
+            b = search.bounds
+            for u in range(len(t.guides)):
+                for lo in range(int(b[u]), int(b[u + 1]), _SCORE_CHUNK):
+                    hi = min(int(b[u + 1]), lo + _SCORE_CHUNK)
+                    proto = t.protospacer[lo:hi]
+                    self.mit[lo:hi] = mit_site_scores(self.gcodes[u], proto)
+                    self.cfd[lo:hi] = cfd_site_scores(self.gcodes[u], proto, t.pam[lo:hi, -2:])
 
-    if cfd is not None:
-        order = sorted(range(n), key=lambda i: (sites[i].mismatches, -cfd[i], i))
-    else:
-        order = sorted(range(n), key=lambda i: (sites[i].mismatches, i))
-    truncated = max_listed is not None and n > max_listed
-    if truncated:
-        order = order[:max_listed]
-    listed = []
-    for i in order:
-        s = sites[i]
-        start0, end0 = spans[i]
-        listed.append(
-            {
-                "chrom": s.chrom,
-                "start": start0 + 1,
-                "end": end0,
-                "strand": s.strand,
-                "sequence": s.protospacer,
-                "pam": s.pam,
-                "pam_pattern": s.pam_pattern,
-                "mismatches": s.mismatches,
-                "mismatch_positions": _mismatch_positions(guide, s.protospacer, side),
-                "mit": float(mit[i]) if mit is not None else None,
-                "cfd": float(cfd[i]) if cfd is not None else None,
-                "annotation": {"class": notes[i]["class"], "genes": list(notes[i]["genes"])},
-            }
-        )
-    return {
-        "mit_specificity": mit_spec,
-        "cfd_specificity": cfd_spec,
-        "score": score,
-        "offtarget_counts": counts,
-        "offtargets_total": n,
-        **{f"offtargets_{c}": by_class[c] for c in CLASSES},
-        "offtargets_listed_truncated": truncated,
-        "offtargets": listed,
-    }
+    # -- the on-target site ---------------------------------------------------------------------
+
+    def site_row(self, i: int, chrom: str, site_start0: int, strand: str) -> int | None:
+        """The row of ``guides[i]``'s 0-mismatch site at this position and strand, if any."""
+        c = self.chrom_ids.get(chrom)
+        if c is None or self.table is None:
+            return None
+        u = self.search.slots[i]
+        lo, hi = int(self.search.bounds[u]), int(self.search.bounds[u + 1])
+        want = (c << 34) | (site_start0 << 1) | int(strand == "-")
+        a = lo + int(np.searchsorted(self.key[lo:hi], want, side="left"))
+        b = lo + int(np.searchsorted(self.key[lo:hi], want, side="right"))
+        for r in range(a, b):
+            if self.table.mismatches[r] == 0:
+                return r
+        return None
+
+    def on_target_dict(self, row: int) -> dict:
+        t = self.table
+        return {
+            "chrom": t.chroms[int(t.chrom[row])],
+            "start": int(self.start0[row]) + 1,
+            "end": int(self.end0[row]),
+            "strand": "-" if t.minus[row] else "+",
+        }
+
+    # -- one guide's fields ---------------------------------------------------------------------
+
+    def summary(
+        self,
+        i: int,
+        k: int,
+        max_listed: int | None,
+        listing: bool,
+        exclude: int | None,
+    ) -> dict:
+        """The off-target fields of ``guides[i]``'s record (see the module doc), its sites
+        counted up to ``k`` mismatches, the row ``exclude`` (its on-target) left out."""
+        rows = self.search.rows(i)
+        if exclude is not None:
+            rows = rows[rows != exclude]
+        n = len(rows)
+        if self.table is None:  # no guides were searched: nothing to count
+            mm = klass = np.zeros(0, np.int64)
+        else:
+            mm, klass = self.table.mismatches[rows], self.klass[rows]
+        counts = np.bincount(mm, minlength=k + 1)[: k + 1].tolist()
+        by_class = np.bincount(klass, minlength=len(CLASSES))
+        if self.scored:
+            mit_spec = mit_specificity(self.mit[rows] if n else [])
+            cfd_spec = cfd_specificity(self.cfd[rows] if n else [])
+            score = cfd_spec
+        else:
+            mit_spec = cfd_spec = None
+            score = _count_specificity(counts)
+        truncated = max_listed is not None and n > max_listed
+        listed = None
+        if listing:
+            if not n:
+                listed = []
+            else:
+                keys = (rows, -self.cfd[rows], mm) if self.scored else (rows, mm)
+                order = np.lexsort(keys)  # fewest mismatches, highest CFD, genome order
+                if truncated:
+                    order = order[:max_listed]
+                listed = self._listing(self.search.slots[i], rows[order])
+        return {
+            "mit_specificity": mit_spec,
+            "cfd_specificity": cfd_spec,
+            "score": score,
+            "offtarget_counts": counts,
+            "offtargets_total": n,
+            **{f"offtargets_{c}": int(by_class[j]) for j, c in enumerate(CLASSES)},
+            "offtargets_listed_truncated": truncated,
+            "offtargets": listed,
+        }
+
+    def _gene_names(self, chrom: str, row: int) -> list[str]:
+        key = (int(self.table.chrom[row]), int(self.start0[row]))
+        found = self._names.get(key)
+        if found is None:
+            hits = self.genes.genes_in(chrom, int(self.start0[row]), int(self.end0[row]))
+            found = self._names[key] = list(dict.fromkeys(g.symbol or g.gene_id for g in hits))
+        return found
+
+    def _listing(self, u: int, rows: np.ndarray) -> list[dict]:
+        """The off-target dicts of these rows (of distinct guide ``u``), in this order."""
+        t = self.table
+        protos = codes_to_strings(t.protospacer[rows])
+        pams = codes_to_strings(t.pam[rows])
+        differs = t.protospacer[rows] != self.gcodes[u][None, :]
+        if self.side == "5":  # position 1 is the PAM-distal end: the 3' end for a 5' PAM
+            differs = differs[:, ::-1]
+        which, where = np.nonzero(differs)
+        cuts = np.searchsorted(which, np.arange(1, len(rows)))
+        positions = [p.tolist() for p in np.split(where + 1, cuts)]
+        chroms = [t.chroms[c] for c in t.chrom[rows].tolist()]
+        starts, ends = self.start0[rows].tolist(), self.end0[rows].tolist()
+        strands = np.where(t.minus[rows], "-", "+").tolist()
+        patterns = [t.family.pams[p] for p in t.pattern[rows].tolist()]
+        mms = t.mismatches[rows].tolist()
+        mit = self.mit[rows].tolist() if self.scored else [None] * len(rows)
+        cfd = self.cfd[rows].tolist() if self.scored else [None] * len(rows)
+        classes = [CLASSES[c] for c in self.klass[rows].tolist()]
+        out = []
+        for j, row in enumerate(rows.tolist()):
+            genes = self._gene_names(chroms[j], row) if classes[j] != "intergenic" else []
+            out.append(
+                {
+                    "chrom": chroms[j],
+                    "start": starts[j] + 1,
+                    "end": ends[j],
+                    "strand": strands[j],
+                    "sequence": protos[j],
+                    "pam": pams[j],
+                    "pam_pattern": patterns[j],
+                    "mismatches": mms[j],
+                    "mismatch_positions": positions[j],
+                    "mit": mit[j],
+                    "cfd": cfd[j],
+                    "annotation": {"class": classes[j], "genes": list(genes)},
+                }
+            )
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# on-target sites of guides whose genome position is not given
+# --------------------------------------------------------------------------------------------
+
+#: Flank (bp each side) compared around a sequence target's candidate for nucleases without a
+#: Rule Set 1 30-mer; SpCas9-like guides compare the 30-mer (4 bp 5', 3 bp 3').
+ON_TARGET_FLANK = 10
+
+#: Sites whose genome contexts are read and compared at once (bounds the read-back).
+_CONTEXT_BATCH = 4096
+_CONTEXT_GAP = 1 << 16  # sites closer than this share one read of the genome
+_COMPLEMENT = np.array([3, 2, 1, 0, 4], np.uint8)
+
+
+def _input_context(text: str, c: Candidate, flank5: int, flank3: int) -> tuple[str, int, int]:
+    """The candidate's site with up to ``flank5``/``flank3`` bp of the input around it (as much
+    as the sequence has), on the guide's strand, and the flanks it got (5', 3')."""
+    left, right = (flank5, flank3) if c.strand == "+" else (flank3, flank5)
+    left = min(left, c.site_start0)
+    right = min(right, len(text) - c.site_end0)
+    piece = text[c.site_start0 - left : c.site_end0 + right].upper()
+    if c.strand == "-":
+        return reverse_complement(piece), right, left
+    return piece, left, right
+
+
+class _ContextMatcher:
+    """Picks the on-target site of a sequence target's candidate among the genome's 0-mismatch
+    sites of its guide: the first (genome order) whose context equals the candidate's context in
+    the input, else the first."""
+
+    def __init__(self, hits: _Hits, genome: Genome, texts: dict[str, str], nuclease: Nuclease):
+        self.hits = hits
+        self.genome = genome
+        self.texts = texts
+        rs1 = is_spcas9_like(nuclease)
+        self.flank5 = CONTEXT_FLANK_5 if rs1 else ON_TARGET_FLANK
+        self.flank3 = CONTEXT_FLANK_3 if rs1 else ON_TARGET_FLANK
+        self._reads: dict[tuple[str, int, int], np.ndarray] = {}
+
+    def _read(self, chrom: str, start0: int, end0: int) -> np.ndarray:
+        key = (chrom, start0, end0)
+        found = self._reads.get(key)
+        if found is None:
+            if len(self._reads) > 64:
+                self._reads.clear()
+            found = self._reads[key] = encode(self.genome.sequence(chrom, start0, end0))
+        return found
+
+    def choose(self, i: int, c: Candidate) -> int | None:
+        t = self.hits.table
+        rows = self.hits.search.rows(i)
+        zero = rows[t.mismatches[rows] == 0]
+        if len(zero) <= 1:
+            return int(zero[0]) if len(zero) else None
+        context, a5, a3 = _input_context(self.texts[c.chrom], c, self.flank5, self.flank3)
+        want = encode(context)
+        width = len(want)
+        chrom, minus = t.chrom[zero], t.minus[zero]
+        lo = t.pos0[zero] - np.where(minus, a3, a5)
+        hi = lo + width
+        cuts = np.flatnonzero((chrom[1:] != chrom[:-1]) | (lo[1:] - hi[:-1] > _CONTEXT_GAP)) + 1
+        starts = [0, *cuts.tolist()]
+        ends = [*cuts.tolist(), len(zero)]
+        span = np.arange(width)
+        for a0, b0 in zip(starts, ends, strict=True):
+            for a in range(a0, b0, _CONTEXT_BATCH):
+                b = min(b0, a + _CONTEXT_BATCH)
+                name = t.chroms[int(chrom[a])]
+                length = self.genome.length(name)
+                f0, f1 = max(0, int(lo[a:b].min())), min(length, int(hi[a:b].max()))
+                idx = (lo[a:b] - f0)[:, None] + span[None, :]
+                got = np.full(idx.shape, 4, np.uint8)  # N beyond the chromosome's ends
+                if f1 > f0:
+                    codes = self._read(name, f0, f1)
+                    inside = (idx >= 0) & (idx < len(codes))
+                    got[inside] = codes[idx[inside]]
+                flip = minus[a:b]
+                got[flip] = _COMPLEMENT[got[flip][:, ::-1]]
+                same = (got == want[None, :]).all(axis=1)
+                if same.any():
+                    return int(zero[a + int(np.argmax(same))])
+        return int(zero[0])
 
 
 #: The fields of a guide record, in order (every record has all of them; unknown ones None).
@@ -396,6 +619,7 @@ GUIDE_FIELDS = (
     "offtargets_total",
     *(f"offtargets_{c}" for c in CLASSES),
     "offtargets_listed_truncated",
+    "on_target",
     "offtargets",
 )
 
@@ -407,14 +631,12 @@ def _record(fields: dict) -> dict:
 
 def _rank_key(record: dict, i: int) -> tuple:
     flagged = bool(record["tttt"]) or record["offtarget_counts"][0] > 0
-    score = record["score"]
     rs1 = record["ruleset1"]
     return (
         flagged,
-        -math.floor(score + 0.5),
-        -(rs1 if rs1 is not None else -1.0),
-        -score,
+        -record["score"],  # the CFD specificity, unrounded (count specificity: other nucleases)
         -(record["mit_specificity"] or 0.0),
+        -(rs1 if rs1 is not None else -1.0),
         i,
     )
 
@@ -521,7 +743,7 @@ def _region_dict(chrom: str, start0: int, end0: int, strand: str = "+") -> dict:
 
 def _sequence_candidates(
     records: list[tuple[str, str]], nuclease: Nuclease, max_bp: int
-) -> tuple[list[Candidate], list[dict]]:
+) -> tuple[list[Candidate], list[dict], dict[str, str]]:
     total = sum(len("".join(seq.split())) for _, seq in records)
     if max_bp and total > max_bp:
         raise InputError(
@@ -530,18 +752,19 @@ def _sequence_candidates(
         )
     candidates: list[Candidate] = []
     summary = []
+    texts = {}
     for name, seq in records:
         found = find_candidates_in_sequence(seq, nuclease, name, max_bp=0)
         candidates += found
-        length = len("".join(seq.split()))
+        text = texts[name] = "".join(seq.split())
         summary.append(
             {
                 "name": name,
-                "length": length,
-                "sha256": hashlib.sha256("".join(seq.split()).upper().encode()).hexdigest(),
+                "length": len(text),
+                "sha256": hashlib.sha256(text.upper().encode()).hexdigest(),
             }
         )
-    return candidates, summary
+    return candidates, summary, texts
 
 
 def _target(
@@ -554,9 +777,9 @@ def _target(
     fasta,
     within: str,
     max_bp: int,
-) -> tuple[dict, list[Candidate], list[dict], bool]:
-    """The target's description, its candidates, extra provenance inputs, and whether the
-    candidates lie in the genome (so that their on-target sites are excluded)."""
+) -> tuple[dict, list[Candidate], list[dict], dict[str, str] | None]:
+    """The target's description, its candidates, extra provenance inputs, and for a sequence
+    or FASTA target its sequences by name (``None`` when the candidates lie in the genome)."""
     given = [
         name
         for name, value in (
@@ -586,7 +809,7 @@ def _target(
             "length": sum(r.length for r in regions),
             "regions": [_region_dict(r.chrom, r.start0, r.end0, r.strand) for r in regions],
         }
-        return target, candidates, [], True
+        return target, candidates, [], None
     if region is not None:
         r = genome.region(str(region))
         candidates = find_candidates(genome, r, nuclease, max_bp=max_bp)
@@ -596,10 +819,10 @@ def _target(
             "length": r.length,
             "regions": [_region_dict(r.chrom, r.start0, r.end0)],
         }
-        return target, candidates, [], True
+        return target, candidates, [], None
     if sequence is not None:
         records = [("sequence", str(sequence))]
-        candidates, summary = _sequence_candidates(records, nuclease, max_bp)
+        candidates, summary, texts = _sequence_candidates(records, nuclease, max_bp)
         (info,) = summary
         target = {
             "type": "sequence",
@@ -608,9 +831,9 @@ def _target(
             "regions": [_region_dict("sequence", 0, info["length"])],
         }
         extra = [{"source": "sequence", "role": "target", "sha256": info["sha256"]}]
-        return target, candidates, extra, False
+        return target, candidates, extra, texts
     records = _read_fasta(fasta, max_bp)
-    candidates, summary = _sequence_candidates(records, nuclease, max_bp)
+    candidates, summary, texts = _sequence_candidates(records, nuclease, max_bp)
     label = os.fspath(fasta)
     target = {
         "type": "fasta",
@@ -621,7 +844,7 @@ def _target(
     extra = [
         {"source": f"{label}#{s['name']}", "role": "target", "sha256": s["sha256"]} for s in summary
     ]
-    return target, candidates, extra, False
+    return target, candidates, extra, texts
 
 
 # --------------------------------------------------------------------------------------------
@@ -644,6 +867,8 @@ def design_guides(
     retries: int = 2,
     max_target_bp: int | None = MAX_TARGET_BP,
     max_offtargets_listed: int | None = None,
+    list_offtargets: bool = True,
+    exclude_on_target: bool = True,
     progress: Progress | None = None,
     cancel: Cancel | None = None,
 ) -> dict:
@@ -674,6 +899,13 @@ def design_guides(
         0 for no limit).
     max_offtargets_listed
         List at most this many off-targets per guide (counts stay exact); ``None`` lists all.
+    list_offtargets
+        ``False`` lists no off-target (each guide's ``offtargets`` is ``None``): counts, scores
+        and classes are still exact and computed on columns, and no per-site object is made —
+        what TSV and BED output need.
+    exclude_on_target
+        Leave each guide's on-target site out (module doc, "On-target exclusion"); ``False``
+        counts every site, the guide's own included.
 
     Returns
     -------
@@ -691,7 +923,7 @@ def design_guides(
     k = _check_max_mismatches(max_mismatches)
     listed = _check_listed(max_offtargets_listed)
     max_bp = _limit(max_target_bp)
-    target, candidates, extra, in_genome = _target(
+    target, candidates, extra, texts = _target(
         genome,
         nuc,
         gene=gene,
@@ -703,26 +935,40 @@ def design_guides(
     )
     family, index = _open_index(genome, nuc)
     protospacers = [c.protospacer for c in candidates]
-    results = _search(
+    search = _search(
         genome,
         protospacers,
         [k] * len(protospacers),
         nuc,
         family,
+        index,
         executor=executor,
         retries=retries,
         progress=progress,
         cancel=cancel,
     )
-    annotate = SiteAnnotator(genome.genes)
+    hits = _Hits(search)
+    matcher = _ContextMatcher(hits, genome, texts, nuc) if texts is not None else None
     scored = is_spcas9_like(nuc)
     records = []
-    for c, sites in zip(candidates, results, strict=True):
-        on_target = (c.chrom, c.site_start0, c.strand) if in_genome else None
+    for i, c in enumerate(candidates):
+        own = None
+        if exclude_on_target:
+            if matcher is None:
+                own = hits.site_row(i, c.chrom, c.site_start0, c.strand)
+            else:
+                own = matcher.choose(i, c)
         fields = c.to_dict()
         fields["ruleset1"] = ruleset1(c.context30) if scored and c.context30 else None
-        fields.update(_summarise(c.protospacer, sites, nuc, k, annotate, listed, on_target))
+        fields.update(hits.summary(i, k, listed, list_offtargets, own))
+        fields["on_target"] = hits.on_target_dict(own) if own is not None else None
         records.append(_record(fields))
+    if not exclude_on_target:
+        rule = None
+    elif texts is None:
+        rule = "the candidate's own site"
+    else:
+        rule = "the 0-mismatch site whose context matches the target sequence, else the first"
     parameters = {
         "target": {"type": target["type"], "name": target["name"]},
         **_nuclease_parameters(nuc),
@@ -730,7 +976,8 @@ def design_guides(
         "max_mismatches": k,
         "max_target_bp": max_bp,
         "max_offtargets_listed": listed,
-        "on_target_excluded": in_genome,
+        "on_target_excluded": bool(exclude_on_target),
+        "on_target_rule": rule,
     }
     return {
         "provenance": provenance("guides design", parameters, _inputs(genome, index, extra)),
@@ -747,23 +994,32 @@ def score_search(
     *,
     max_offtargets_listed: int | None = None,
     command: str = "guides score",
+    exclude_on_target: bool = True,
+    list_offtargets: bool = True,
 ) -> dict:
     """The document of :func:`score_guides` from a finished :func:`search_guides`
-    (``command`` names the command in the provenance record)."""
+    (``command`` names the command in the provenance record; ``exclude_on_target`` and
+    ``list_offtargets`` as for :func:`score_guides` and :func:`design_guides`)."""
     listed = _check_listed(max_offtargets_listed)
     nuc = search.nuclease
-    annotate = SiteAnnotator(search.genome.genes)
+    hits = _Hits(search)
     k = search.max_mismatches
     records = []
-    for guide, limit, sites in zip(search.guides, search.limits, search.results, strict=True):
+    for i, (guide, limit) in enumerate(zip(search.guides, search.limits, strict=True)):
         upper = guide.upper()
         fields = {
             "sequence": upper,
             "gc": (upper.count("G") + upper.count("C")) / len(upper),
             "tttt": "TTTT" in upper,
         }
+        own = None
+        if exclude_on_target:
+            rows = search.rows(i)
+            zero = rows[search.table.mismatches[rows] == 0] if len(rows) else rows
+            own = int(zero[0]) if len(zero) else None  # the first in genome order
         # counts run to this guide's own limit: beyond it nothing was searched
-        fields.update(_summarise(guide, sites, nuc, limit, annotate, listed, None))
+        fields.update(hits.summary(i, limit, listed, list_offtargets, own))
+        fields["on_target"] = hits.on_target_dict(own) if own is not None else None
         records.append(_record(fields))
     _assign_ranks(records)  # ranks set; the records stay in input order
     parameters = {
@@ -772,7 +1028,8 @@ def score_search(
         "max_mismatches": k,
         "guide_mismatches": search.limits if len(set(search.limits)) > 1 else None,
         "max_offtargets_listed": listed,
-        "on_target_excluded": False,
+        "on_target_excluded": bool(exclude_on_target),
+        "on_target_rule": "the first 0-mismatch site" if exclude_on_target else None,
     }
     return {
         "provenance": provenance(command, parameters, _inputs(search.genome, search.index)),
@@ -795,16 +1052,20 @@ def score_guides(
     executor="local",
     retries: int = 2,
     max_offtargets_listed: int | None = None,
+    list_offtargets: bool = True,
+    exclude_on_target: bool = True,
     progress: Progress | None = None,
     cancel: Cancel | None = None,
 ) -> dict:
     """Score given guides (protospacers without PAM) against ``genome``.
 
     The same document as :func:`design_guides` (``target`` is ``{"type": "guides"}``), with the
-    guides in the order given and ``rank`` set. Nothing is excluded: the guides' positions are
-    not known, so a guide present in the genome counts its own site(s) under 0 mismatches (and
-    is flagged by the ranking; its specificities include its own site). Position fields
-    (``pam``, ``chrom``, ``start``…) and ``ruleset1`` (no 30-mer context) are ``None``.
+    guides in the order given and ``rank`` set. The guides' positions are not given: when a
+    guide has 0-mismatch sites in the genome, the first in genome order is taken as its
+    on-target, left out of its counts, list and specificities, and reported as ``on_target``
+    (``exclude_on_target=False`` leaves every site in: a guide from the genome then counts its
+    own site under 0 mismatches and is flagged by the ranking). Position fields (``pam``,
+    ``chrom``, ``start``…) and ``ruleset1`` (no 30-mer context) are ``None``.
     """
     search = search_guides(
         genome,
@@ -818,4 +1079,9 @@ def score_guides(
         progress=progress,
         cancel=cancel,
     )
-    return score_search(search, max_offtargets_listed=max_offtargets_listed)
+    return score_search(
+        search,
+        max_offtargets_listed=max_offtargets_listed,
+        exclude_on_target=exclude_on_target,
+        list_offtargets=list_offtargets,
+    )

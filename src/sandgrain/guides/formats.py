@@ -17,6 +17,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -30,7 +31,9 @@ from .search import MAX_MISMATCHES, OffTargetSite
 __all__ = [
     "CASOFFINDER_COLUMNS",
     "OFFTARGET_COLUMNS",
+    "NESTED_GUIDE_FIELDS",
     "GuideLine",
+    "bed_score",
     "check_output_path",
     "parse_guides",
     "select_listed",
@@ -103,6 +106,10 @@ def to_json(doc: dict) -> str:
     return json.dumps(doc, indent=2, allow_nan=False) + "\n"
 
 
+#: Nested guide fields and the keys they are flattened to in TSV (``on_target.chrom`` …).
+NESTED_GUIDE_FIELDS = {"on_target": ("chrom", "start", "end", "strand")}
+
+
 def _guide_columns(doc: dict) -> list[str]:
     from .design import GUIDE_FIELDS
 
@@ -123,13 +130,18 @@ def to_tsv(doc: dict) -> str:
 
     Every key but ``offtargets`` (a nested list; see :func:`to_offtargets_tsv`) is a column;
     ``offtarget_counts`` is written joined by commas *and*, right after it, as one column per
-    number of mismatches, ``mm0`` … ``mmK``, so that each count sorts on its own.
+    number of mismatches, ``mm0`` … ``mmK``, so that each count sorts on its own. A nested
+    record (``on_target``) is flattened to dotted columns (``on_target.chrom``, …), empty when
+    it is ``None``.
     """
     keys = _guide_columns(doc)
     k = _max_mismatches(doc)
     mm = [f"mm{i}" for i in range(k + 1)]
     header: list[str] = []
     for key in keys:
+        if key in NESTED_GUIDE_FIELDS:
+            header += [f"{key}.{sub}" for sub in NESTED_GUIDE_FIELDS[key]]
+            continue
         header.append(key)
         if key == "offtarget_counts":
             header += mm
@@ -137,6 +149,10 @@ def to_tsv(doc: dict) -> str:
     for guide in doc.get("guides") or []:
         values = []
         for key in keys:
+            if key in NESTED_GUIDE_FIELDS:
+                inner = guide.get(key) or {}
+                values += [inner.get(sub) for sub in NESTED_GUIDE_FIELDS[key]]
+                continue
             values.append(guide.get(key))
             if key == "offtarget_counts":
                 counts = list(guide.get(key) or [])
@@ -149,23 +165,48 @@ def _bed_text(text: str) -> str:
     return str(text).replace('"', "'").replace("\n", " ")
 
 
+def bed_score(guide: dict) -> int:
+    """A guide's BED score, 0–1000: ``round(1000 / (1 + Σ CFD))`` over its off-targets (1000
+    for none), Σ CFD recovered from ``cfd_specificity = 100·100 / (100 + Σ CFD)``. Where CFD does
+    not apply, the count-based equivalent ``round(1000 / (1 + Σ 4^-m))`` (``m`` each
+    off-target's mismatches; a perfect off-target weighs 1 like a perfect CFD site), from the
+    count specificity in ``score``."""
+    cfd = guide.get("cfd_specificity")
+    if cfd is not None:
+        total = 100.0 * 100.0 / cfd - 100.0 if cfd > 0 else math.inf
+    else:
+        spec = guide.get("score")
+        if spec is None:
+            return 0
+        total = (100.0 * 100.0 / spec - 100.0) / 100.0 if spec > 0 else math.inf
+    total = max(0.0, total)
+    return min(1000, max(0, int(round(1000.0 / (1.0 + total)))))
+
+
 def to_bed(doc: dict) -> str:
     """The guides as a BED track (BED6 + thickStart/thickEnd) that IGV and UCSC open.
 
     Each guide spans its protospacer and PAM (0-based half-open); the thick part is the
     protospacer. ``name`` is ``RANK_PROTOSPACER_PAM``; ``score`` (0–1000, ``useScore=1`` shades
-    by it) is 10 × the CFD specificity, or the MIT specificity when CFD does not apply, or the
-    ranking ``score``. Lines are sorted by chromosome name and start, as ``sort -k1,1 -k2,2n``
-    does (bedtools wants that). Guides without a position (given guides) are left out.
+    by it) is :func:`bed_score`: ``round(1000 / (1 + Σ CFD))``, 1000 for a guide without
+    off-targets. Lines are sorted by chromosome name and start, as ``sort -k1,1 -k2,2n`` does
+    (bedtools wants that). Guides without a position (given guides) are left out. For a
+    sequence or FASTA target the chromosome column is the record name (``sequence`` for
+    ``--sequence``) and positions are relative to that sequence, not to the genome (the track
+    description says so).
     """
     nuclease = doc.get("nuclease") or {}
     side = str(nuclease.get("pam_side", "3"))
     target = doc.get("target") or {}
     label = f"{doc.get('genome', '')} {target.get('name', '')}".strip()
+    relative = ""
+    if target.get("type") in ("sequence", "fasta"):
+        relative = "; positions relative to the given sequence, not the genome"
     track = (
         f'track name="sandgrain {_bed_text(label)}" '
         f'description="sandgrain guides for {_bed_text(label)} '
-        f'({_bed_text(nuclease.get("name", ""))}); score = 10 x specificity" useScore=1\n'
+        f"({_bed_text(nuclease.get('name', ''))}); score = 1000 / (1 + sum of off-target CFD)"
+        f'{relative}" useScore=1\n'
     )
     rows = []
     for g in doc.get("guides") or []:
@@ -175,13 +216,9 @@ def to_bed(doc: dict) -> str:
         plen = len(g.get("pam") or "")
         pam_right = (g["strand"] == "+") == (side == "3")
         site0, site1 = (start0, end0 + plen) if pam_right else (start0 - plen, end0)
-        spec = next(
-            (g[k] for k in ("cfd_specificity", "mit_specificity", "score") if g.get(k) is not None),
-            0.0,
-        )
-        score = min(1000, max(0, int(round(spec * 10))))
         name = f"{g.get('rank')}_{g['sequence']}_{g.get('pam') or ''}".rstrip("_")
-        rows.append((g["chrom"], site0, site1, name, score, g["strand"], start0, end0))
+        chrom = str(g["chrom"]).replace(" ", "_")
+        rows.append((chrom, site0, site1, name, bed_score(g), g["strand"], start0, end0))
     rows.sort(key=lambda r: (r[0], r[1], r[2], r[5]))
     return track + "".join("\t".join(str(v) for v in r) + "\n" for r in rows)
 
@@ -281,6 +318,22 @@ def _is_pattern_line(seq: str, nuclease: Nuclease) -> str | None:
     return pam if set(proto) == {"N"} else None
 
 
+_FOLDER_TOKEN = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def _is_folder_line(line: str, next_line: str | None, nuclease: Nuclease) -> bool:
+    """Whether the first line of a list is a Cas-OFFinder input's genome folder line: it holds a
+    ``/`` or ``\\``, or it is one bare name (letters, digits, ``._-``; not all A/C/G/T/N, so
+    not a guide) followed by the input's pattern line (``NNNNNNNNNNNNNNNNNNNNNGG``)."""
+    if "/" in line or "\\" in line:
+        return True
+    if not _FOLDER_TOKEN.fullmatch(line) or not set(line.upper()) - set("ACGTN"):
+        return False
+    if _is_pattern_line(line.upper(), nuclease) is not None or next_line is None:
+        return False
+    return _is_pattern_line(next_line.split()[0].upper(), nuclease) is not None
+
+
 def parse_guides(text: str, nuclease: Nuclease) -> list[GuideLine]:
     """Guides from a list, one a line, as ``guides offtargets`` and ``guides score`` read them.
 
@@ -289,23 +342,22 @@ def parse_guides(text: str, nuclease: Nuclease) -> list[GuideLine]:
       for a 5' PAM), which is removed;
     - a second column, when present, is that guide's maximum number of mismatches (0–5), as in
       a Cas-OFFinder input file; a third column (Cas-OFFinder 3's guide ID) is ignored;
-    - a whole Cas-OFFinder input file is accepted: its first line (the genome's folder, which
-      holds a ``/``) and its pattern line (``NNNNNNNNNNNNNNNNNNNNNGG``, whose PAM must be the
-      nuclease's) are skipped.
+    - a whole Cas-OFFinder input file is accepted: its first line (the genome's folder: a path
+      with a ``/``, or a bare name such as ``hg19`` — one token of letters, digits and ``._-``
+      that is not all A/C/G/T/N — when the pattern line follows it) and its pattern line
+      (``NNNNNNNNNNNNNNNNNNNNNGG``, whose PAM must be the nuclease's) are skipped.
 
     The sequences themselves are checked by the search (A, C, G, T and the right length).
     """
     L, P = nuclease.guide_length, nuclease.pam_length
     out: list[GuideLine] = []
-    first = True
-    for lineno, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if first and ("/" in line or "\\" in line):
-            first = False
-            continue  # the genome folder line of a Cas-OFFinder input
-        first = False
+    lines = [(n, raw.strip()) for n, raw in enumerate(text.splitlines(), 1)]
+    lines = [(n, line) for n, line in lines if line and not line.startswith("#")]
+    for index, (lineno, line) in enumerate(lines):
+        if index == 0:
+            following = lines[1][1] if len(lines) > 1 else None
+            if _is_folder_line(line, following, nuclease):
+                continue  # the genome folder line of a Cas-OFFinder input
         fields = line.split()
         seq = fields[0].upper()
         pattern_pam = _is_pattern_line(seq, nuclease)
