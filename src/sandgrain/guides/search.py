@@ -84,10 +84,11 @@ def pack(seq: str) -> int:
 
 def unpack_codes(values: np.ndarray, n: int) -> np.ndarray:
     """Packed sequences (2 bits a base, first base highest) → base codes, shape (len, n)."""
-    shifts = np.arange(2 * (n - 1), -1, -2, dtype=np.uint64)
-    return ((np.asarray(values, np.uint64)[:, None] >> shifts[None, :]) & np.uint64(3)).astype(
-        np.uint8
-    )
+    values = np.asarray(values, np.uint64)
+    out = np.empty((len(values), n), np.uint8)
+    for j in range(n):  # column by column: temporaries of 8 bytes a hit, not 8 × n
+        out[:, j] = (values >> np.uint64(2 * (n - 1 - j))) & np.uint64(3)
+    return out
 
 
 def codes_to_strings(codes: np.ndarray) -> list[str]:
@@ -371,7 +372,9 @@ def _table(parts: list[dict], meta: dict, fam: SiteFamily, guides: list[str]) ->
     pos0 = (loc & np.uint64(0xFFFFFFFF)).astype(np.int64)
     minus = ((loc >> np.uint64(52)) & np.uint64(1)).astype(bool)
     pattern = ((loc >> np.uint64(53)) & np.uint64(7)).astype(np.int64)
-    order = np.lexsort((minus, pos0, chrom, g))
+    # genome order in one 64-bit key (chromosome < 2^20, position < 2^32), then by guide
+    where = (chrom.astype(np.uint64) << np.uint64(33)) | (pos0.astype(np.uint64) << np.uint64(1))
+    order = np.lexsort((where | minus.astype(np.uint64), g))
     empty2 = np.zeros((0, L), np.uint8)
     return OffTargetTable(
         guides=list(guides), family=fam, chroms=list(meta["chromosomes"]),
