@@ -10,10 +10,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint bench clean sysdeps
 
-# Debian's bowtie: the peer the tests cross-check the off-target search against.
+# Debian's bowtie: the peer the tests cross-check the off-target search against; Debian's
+# chromium: the browser the web tests drive with Playwright (never a downloaded browser).
 sysdeps:
-	@command -v bowtie >/dev/null 2>&1 || \
-	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq bowtie; }
+	@command -v bowtie >/dev/null 2>&1 && command -v chromium >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq bowtie chromium; }
 
 # Debian's python3-venv where the system Python lacks it.
 $(BIN)/python:

@@ -1,38 +1,129 @@
-"""The FastAPI application, built by :func:`create_app` from one :class:`Settings` object."""
+"""The FastAPI application, built by :func:`create_app` from one :class:`Settings` object.
+
+Everything the app holds — the store, the job store and manager, the caches — is made in
+:func:`create_app` (the job store and manager when the app starts) and kept on ``app.state``;
+nothing is global, so tests build as many apps as they like, each with its own settings.
+
+The interactive API docs (``/docs``, ``/redoc``) are served with their scripts and styles from
+the ``fastapi-offline`` package: they work without internet.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import json
+import importlib
+import importlib.util
+import logging
+import re
+import time
+from http import HTTPStatus
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..config import Settings
-from ..errors import NotFoundError, SandgrainError
-from ..genome.store import list_genomes, open_genome
-from ..jobs import JobManager, JobStatus, JobStore
+from ..errors import SandgrainError
+from ..genome.store import list_genomes
+from ..jobs import JobManager, JobStore
 from ..storage import Store
-from .jobs import composition_job
+from . import api
+from .jobs import COMPOSITION, GUIDES_DESIGN, composition_job, guides_design_job
 
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+logger = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
+STATIC = HERE / "static"
+PAGES_MODULE = "sandgrain.web.pages"
 PROBLEM = "application/problem+json"
+HTTP_METHODS = frozenset({"GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE"})
 STOPPED_ERROR = "interrupted: the sandgrain server was stopped while this job ran; submit it again"
+#: Seconds a stopping server waits for its cancelled jobs to end before closing the job store.
+STOP_GRACE_S = 5.0
+#: Jobs one server runs at once (more wait, queued).
+DEFAULT_JOB_WORKERS = 4
+
+DESCRIPTION = """\
+A search engine for genomes: CRISPR guide design on a fan-out engine.
+
+Long work runs as **jobs**: submit (`202` with a `Location`), poll `GET /api/v1/jobs/{id}`
+until `status` is `done`, then fetch `result_url`. Errors are RFC 9457 problem details
+(`application/problem+json`) whose `detail` says what to do.
+"""
 
 
 def problem(status: int, title: str, detail: str, **extra) -> JSONResponse:
     """An RFC 9457 problem details response."""
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+    headers = extra.pop("headers", None)
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; tests build their own with their own settings."""
+def _validation_message(error: dict) -> tuple[str, str]:
+    where = ".".join(str(p) for p in error.get("loc", ()))
+    message = str(error.get("msg", "invalid"))
+    message = message.removeprefix("Value error, ")
+    return where, message
+
+
+def _problem_media_types(schema: dict) -> dict:
+    """Document error responses as ``application/problem+json``, which is what they are."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict):
+                continue
+            for code, response in operation.get("responses", {}).items():
+                content = response.get("content")
+                if not str(code).isdigit() or int(code) < 400 or not content:
+                    continue
+                if "application/json" in content:
+                    content[PROBLEM] = content.pop("application/json")
+    return schema
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every documented method of the path, for a 405's ``Allow`` header (Starlette names only
+    the first route's, and, say, ``GET`` and ``DELETE`` of a job are two routes)."""
+    app = request.app
+    table = getattr(app.state, "allowed_methods", None)
+    if table is None:
+        table = []
+        for path, operations in app.openapi().get("paths", {}).items():
+            pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path))
+            methods = {m.upper() for m in operations if m.upper() in HTTP_METHODS}
+            table.append((re.compile(f"^{pattern}$"), methods))
+        app.state.allowed_methods = table
+    found: set[str] = set()
+    for pattern, methods in table:
+        if pattern.match(request.url.path):
+            found |= methods
+    return ", ".join(sorted(found))
+
+
+def _pages_router():
+    """The HTML pages' router when :mod:`sandgrain.web.pages` exists, else ``None``."""
+    if importlib.util.find_spec(PAGES_MODULE) is None:
+        return None
+    return getattr(importlib.import_module(PAGES_MODULE), "router", None)
+
+
+def create_app(
+    settings: Settings | None = None, *, job_workers: int = DEFAULT_JOB_WORKERS
+) -> FastAPI:
+    """Build the app; tests build their own with their own settings.
+
+    ``job_workers`` jobs run at once in this server (guide designs, genome composition).
+    """
     settings = settings or Settings.from_env()
     store = Store.from_settings(settings)
 
@@ -40,7 +131,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         Path(settings.jobs_path).parent.mkdir(parents=True, exist_ok=True)
         jobs = JobStore(settings.jobs_path)
-        manager = JobManager(jobs, {"genome.composition": composition_job(settings)})
+        handlers = {
+            COMPOSITION: composition_job(settings),
+            GUIDES_DESIGN: guides_design_job(settings, app.state.genomes.get),
+        }
+        manager = JobManager(jobs, handlers, max_workers=job_workers)
         manager.start()  # marks jobs left running by a dead server as failed
         app.state.jobs, app.state.manager = jobs, manager
         try:
@@ -53,34 +148,76 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     jobs.request_cancel(job_id)
                     jobs.fail(job_id, STOPPED_ERROR)
             manager.shutdown(wait=False)
+            # Give them a moment to see it and stop before their job store closes.
+            deadline = time.monotonic() + STOP_GRACE_S
+            while manager.running and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
             jobs.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(
         title="sandgrain",
         version=__version__,
         lifespan=lifespan,
-        description="A search engine for genomes.",
+        description=DESCRIPTION,
     )
     app.state.settings = settings
     app.state.store = store
+    app.state.genomes = api.GenomeCache(store)
+    app.state.results = api.ResultCache(store)
 
     @app.exception_handler(SandgrainError)
     async def _sandgrain_error(request: Request, exc: SandgrainError):
-        extra = {"candidates": exc.candidates} if getattr(exc, "candidates", None) else {}
-        return problem(exc.http_status, exc.title, str(exc), **extra)
+        return problem(
+            exc.http_status,
+            exc.title,
+            str(exc),
+            instance=request.url.path,
+            candidates=getattr(exc, "candidates", None) or None,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError):
-        detail = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        errors = [_validation_message(e) for e in exc.errors()]
+        detail = "; ".join(f"{where}: {message}" for where, message in errors)
+        return problem(
+            422,
+            "Invalid request",
+            detail or "the request is not valid",
+            instance=request.url.path,
+            errors=[{"loc": where, "msg": message} for where, message in errors],
         )
-        return problem(422, "Invalid request", detail)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException):
-        return problem(exc.status_code, "Error", str(exc.detail))
+        try:
+            title = HTTPStatus(exc.status_code).phrase
+        except ValueError:
+            title = "Error"
+        detail = str(exc.detail)
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"nothing at {request.url.path}; the API is described at /docs"
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            allowed = _allowed_methods(request) or headers.get("Allow", "")
+            headers["Allow"] = allowed
+            detail = f"{request.method} is not allowed on {request.url.path}" + (
+                f"; use {allowed}" if allowed else ""
+            )
+        return problem(
+            exc.status_code, title, detail, instance=request.url.path, headers=headers or None
+        )
 
-    @app.get("/health")
+    @app.exception_handler(Exception)
+    async def _internal_error(request: Request, exc: Exception):
+        logger.exception("internal error on %s %s", request.method, request.url.path)
+        return problem(
+            500,
+            "Internal Server Error",
+            f"internal error: {type(exc).__name__}; the server log has the details",
+            instance=request.url.path,
+        )
+
+    @app.get("/health", tags=["service"])
     def health() -> dict:
         """Liveness: the app runs and its store answers."""
         return {
@@ -90,52 +227,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "genomes": len(store.dataset_names("genomes")),
         }
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def index(request: Request):
-        genomes = [g.summary() for g in list_genomes(store)]
-        return TEMPLATES.TemplateResponse(
-            request, "index.html", {"genomes": genomes, "version": __version__, "store": store.url}
-        )
+    app.include_router(api.router)
 
-    @app.get("/api/v1/genomes")
-    def genomes() -> list[dict]:
-        """The genomes in the store."""
-        return [g.summary() for g in list_genomes(store)]
+    pages = _pages_router()
+    if pages is not None:
+        app.include_router(pages)
+    else:
 
-    @app.get("/api/v1/genomes/{name}")
-    def genome(name: str) -> dict:
-        """One genome: its sequences and provenance."""
-        g = open_genome(store, name)
-        return {
-            **g.summary(),
-            "chromosomes": g.chromosomes,
-            "provenance": g.dataset.manifest.get("provenance"),
-        }
+        @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+        def index(request: Request):
+            genomes = [g.summary() for g in list_genomes(store)]
+            return TEMPLATES.TemplateResponse(
+                request,
+                "index.html",
+                {"genomes": genomes, "version": __version__, "store": store.url},
+            )
 
-    @app.post("/api/v1/genomes/{name}/composition", status_code=202)
-    def submit_composition(name: str, request: Request, max_size: int = 4_000_000) -> JSONResponse:
-        """Start a job counting the bases of a genome (a genome-wide fan-out)."""
-        g = open_genome(store, name)
-        job = request.app.state.manager.submit(
-            "genome.composition", {"genome": g.name, "max_size": max_size}
-        )
-        return JSONResponse(
-            {"id": job.id}, status_code=202, headers={"Location": f"/api/v1/jobs/{job.id}"}
-        )
+    if STATIC.is_dir():
+        app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
-    @app.get("/api/v1/jobs/{job_id}")
-    def get_job(job_id: str, request: Request) -> dict:
-        return request.app.state.jobs.get(job_id).to_dict()
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            app.openapi_schema = _problem_media_types(schema)
+        return app.openapi_schema
 
-    @app.delete("/api/v1/jobs/{job_id}")
-    def cancel_job(job_id: str, request: Request) -> dict:
-        return request.app.state.jobs.request_cancel(job_id).to_dict()
-
-    @app.get("/api/v1/jobs/{job_id}/result")
-    def job_result(job_id: str, request: Request) -> JSONResponse:
-        job = request.app.state.jobs.get(job_id)
-        if job.status != JobStatus.DONE:
-            raise NotFoundError(f"job {job_id} has no result: it is {job.status.value}")
-        return JSONResponse(json.loads(store.read_bytes(job.result)))
-
+    app.openapi = openapi
     return app
