@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import time
 
 import pytest
@@ -10,11 +9,7 @@ from fastapi.testclient import TestClient
 
 from sandgrain.config import Settings
 from sandgrain.jobs import INTERRUPTED_ERROR, JobStore
-from sandgrain.web.app import PAGES_MODULE, create_app
-
-#: The HTML pages (sandgrain.web.pages) replace the built-in index page and test themselves.
-HAS_PAGES = importlib.util.find_spec(PAGES_MODULE) is not None
-builtin_index = pytest.mark.skipif(HAS_PAGES, reason="the pages module serves / (own tests)")
+from sandgrain.web.app import create_app
 
 
 @pytest.fixture
@@ -40,14 +35,12 @@ def test_home_page_is_html(client):
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
 
 
-@builtin_index
 def test_page_lists_genomes_with_gene_counts(client):
     html = client.get("/").text
     assert "yeast" in html and "7,136" in html  # SGD gene count
     assert "sars-cov-2" in html and "29,903" in html
 
 
-@builtin_index
 def test_empty_store_page_explains_how_to_add(tmp_path):
     settings = Settings(home=str(tmp_path / "h"), executor="serial")
     with TestClient(create_app(settings)) as c:

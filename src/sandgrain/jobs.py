@@ -959,7 +959,8 @@ class JobManager:
             result = handler(ctx)
         except CancelledError:
             self._flush(ctx)
-            self.store.mark_cancelled(job.id)
+            if not self.store.get(job.id).terminal:  # a stopping server may have failed it
+                self.store.mark_cancelled(job.id)
             return
         except SandgrainError as exc:
             self._flush(ctx)

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
-import importlib.util
 import logging
 import re
 import time
@@ -23,27 +21,23 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..config import Settings
 from ..errors import SandgrainError
-from ..genome.store import list_genomes
 from ..jobs import JobManager, JobStore
 from ..storage import Store
-from . import api
+from . import api, pages
 from .jobs import COMPOSITION, GUIDES_DESIGN, composition_job, guides_design_job
 
 logger = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
-TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
 STATIC = HERE / "static"
-PAGES_MODULE = "sandgrain.web.pages"
 PROBLEM = "application/problem+json"
 HTTP_METHODS = frozenset({"GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE"})
 STOPPED_ERROR = "interrupted: the sandgrain server was stopped while this job ran; submit it again"
@@ -108,13 +102,6 @@ def _allowed_methods(request: Request) -> str:
         if pattern.match(request.url.path):
             found |= methods
     return ", ".join(sorted(found))
-
-
-def _pages_router():
-    """The HTML pages' router when :mod:`sandgrain.web.pages` exists, else ``None``."""
-    if importlib.util.find_spec(PAGES_MODULE) is None:
-        return None
-    return getattr(importlib.import_module(PAGES_MODULE), "router", None)
 
 
 def create_app(
@@ -229,22 +216,8 @@ def create_app(
 
     app.include_router(api.router)
 
-    pages = _pages_router()
-    if pages is not None:
-        app.include_router(pages)
-    else:
-
-        @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-        def index(request: Request):
-            genomes = [g.summary() for g in list_genomes(store)]
-            return TEMPLATES.TemplateResponse(
-                request,
-                "index.html",
-                {"genomes": genomes, "version": __version__, "store": store.url},
-            )
-
-    if STATIC.is_dir():
-        app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
     def openapi() -> dict:
         if app.openapi_schema is None:
