@@ -297,23 +297,10 @@ class OffTargetTable:
         return [sites[b[i] : b[i + 1]] for i in range(len(self.guides))]
 
 
-def search_offtargets(
-    genome: Genome,
-    guides: Sequence[str],
-    family: SiteFamily,
-    max_mismatches: int = 4,
-    *,
-    executor="local",
-    retries: int = 2,
-    progress: Callable[[int, int], None] | None = None,
-    cancel: Callable[[], bool] | None = None,
-    nuclease: str | None = None,
-) -> list[list[OffTargetSite]]:
-    """All sites within ``max_mismatches`` of each guide, in genome order, per guide."""
-    return search_table(
-        genome, guides, family, max_mismatches, executor=executor, retries=retries,
-        progress=progress, cancel=cancel, nuclease=nuclease,
-    ).per_guide()
+def search_offtargets(*args, **kwargs) -> list[list[OffTargetSite]]:
+    """All sites within ``max_mismatches`` of each guide, in genome order, per guide, as Python
+    objects; the same arguments as :func:`search_table` (prefer it for many hits)."""
+    return search_table(*args, **kwargs).per_guide()
 
 
 def search_table(
