@@ -382,6 +382,11 @@ def test_unknown_gene_is_explained_next_to_the_field(tab, server):
     expect(page.locator("#gene")).to_be_focused()
     assert urlparse(page.url).path == "/"
     expect(page.locator("#gene-listbox")).to_be_hidden()
+    # then what to try instead: genes that start alike, or how to find the name
+    page.wait_for_function(
+        """() => { const e = document.querySelector('#gene-error');
+                   return e.querySelector('.suggest') || e.textContent.includes('spelling'); }"""
+    )
     tab.shot("05-unknown-gene.png", full_page=False)
 
     # a near miss offers the genes that start like it; choosing one fills the field

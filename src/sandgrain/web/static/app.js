@@ -338,7 +338,7 @@
       }
       if (!(body && body.status === 404 && /\bgene\b/i.test(body.detail || ""))) return;
       const genome = genomeSel.value;
-      for (let n = Math.min(typed.length - 1, 6); n >= 2; n -= 1) {
+      for (let n = Math.min(typed.length - 1, 6); n >= 3; n -= 1) {
         const prefix = typed.slice(0, n);
         const res = await api(`/api/v1/genomes/${enc(genome)}/genes?prefix=${enc(prefix)}&limit=8`);
         if (fields.gene.input.value.trim() !== typed) return; // the user moved on
