@@ -17,7 +17,7 @@ except ImportError:  # pragma: no cover - older typer uses click itself
 
 from ..config import Settings
 from ..errors import SandgrainError
-from . import genome, guides, serve
+from . import beacon, genome, guides, serve
 
 app = typer.Typer(
     name="sandgrain",
@@ -29,6 +29,7 @@ app = typer.Typer(
 )
 app.add_typer(genome.app, name="genome")
 app.add_typer(guides.app, name="guides")
+app.add_typer(beacon.app, name="beacon")
 serve.register(app)
 
 

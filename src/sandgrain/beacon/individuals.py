@@ -1,0 +1,163 @@
+"""Sample metadata → Beacon individuals, and ontology filters on them.
+
+The metadata file (CSV, TSV or JSON) has one row per sample. Columns, any order, names
+case-insensitive:
+
+``id`` (or ``individualId``, ``sample``)
+    the VCF sample name (required).
+``sex``
+    ``male``/``female``/``unknown``/``M``/``F`` or an ontology term (``NCIT:C20197``).
+``ethnicity``, ``geographicOrigin`` (or ``geographic_origin``)
+    one term.
+``diseases``, ``phenotypicFeatures`` (or ``phenotypic_features``, ``phenotypes``)
+    terms separated by ``;`` or ``,``.
+
+A term is ``CURIE`` or ``CURIE|label`` (``HP:0001250|Seizure``); a word without a prefix is kept
+as a label-only term with an id ``sandgrain:<word>``. JSON may be a list of such rows, or of
+objects whose term fields are already ``{"id": …, "label": …}``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+
+from ..errors import InputError
+
+#: NCIt codes Beacon v2 examples use for sex (NCIT:C20197 male, NCIT:C16576 female).
+SEX_TERMS = {
+    "male": ("NCIT:C20197", "male"),
+    "m": ("NCIT:C20197", "male"),
+    "1": ("NCIT:C20197", "male"),
+    "female": ("NCIT:C16576", "female"),
+    "f": ("NCIT:C16576", "female"),
+    "2": ("NCIT:C16576", "female"),
+    "unknown": ("NCIT:C17998", "unknown"),
+    "u": ("NCIT:C17998", "unknown"),
+    "0": ("NCIT:C17998", "unknown"),
+}
+SEX_LABELS = {v[0]: v[1] for v in SEX_TERMS.values()}
+_CURIE = re.compile(r"^[A-Za-z][A-Za-z0-9_.]*:[A-Za-z0-9_.\-]+$")
+_ALIASES = {
+    "id": "id",
+    "individualid": "id",
+    "individual_id": "id",
+    "sample": "id",
+    "sample_id": "id",
+    "sampleid": "id",
+    "sex": "sex",
+    "ethnicity": "ethnicity",
+    "geographicorigin": "geographic_origin",
+    "geographic_origin": "geographic_origin",
+    "diseases": "diseases",
+    "disease": "diseases",
+    "phenotypicfeatures": "phenotypic_features",
+    "phenotypic_features": "phenotypic_features",
+    "phenotypes": "phenotypic_features",
+}
+TERM_FIELDS = ("sex", "ethnicity", "geographic_origin")
+LIST_FIELDS = ("diseases", "phenotypic_features")
+
+
+def term(value, *, field: str) -> dict | None:
+    """One ontology term from ``CURIE``, ``CURIE|label``, a label, or ``{"id", "label"}``."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        if "id" not in value:
+            raise InputError(f"{field}: a term needs an 'id' (got {value!r})")
+        return {"id": str(value["id"]), **({"label": value["label"]} if value.get("label") else {})}
+    text = str(value).strip()
+    if not text:
+        return None
+    if field == "sex" and text.lower() in SEX_TERMS:
+        code, label = SEX_TERMS[text.lower()]
+        return {"id": code, "label": label}
+    code, _, label = text.partition("|")
+    code, label = code.strip(), label.strip()
+    if not _CURIE.match(code):
+        if label:
+            raise InputError(f"{field}: {code!r} is not an ontology term like HP:0001250")
+        return {"id": f"sandgrain:{re.sub(r'[^A-Za-z0-9_.-]+', '_', code)}", "label": code}
+    if not label and field == "sex":
+        label = SEX_LABELS.get(code, "")
+    return {"id": code, **({"label": label} if label else {})}
+
+
+def _terms(value, field: str) -> list[dict]:
+    if value is None or value == "":
+        return []
+    items = value if isinstance(value, list) else re.split(r"[;,]", str(value))
+    return [t for t in (term(v, field=field) for v in items) if t]
+
+
+def parse_individuals(data: bytes, filename: str, samples: list[str]) -> list[dict]:
+    """Rows of a metadata file → individual records (see the module docstring)."""
+    text = data.decode("utf-8-sig", errors="replace")
+    if filename.lower().endswith(".json") or text.lstrip()[:1] in "[{":
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(
+                f"{filename}: not valid JSON ({exc.msg} at line {exc.lineno})"
+            ) from None
+        if isinstance(rows, dict):
+            rows = rows.get("individuals", rows.get("results", []))
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise InputError(f"{filename}: expected a JSON list of individuals")
+    else:
+        dialect = "excel-tab" if "\t" in text.split("\n", 1)[0] else "excel"
+        rows = list(csv.DictReader(io.StringIO(text), dialect=dialect))
+    if not rows:
+        raise InputError(f"{filename}: no individuals in the file")
+    known = set(samples)
+    out, seen = [], set()
+    for n, row in enumerate(rows, 1):
+        fields = {}
+        for key, value in row.items():
+            name = _ALIASES.get(str(key).strip().lower().replace(" ", ""))
+            if name:
+                fields[name] = value
+        ident = str(fields.get("id") or "").strip()
+        if not ident:
+            raise InputError(f"{filename}: row {n} has no id (a column id, individualId or sample)")
+        if ident in seen:
+            raise InputError(f"{filename}: individual {ident!r} is listed twice")
+        if ident not in known:
+            raise InputError(
+                f"{filename}: individual {ident!r} (row {n}) is not a sample of the VCF"
+            )
+        seen.add(ident)
+        record = {"id": ident}
+        for f in TERM_FIELDS:
+            record[f] = term(fields.get(f), field=f)
+        for f in LIST_FIELDS:
+            record[f] = _terms(fields.get(f), f)
+        out.append(record)
+    return out
+
+
+def individual_terms(record: dict) -> set[str]:
+    """Every ontology term id attached to an individual (what filters match)."""
+    ids = {record[f]["id"] for f in TERM_FIELDS if record.get(f)}
+    for f in LIST_FIELDS:
+        ids.update(t["id"] for t in record.get(f) or ())
+    return ids
+
+
+def filtering_terms(individuals: list[dict]) -> dict[str, dict]:
+    """Every term used by any individual: id → {id, label, type, scopes, count}."""
+    found: dict[str, dict] = {}
+    for record in individuals:
+        terms = [record[f] for f in TERM_FIELDS if record.get(f)]
+        for f in LIST_FIELDS:
+            terms.extend(record.get(f) or ())
+        for t in terms:
+            entry = found.setdefault(
+                t["id"], {"id": t["id"], "type": "ontologyTerm", "scopes": ["individuals"]}
+            )
+            if t.get("label") and "label" not in entry:
+                entry["label"] = t["label"]
+    return found

@@ -1,0 +1,469 @@
+"""VCF/BCF → a Beacon dataset: Parquet partitions by genomic window, ingested in parallel.
+
+Pipeline (``sandgrain beacon ingest``):
+
+1. The input is made a bgzipped, tabix-indexed VCF in a scratch folder when it is not one
+   already (plain text or plain gzip are recompressed; BCF is converted with pysam's bcftools).
+2. Every contig with records is cut into windows of ``window_bp`` (10 Mbp by default); each
+   window is one fan-out task that reads only its records through the index, splits
+   multi-allelic records (one row per alternate allele, in minimal representation), decodes the
+   genotypes, checks REF against the genome store when a genome of that assembly holds the
+   chromosome, reads SnpEff ``ANN`` annotations, and writes one Parquet file.
+3. Sample metadata becomes individuals; everything is published as one store dataset of kind
+   ``beacon`` by a single manifest write, so re-ingesting replaces a dataset atomically.
+
+Each variant row keeps, besides its alleles and counts, the samples carrying it and their
+allele dosage, and the samples whose number of called alleles differs from the row's usual
+ploidy: counts for any subset of individuals (filters, revoked consent) are then exact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import io
+import json
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pysam
+
+from ..errors import InputError, NotFoundError
+from ..fanout import Task, run_plan
+from ..provenance import provenance, sha256_file
+from ..storage import Store, check_name, scratch_dir
+from .individuals import parse_individuals
+from .variants import (
+    SKIPPED_ALTS,
+    Genotypes,
+    aa_short,
+    minimal_representation,
+    variant_id,
+    variant_type,
+)
+
+KIND = "beacon"
+FORMAT = "sandgrain.beacon"
+FORMAT_VERSION = 1
+DEFAULT_WINDOW_BP = 10_000_000
+ROW_GROUP = 4096
+PARTITION_KEYS = ("file", "chrom", "window", "min_start0", "max_end0", "rows")
+ACCESS_TIERS = ("public", "registered", "controlled")
+ASSEMBLY_ALIASES = {"hg19": "GRCh37", "grch37": "GRCh37", "hg38": "GRCh38", "grch38": "GRCh38"}
+_VALID_REF = frozenset("ACGTN")
+
+SCHEMA = pa.schema(
+    [
+        ("start0", pa.int64()),
+        ("end0", pa.int64()),
+        ("ref", pa.string()),
+        ("alt", pa.string()),
+        ("vid", pa.string()),
+        ("vtype", pa.string()),
+        ("ids", pa.string()),
+        ("ac", pa.int32()),
+        ("an", pa.int32()),
+        ("carriers", pa.int32()),
+        ("hom", pa.int32()),
+        ("ploidy", pa.int8()),
+        ("genes", pa.string()),
+        ("effects", pa.string()),
+        ("aa", pa.string()),
+        ("carrier_idx", pa.list_(pa.int32())),
+        ("carrier_dose", pa.list_(pa.int8())),
+        ("exc_idx", pa.list_(pa.int32())),
+        ("exc_called", pa.list_(pa.int8())),
+    ]
+)
+
+
+def canonical_assembly(name: str) -> str:
+    text = name.strip()
+    if not text:
+        raise InputError("--assembly must name the reference assembly, e.g. GRCh37")
+    return ASSEMBLY_ALIASES.get(text.lower(), text)
+
+
+# -- input preparation ---------------------------------------------------------------------------
+def _sniff(path: Path) -> str:
+    with open(path, "rb") as fh:
+        head = fh.read(18)
+    if head[:2] == b"\x1f\x8b":
+        bgzf = len(head) >= 16 and head[3] & 4 and head[12:14] == b"BC"
+        try:
+            with gzip.open(path, "rb") as fh:
+                inner = fh.read(5)
+        except (OSError, EOFError) as exc:
+            raise InputError(f"{path.name}: damaged gzip data ({exc})") from None
+        if inner.startswith(b"BCF"):
+            return "bcf"
+        if not inner.startswith(b"##"):
+            raise InputError(f"{path.name}: not a VCF (it must start with ##fileformat=VCF)")
+        return "bgzf" if bgzf else "gzip"
+    if head.startswith(b"BCF"):
+        return "bcf"  # uncompressed BCF
+    if head.startswith(b"##"):
+        return "text"
+    raise InputError(f"{path.name}: not a VCF or BCF file")
+
+
+def prepare_source(path: str | os.PathLike, scratch: Path) -> Path:
+    """A bgzipped, tabix-indexed VCF for ``path`` (the file itself when it already is one)."""
+    src = Path(path)
+    if not src.exists():
+        raise NotFoundError(f"no such file: {src}")
+    if src.is_dir():
+        raise InputError(f"{src} is a folder, not a VCF file")
+    kind = _sniff(src)
+    out = scratch / "input.vcf.gz"
+    try:
+        if kind == "bgzf":
+            if Path(f"{src}.tbi").exists() or Path(f"{src}.csi").exists():
+                return src
+            os.symlink(src.resolve(), out)
+        elif kind == "text":
+            pysam.tabix_compress(str(src), str(out), force=True)
+        elif kind == "gzip":
+            with gzip.open(src, "rb") as fin, pysam.BGZFile(str(out), "wb") as fout:
+                while chunk := fin.read(4 << 20):
+                    fout.write(chunk)
+        else:  # BCF → bgzipped VCF (bcftools inside pysam)
+            pysam.bcftools.view("-O", "z", "-o", str(out), str(src), catch_stdout=False)
+        pysam.tabix_index(str(out), preset="vcf", force=True, keep_original=True)
+    except (OSError, EOFError, pysam.utils.SamtoolsError) as exc:
+        message = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        if "unsorted" in message.lower() or "not sorted" in message.lower():
+            raise InputError(
+                f"{src.name}: records are not sorted by position ({message})"
+            ) from None
+        raise InputError(f"{src.name}: cannot read it as VCF ({message})") from None
+    return out
+
+
+def _contig_windows(tbx: pysam.TabixFile, lengths: dict, window_bp: int) -> list[tuple]:
+    windows = []
+    for contig in tbx.contigs:
+        bound = 1 << 20
+        while next(iter(tbx.fetch(contig, bound)), None) is not None:
+            bound *= 2
+        span = max(bound, lengths.get(contig) or 0)
+        windows.extend((contig, s, min(span, s + window_bp)) for s in range(0, span, window_bp))
+    return windows
+
+
+def _reference_genome(store: Store, assembly: str):
+    """The genome in the store whose assembly is ``assembly`` (None if there is none)."""
+    from ..genome.store import list_genomes
+
+    for genome in list_genomes(store):
+        if canonical_assembly(str(genome.meta.get("assembly") or "?")) == assembly:
+            return genome
+    return None
+
+
+# -- one window ------------------------------------------------------------------------------------
+def _info_fields(info: str, wanted: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    if info == ".":
+        return out
+    for item in info.split(";"):
+        key, _, value = item.partition("=")
+        if key in wanted:
+            out[key] = value
+    return out
+
+
+def _snpeff(ann: str | None) -> dict[str, tuple[list, list, list]]:
+    """SnpEff ``ANN`` (Cingolani et al. 2012, Fly 6:80): per allele → genes, effects, aa changes."""
+    out: dict[str, tuple[list, list, list]] = {}
+    if not ann:
+        return out
+    for entry in ann.split(","):
+        parts = entry.split("|")
+        if len(parts) < 11:
+            continue
+        genes, effects, changes = out.setdefault(parts[0], ([], [], []))
+        if parts[3] and parts[3] not in genes and not parts[3].startswith("CHR_"):
+            genes.append(parts[3])
+        for effect in parts[1].split("&"):
+            if effect and effect not in effects:
+                effects.append(effect)
+        hgvs_p = parts[10].strip()
+        if hgvs_p:
+            for form in (hgvs_p, aa_short(hgvs_p)):
+                if form not in changes:
+                    changes.append(form)
+    return out
+
+
+def _list_array(arrays: list[np.ndarray], dtype) -> pa.Array:
+    lengths = np.fromiter((a.size for a in arrays), dtype=np.int32, count=len(arrays))
+    offsets = np.zeros(len(arrays) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    values = np.concatenate(arrays).astype(dtype) if arrays else np.zeros(0, dtype)
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values))
+
+
+def ingest_window(
+    store: dict,
+    prefix: str,
+    source: str,
+    n_samples: int,
+    part: int,
+    chrom: str,
+    start0: int,
+    end0: int,
+    genome: dict | None = None,
+) -> dict | None:
+    """Fan-out task: read the records starting in ``chrom:[start0, end0)`` and write one file."""
+    tbx = pysam.TabixFile(source)
+    ref_seq, ref_start = None, 0
+    if genome is not None:
+        from ..genome.store import Genome
+
+        g = Genome.from_reference(genome)
+        try:
+            name = g.resolve_chrom(chrom)
+        except Exception:
+            name = None
+        if name is not None:
+            ref_start = start0
+            ref_seq = g.sequence(name, start0, min(g.length(name), end0 + 1000)).upper()
+    cols: dict[str, list] = {k: [] for k in SCHEMA.names}
+    records = skipped = ref_checked = 0
+    want = ("END", "SVTYPE", "ANN", "AC", "AN")
+    for line in tbx.fetch(chrom, start0, end0):
+        fields = line.split("\t", 9)
+        pos0 = int(fields[1]) - 1
+        if pos0 < start0 or pos0 >= end0:
+            continue
+        records += 1
+        where = f"{chrom}:{pos0 + 1}"
+        ref = fields[3].upper()
+        if not ref or not set(ref) <= _VALID_REF:
+            raise InputError(f"record {where}: REF {fields[3]!r} is not a DNA sequence")
+        if ref_seq is not None:
+            offset = pos0 - ref_start
+            expected = ref_seq[offset : offset + len(ref)]
+            if len(expected) == len(ref):
+                if any(
+                    a != b and a != "N" and b != "N" for a, b in zip(ref, expected, strict=True)
+                ):
+                    raise InputError(
+                        f"record {where}: REF {ref} does not match the reference genome "
+                        f"({expected}); is the VCF on this assembly?"
+                    )
+                ref_checked += 1
+        alts = fields[4].split(",")
+        info = _info_fields(fields[7], want)
+        if n_samples:
+            if len(fields) < 10:
+                raise InputError(f"record {where}: no genotype columns")
+            try:
+                g = Genotypes(fields[9], n_samples, fields[8], len(alts))
+            except ValueError as exc:
+                raise InputError(f"record {where}: {exc}") from None
+            per_alt, ploidy, an = g.per_alt, g.ploidy, g.an
+            exc, exc_called = g.exc_idx, g.exc_called
+        else:  # sites-only VCF: counts from INFO AC/AN
+            info_ac = info.get("AC", "").split(",")
+            an = int(info["AN"]) if info.get("AN", "").isdigit() else 0
+            per_alt = [(np.zeros(0, np.int32), np.zeros(0, np.int8)) for _ in alts]
+            ploidy, exc, exc_called = 2, np.zeros(0, np.int32), np.zeros(0, np.int8)
+        ann = _snpeff(info.get("ANN"))
+        ids = ";".join(i for i in fields[2].split(";") if i and i != ".")
+        for k, alt in enumerate(alts):
+            alt = alt.upper() if not alt.startswith("<") else alt
+            if alt in SKIPPED_ALTS:
+                skipped += 1
+                continue
+            p0, r, a = minimal_representation(pos0, ref, alt)
+            vt = variant_type(r, a, info.get("SVTYPE"))
+            if a.startswith("<") and info.get("END", "").isdigit():
+                e0 = int(info["END"])
+            else:
+                e0 = p0 + len(r)
+            idx, dose = per_alt[k]
+            genes, effects, changes = ann.get(fields[4].split(",")[k], ([], [], []))
+            cols["start0"].append(p0)
+            cols["end0"].append(max(e0, p0 + 1))
+            cols["ref"].append(r)
+            cols["alt"].append(a)
+            cols["vid"].append(variant_id(chrom, p0, r, a))
+            cols["vtype"].append(vt)
+            cols["ids"].append(ids)
+            if n_samples:
+                cols["ac"].append(int(dose.sum(dtype=np.int64)))
+            else:
+                cols["ac"].append(
+                    int(info_ac[k]) if k < len(info_ac) and info_ac[k].isdigit() else 0
+                )
+            cols["an"].append(an)
+            cols["carriers"].append(int(idx.size))
+            cols["hom"].append(int((dose >= 2).sum()))
+            cols["ploidy"].append(ploidy)
+            cols["genes"].append(";".join(genes))
+            cols["effects"].append(";".join(effects))
+            cols["aa"].append(";".join(changes))
+            cols["carrier_idx"].append(idx)
+            cols["carrier_dose"].append(dose)
+            cols["exc_idx"].append(exc)
+            cols["exc_called"].append(exc_called)
+    if not cols["start0"]:
+        return {"part": part, "records": records, "rows": 0, "skipped": skipped}
+    order = np.argsort(np.asarray(cols["start0"], dtype=np.int64), kind="stable")
+    arrays = []
+    for field in SCHEMA:
+        values = cols[field.name]
+        if pa.types.is_list(field.type):
+            values = [values[i] for i in order]
+            arrays.append(_list_array(values, field.type.value_type.to_pandas_dtype()))
+        else:
+            arrays.append(pa.array([values[i] for i in order], type=field.type))
+    table = pa.Table.from_arrays(arrays, schema=SCHEMA)
+    sink = io.BytesIO()
+    pq.write_table(table, sink, row_group_size=ROW_GROUP, compression="zstd")
+    data = sink.getvalue()
+    file = f"variants/p{part:06d}.parquet"
+    Store.from_reference(store).write_bytes(f"{prefix}/{file}", data)
+    return {
+        "part": part,
+        "file": file,
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "chrom": chrom,
+        "window": [start0, end0],
+        "min_start0": int(table["start0"][0].as_py()),
+        "max_end0": int(np.max(table["end0"].to_numpy())),
+        "rows": table.num_rows,
+        "records": records,
+        "skipped": skipped,
+        "ref_checked": ref_checked,
+    }
+
+
+# -- the whole ingest ------------------------------------------------------------------------------
+def ingest(
+    store: Store,
+    dataset_id: str,
+    vcf: str | os.PathLike,
+    *,
+    assembly: str,
+    individuals: str | os.PathLike | None = None,
+    access: str = "public",
+    name: str | None = None,
+    description: str | None = None,
+    executor="local",
+    retries: int = 2,
+    window_bp: int = DEFAULT_WINDOW_BP,
+    check_ref: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+):
+    """Ingest one VCF/BCF as Beacon dataset ``dataset_id`` (replacing it atomically if it exists).
+
+    Returns the published :class:`~sandgrain.storage.Dataset`.
+    """
+    check_name(dataset_id, "dataset id")
+    assembly = canonical_assembly(assembly)
+    if access not in ACCESS_TIERS:
+        raise InputError(f"--access must be one of {', '.join(ACCESS_TIERS)} (got {access!r})")
+    if window_bp < 10_000:
+        raise InputError("the window must be at least 10,000 bp")
+    vcf_path = Path(vcf)
+    with scratch_dir("sandgrain-beacon-") as scratch:
+        source = prepare_source(vcf_path, scratch)
+        quiet = pysam.set_verbosity(0)  # htslib's warnings about odd INFO definitions
+        try:
+            header = pysam.VariantFile(str(source)).header
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{vcf_path.name}: cannot read the VCF header ({exc})") from None
+        finally:
+            pysam.set_verbosity(quiet)
+        samples = list(header.samples)
+        if len(set(samples)) != len(samples):
+            raise InputError(f"{vcf_path.name}: sample names repeat in the header")
+        lengths = {c: header.contigs[c].length for c in header.contigs}
+        people = []
+        if individuals is not None:
+            meta_path = Path(individuals)
+            if not meta_path.is_file():
+                raise NotFoundError(f"no such file: {meta_path}")
+            people = parse_individuals(meta_path.read_bytes(), meta_path.name, samples)
+        described = {p["id"] for p in people}
+        people.extend({"id": s} for s in samples if s not in described)
+        order = {s: i for i, s in enumerate(samples)}
+        people.sort(key=lambda p: order[p["id"]])
+        genome = _reference_genome(store, assembly) if check_ref else None
+        tbx = pysam.TabixFile(str(source))
+        windows = _contig_windows(tbx, lengths, window_bp)
+        with store.new_dataset(
+            KIND, dataset_id, format=FORMAT, format_version=FORMAT_VERSION, replace=True
+        ) as ds:
+            tasks = [
+                Task(
+                    "sandgrain.beacon.ingest:ingest_window",
+                    dict(
+                        store=store.reference(),
+                        prefix=ds.prefix,
+                        source=str(source),
+                        n_samples=len(samples),
+                        part=i,
+                        chrom=chrom,
+                        start0=s,
+                        end0=e,
+                        genome=genome.reference() if genome is not None else None,
+                    ),
+                    key=f"{dataset_id} {chrom}:{s + 1}-{e}",
+                )
+                for i, (chrom, s, e) in enumerate(windows)
+            ]
+            results = run_plan(tasks, executor, retries=retries, progress=progress, cancel=cancel)
+            partitions = []
+            for r in results:
+                if r.get("rows"):
+                    ds.add_written(r["file"], r["size"], r["sha256"])
+                    partitions.append({k: r[k] for k in PARTITION_KEYS})
+            ds.write_bytes("individuals.json", json.dumps(people).encode())
+            n_variants = sum(p["rows"] for p in partitions)
+            ds.meta = {
+                "id": dataset_id,
+                "name": name or dataset_id,
+                "description": description or f"Variants of {vcf_path.name}",
+                "assembly": assembly,
+                "access": access,
+                "samples": samples,
+                "n_variants": n_variants,
+                "n_records": sum(r["records"] for r in results),
+                "n_individuals": len(samples),
+                "chromosomes": sorted({p["chrom"] for p in partitions}),
+                "partitions": partitions,
+                "ref_checked": sum(r.get("ref_checked", 0) for r in results),
+                "reference_genome": genome.name if genome is not None else None,
+                "skipped_alleles": sum(r.get("skipped", 0) for r in results),
+            }
+            inputs = [{"source": str(vcf_path), "sha256": sha256_file(vcf_path)}]
+            if individuals is not None:
+                inputs.append({"source": str(individuals), "sha256": sha256_file(individuals)})
+            ds.provenance = provenance(
+                "beacon ingest",
+                {
+                    "dataset": dataset_id,
+                    "assembly": assembly,
+                    "access": access,
+                    "window_bp": window_bp,
+                    "check_ref": check_ref,
+                    "normalisation": "multi-allelic split, minimal representation",
+                },
+                inputs,
+            )
+        tbx.close()
+        with contextlib.suppress(OSError):
+            shutil.rmtree(scratch, ignore_errors=True)
+    return store.open_dataset(KIND, dataset_id)

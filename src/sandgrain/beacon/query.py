@@ -1,0 +1,789 @@
+"""Genomic variant and individual queries over Beacon datasets.
+
+All six genomic query forms of Beacon v2 (coordinates 0-based, as in the specification):
+
+sequence
+    ``referenceName``, ``start`` (one value), ``alternateBases`` and optionally
+    ``referenceBases``: the variant starting there with those alleles. ``N`` in either allele
+    matches any base. Alleles are compared in minimal representation, as they are stored.
+range
+    ``referenceName``, ``start``, ``end``: every variant overlapping ``[start, end)``; may be
+    narrowed by ``variantType``, ``alternateBases``, ``referenceBases`` or ``aminoacidChange``.
+bracket
+    ``start = [s1, s2]``, ``end = [e1, e2]``: variants with ``s1 ≤ start ≤ s2`` and
+    ``e1 ≤ end ≤ e2`` (structural variants with uncertain breakpoints).
+geneId
+    variants overlapping the gene (coordinates from :mod:`sandgrain.beacon.genes`), or
+    annotated to it when no gene table of the assembly exists.
+aminoacidChange
+    ``V600E`` or ``p.Val600Glu``, from SnpEff ``ANN`` annotations; usually with ``geneId``.
+genomicAlleleShortForm
+    HGVS genomic notation: ``NC_000001.10:g.69224A>T``, ``…:g.123_125del``,
+    ``…:g.123_124insAC``, ``…:g.123dup``, ``…:g.123_125delinsAG`` (``1:g.…`` also works).
+
+A subset of individuals — ontology filters, revoked consent, or one individual — makes every
+count exact for that subset: allele counts, allele numbers and carriers are recomputed from the
+stored carrier lists, and a variant no remaining individual carries is not returned.
+
+There is no range cap: a query spanning more than :data:`FANOUT_MIN_PARTITIONS` partitions
+fans out on the fan-out engine, one task per group of partitions.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import InputError, NotFoundError
+from ..fanout import Task, run_plan
+from .consent import revoked as revoked_individuals
+from .individuals import individual_terms
+from .store import BeaconCatalog, BeaconDataset, Partition
+from .variants import TYPE_MATCHES, aa_short, minimal_representation, parse_variant_id
+
+GRANULARITIES = ("boolean", "count", "record")
+#: A query over more partitions than this fans out (when the caller gives an executor).
+FANOUT_MIN_PARTITIONS = 16
+#: Partitions one fan-out task scans.
+PARTITIONS_PER_TASK = 8
+MAX_LIMIT = 1000
+_ALLELE = re.compile(r"^[ACGTN]+$")
+_REFSEQ_CHROM = re.compile(r"^NC_0+(\d+)\.\d+$")
+_HGVS = re.compile(
+    r"^(?P<seq>[^:\s]+):g\.(?P<s>\d+)(?:_(?P<e>\d+))?"
+    r"(?:(?P<sub>[ACGTN])>(?P<alt>[ACGTN])|(?P<op>delins|del|ins|dup)(?P<bases>[ACGTN]*))$"
+)
+
+
+def _ints(value, what: str) -> list[int]:
+    if value is None or value == "" or value == []:
+        return []
+    items = value if isinstance(value, list) else str(value).split(",")
+    out = []
+    for item in items:
+        try:
+            number = int(str(item).strip())
+        except ValueError:
+            raise InputError(f"{what} must be whole numbers (got {item!r})") from None
+        if number < 0:
+            raise InputError(f"{what} must not be negative (got {number})")
+        out.append(number)
+    if len(out) > 2:
+        raise InputError(f"{what} takes one or two values (got {len(out)})")
+    return out
+
+
+def _bases(value, what: str) -> str | None:
+    if value is None or value == "":
+        return None
+    text = str(value).strip().upper()
+    if not _ALLELE.match(text):
+        raise InputError(f"{what} must be DNA bases A, C, G, T or N (got {value!r})")
+    return text
+
+
+@dataclass
+class VariantQuery:
+    """One genomic query, in Beacon's request-parameter terms (see the module docstring)."""
+
+    reference_name: str | None = None
+    start: list[int] = field(default_factory=list)
+    end: list[int] = field(default_factory=list)
+    reference_bases: str | None = None
+    alternate_bases: str | None = None
+    variant_type: str | None = None
+    aminoacid_change: str | None = None
+    gene_id: str | None = None
+    allele_short_form: str | None = None
+    variant_id: str | None = None
+    individual_id: str | None = None
+    assembly_id: str | None = None
+
+    PARAMS = {
+        "referenceName": "reference_name",
+        "start": "start",
+        "end": "end",
+        "referenceBases": "reference_bases",
+        "alternateBases": "alternate_bases",
+        "variantType": "variant_type",
+        "aminoacidChange": "aminoacid_change",
+        "geneId": "gene_id",
+        "genomicAlleleShortForm": "allele_short_form",
+        "assemblyId": "assembly_id",
+    }
+
+    @classmethod
+    def from_params(cls, params: dict) -> VariantQuery:
+        """From Beacon ``requestParameters`` (GET query strings or a POST body alike)."""
+        unknown = sorted(set(params) - set(cls.PARAMS) - {"mateName", "variantMinLength",
+                                                          "variantMaxLength"})  # fmt: skip
+        if unknown:
+            raise InputError(
+                f"unknown request parameter {unknown[0]!r}; known: {', '.join(cls.PARAMS)}"
+            )
+        kw = {cls.PARAMS[k]: v for k, v in params.items() if k in cls.PARAMS}
+        q = cls(
+            reference_name=(str(kw["reference_name"]).strip() or None)
+            if kw.get("reference_name") not in (None, "")
+            else None,
+            start=_ints(kw.get("start"), "start"),
+            end=_ints(kw.get("end"), "end"),
+            reference_bases=_bases(kw.get("reference_bases"), "referenceBases"),
+            alternate_bases=_bases(kw.get("alternate_bases"), "alternateBases"),
+            variant_type=str(kw["variant_type"]).strip().upper()
+            if kw.get("variant_type")
+            else None,
+            aminoacid_change=str(kw["aminoacid_change"]).strip() or None
+            if kw.get("aminoacid_change")
+            else None,
+            gene_id=str(kw["gene_id"]).strip() or None if kw.get("gene_id") else None,
+            allele_short_form=str(kw["allele_short_form"]).strip() or None
+            if kw.get("allele_short_form")
+            else None,
+            assembly_id=str(kw["assembly_id"]).strip() or None if kw.get("assembly_id") else None,
+        )
+        q.check()
+        return q
+
+    @property
+    def form(self) -> str:
+        if self.variant_id:
+            return "id"
+        if self.allele_short_form:
+            return "genomicAlleleShortForm"
+        if len(self.start) == 2:
+            return "bracket"
+        if self.start and self.end:
+            return "range"
+        if self.start:
+            return "sequence"
+        if self.gene_id:
+            return "geneId"
+        if self.aminoacid_change:
+            return "aminoacidChange"
+        if self.individual_id:
+            return "individual"
+        return "none"
+
+    def check(self) -> None:
+        if self.variant_type and self.variant_type not in TYPE_MATCHES:
+            raise InputError(
+                f"variantType {self.variant_type!r} is not one of {', '.join(TYPE_MATCHES)}"
+            )
+        if (self.start or self.end) and not self.reference_name:
+            raise InputError("start/end need referenceName")
+        if self.reference_name and not self.start and not self.gene_id:
+            raise InputError("referenceName needs start (and end for a range)")
+        if self.end and not self.start:
+            raise InputError("end needs start")
+        form = self.form
+        if form == "sequence" and not self.alternate_bases:
+            raise InputError(
+                "a sequence query needs alternateBases (or give end for a range query)"
+            )
+        if form == "range" and (len(self.end) != 1 or self.end[0] <= self.start[0]):
+            raise InputError("a range query needs one end greater than start")
+        if form == "bracket":
+            if len(self.end) != 2:
+                raise InputError("a bracket query needs start=[s1,s2] and end=[e1,e2]")
+            if self.start[0] > self.start[1] or self.end[0] > self.end[1]:
+                raise InputError(
+                    "bracket bounds must be in order: start[0] ≤ start[1], end[0] ≤ end[1]"
+                )
+        if form == "genomicAlleleShortForm":
+            parse_hgvs(self.allele_short_form)
+        if form == "none":
+            raise InputError(
+                "no query: give referenceName with start (and end), geneId, aminoacidChange "
+                "or genomicAlleleShortForm"
+            )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Hgvs:
+    chrom: str
+    accession: str
+    start0: int  # first affected base, 0-based
+    end0: int  # after the last affected base
+    op: str  # sub, del, ins, dup, delins
+    ref: str = ""
+    alt: str = ""
+
+
+def parse_hgvs(text: str) -> Hgvs:
+    """Parse an HGVS genomic allele (den Dunnen et al. 2016, Hum Mutat 37:564)."""
+    m = _HGVS.match(text.strip().replace(" ", ""))
+    if not m:
+        raise InputError(
+            f"genomicAlleleShortForm {text!r} is not HGVS genomic notation like "
+            "NC_000017.10:g.41245466G>A, …:g.123_125del, …:g.123_124insAC or …:g.123dup"
+        )
+    seq = m.group("seq")
+    rm = _REFSEQ_CHROM.match(seq)
+    if rm:
+        number = int(rm.group(1))
+        chrom = {23: "X", 24: "Y", 12920: "MT"}.get(number, str(number))
+    else:
+        chrom = seq
+    s = int(m.group("s"))
+    e = int(m.group("e") or s)
+    if s < 1 or e < s:
+        raise InputError(f"genomicAlleleShortForm {text!r}: positions must be 1-based and ordered")
+    if m.group("sub"):
+        return Hgvs(chrom, seq, s - 1, s, "sub", m.group("sub"), m.group("alt"))
+    op, bases = m.group("op"), m.group("bases") or ""
+    if op == "ins":
+        if e != s + 1 or not bases:
+            raise InputError(f"{text!r}: an insertion is written g.N_N+1insBASES")
+        return Hgvs(chrom, seq, s, s, "ins", "", bases)
+    if op == "delins" and not bases:
+        raise InputError(f"{text!r}: delins needs the inserted bases")
+    if op == "del" and bases and len(bases) != e - s + 1:
+        raise InputError(f"{text!r}: the deleted bases do not match the positions")
+    return Hgvs(
+        chrom, seq, s - 1, e, op, bases if op == "del" else "", bases if op != "del" else ""
+    )
+
+
+# -- individuals subsets ---------------------------------------------------------------------------
+def parse_filters(filters) -> list[str]:
+    """Ontology term ids from Beacon filters (``[{"id": …}]``, ``["HP:…"]`` or ``"A,B"``)."""
+    if not filters:
+        return []
+    items = filters if isinstance(filters, list) else str(filters).split(",")
+    ids = []
+    for item in items:
+        if isinstance(item, dict):
+            if "operator" in item or "value" in item:
+                raise InputError(
+                    'only ontology-term filters ({"id": "HP:0001250"}) are supported; '
+                    "alphanumeric filters with operator/value are not"
+                )
+            if "similarity" in item and item["similarity"] not in ("exact", None):
+                raise InputError("only exact ontology-term filters are supported (similarity)")
+            value = item.get("id")
+        else:
+            value = item
+        value = str(value or "").strip()
+        if not value:
+            raise InputError("a filter needs an id, e.g. NCIT:C16576")
+        ids.append(value)
+    return ids
+
+
+@dataclass
+class Subset:
+    """The individuals of one dataset a query counts: a boolean mask, or None for all."""
+
+    mask: np.ndarray | None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return self.mask is not None and not self.mask.any()
+
+
+def subset_for(ds: BeaconDataset, filters: list[str], individual_id: str | None = None) -> Subset:
+    warnings = []
+    revoked = revoked_individuals(ds.store, ds.id)
+    n = len(ds.samples)
+    mask = None
+    if revoked:
+        mask = np.ones(n, dtype=bool)
+        for ident in revoked:
+            i = ds.sample_index.get(ident)
+            if i is not None:
+                mask[i] = False
+    if filters:
+        known = set()
+        for record in ds.individuals:
+            known |= individual_terms(record)
+        missing = [f for f in filters if f not in known]
+        if missing:
+            warnings.append(f"filter(s) not used in dataset {ds.id}: {', '.join(missing)}")
+        keep = np.zeros(n, dtype=bool)
+        wanted = set(filters)
+        for record in ds.individuals:
+            if wanted <= individual_terms(record):
+                keep[ds.sample_index[record["id"]]] = True
+        mask = keep if mask is None else mask & keep
+    if individual_id is not None:
+        only = np.zeros(n, dtype=bool)
+        i = ds.sample_index.get(individual_id)
+        if i is not None:
+            only[i] = True
+        mask = only if mask is None else mask & only
+    return Subset(mask, warnings)
+
+
+# -- scanning --------------------------------------------------------------------------------------
+@dataclass
+class Matches:
+    """Rows of one partition that match, with their (possibly subset-adjusted) counts."""
+
+    part: Partition
+    idx: np.ndarray
+    ac: np.ndarray
+    an: np.ndarray
+    carriers: np.ndarray
+    hom: np.ndarray
+
+
+def _plan(ds: BeaconDataset, q: VariantQuery, stores) -> tuple[list[tuple], dict]:
+    """Regions to scan [(chrom, start0, end0)] and the row predicate of a query on ``ds``."""
+    pred: dict = {}
+    form = q.form
+    chrom = None
+    if q.reference_name:
+        name = q.reference_name
+        rm = _REFSEQ_CHROM.match(name)
+        if rm:
+            name = {23: "X", 24: "Y", 12920: "MT"}.get(int(rm.group(1)), rm.group(1))
+        chrom = ds.resolve_chrom(name)
+        if chrom is None:
+            return [], pred
+    if form == "id":
+        parsed = parse_variant_id(q.variant_id or "")
+        if parsed is None:
+            return [], pred
+        c = ds.resolve_chrom(parsed[0])
+        pred["vid"] = q.variant_id
+        return ([(c, parsed[1], parsed[1] + 1)] if c else []), pred
+    if form == "sequence":
+        s = q.start[0]
+        ref, alt = q.reference_bases, q.alternate_bases
+        if ref and alt and "N" not in ref + alt:
+            s, ref, alt = minimal_representation(s, ref, alt)
+        pred["start_eq"] = s
+        pred["ref"], pred["alt"] = ref, alt
+        regions = [(chrom, s, s + 1)]
+    elif form == "range":
+        regions = [(chrom, q.start[0], q.end[0])]
+        pred["overlap"] = (q.start[0], q.end[0])
+    elif form == "bracket":
+        regions = [(chrom, q.start[0], q.end[1])]
+        pred["bracket"] = (q.start[0], q.start[1], q.end[0], q.end[1])
+    elif form == "genomicAlleleShortForm":
+        h = parse_hgvs(q.allele_short_form or "")
+        c = ds.resolve_chrom(h.chrom)
+        if c is None:
+            return [], pred
+        pred["hgvs"] = h
+        regions = [(c, max(0, h.start0 - 2), h.end0 + 1)]
+    elif form in ("geneId", "aminoacidChange", "individual"):
+        regions = []
+        if q.gene_id:
+            from .genes import gene_regions
+
+            found = gene_regions(stores, ds.assembly, q.gene_id)
+            if found is None:
+                pred["gene"] = q.gene_id
+                regions = [(None, 0, None)]
+            else:
+                for c, s, e in found:
+                    rc = ds.resolve_chrom(c)
+                    if rc is not None:
+                        regions.append((rc, s, e))
+                        pred.setdefault("overlap_any", []).append((rc, s, e))
+        else:
+            regions = [(None, 0, None)]
+    else:  # pragma: no cover - check() rejects it
+        raise InputError("no query")
+    if q.gene_id and form in ("sequence", "range", "bracket"):
+        pred["gene"] = q.gene_id
+    if form != "sequence":
+        if q.alternate_bases:
+            pred["alt"] = q.alternate_bases
+        if q.reference_bases:
+            pred["ref"] = q.reference_bases
+    if q.variant_type:
+        pred["vtype"] = sorted(TYPE_MATCHES[q.variant_type])
+    if q.aminoacid_change:
+        pred["aa"] = aa_short(q.aminoacid_change)
+    return regions, pred
+
+
+def _allele_match(column: pa.Array, allele: str) -> np.ndarray:
+    if "N" in allele:
+        pattern = "^" + allele.replace("N", "[ACGTN]") + "$"
+        return pc.match_substring_regex(column, pattern).to_numpy(zero_copy_only=False)
+    return pc.equal(column, allele).to_numpy(zero_copy_only=False)
+
+
+def _token_match(column: pa.Array, token: str, ignore_case: bool = False) -> np.ndarray:
+    pattern = f"(^|;){re.escape(token)}(;|$)"
+    return pc.match_substring_regex(column, pattern, ignore_case=ignore_case).to_numpy(
+        zero_copy_only=False
+    )
+
+
+def _scan(part: Partition, region: tuple, pred: dict, subset: Subset, chrom: str) -> Matches:
+    start0, end0 = part.start0, part.end0
+    _, rs, re_ = region
+    if "start_eq" in pred:
+        lo = np.searchsorted(start0, pred["start_eq"], "left")
+        hi = np.searchsorted(start0, pred["start_eq"], "right")
+        idx = np.arange(lo, hi)
+    elif re_ is None:
+        idx = np.arange(start0.size)
+    else:
+        hi = np.searchsorted(start0, re_, "left")
+        idx = np.flatnonzero(end0[:hi] > rs)
+    if idx.size and "bracket" in pred:
+        s1, s2, e1, e2 = pred["bracket"]
+        s, e = start0[idx], end0[idx]
+        idx = idx[(s >= s1) & (s <= s2) & (e >= e1) & (e <= e2)]
+    if idx.size and "overlap_any" in pred:
+        keep = np.zeros(idx.size, dtype=bool)
+        for c, s, e in pred["overlap_any"]:
+            if c == chrom:
+                keep |= (start0[idx] < e) & (end0[idx] > s)
+        idx = idx[keep]
+    t = part.table
+    if idx.size and ("ref" in pred or "alt" in pred or "vtype" in pred or "vid" in pred):
+        sub = t.take(pa.array(idx))
+        keep = np.ones(idx.size, dtype=bool)
+        if pred.get("ref"):
+            keep &= _allele_match(sub.column("ref").combine_chunks(), pred["ref"])
+        if pred.get("alt"):
+            keep &= _allele_match(sub.column("alt").combine_chunks(), pred["alt"])
+        if pred.get("vtype"):
+            keep &= pc.is_in(sub.column("vtype"), pa.array(pred["vtype"])).to_numpy(
+                zero_copy_only=False
+            )
+        if pred.get("vid"):
+            keep &= pc.equal(sub.column("vid"), pred["vid"]).to_numpy(zero_copy_only=False)
+        idx = idx[keep]
+    if idx.size and ("gene" in pred or "aa" in pred):
+        sub = t.take(pa.array(idx))
+        keep = np.ones(idx.size, dtype=bool)
+        if pred.get("gene"):
+            keep &= _token_match(sub.column("genes").combine_chunks(), pred["gene"], True)
+        if pred.get("aa"):
+            keep &= _token_match(sub.column("aa").combine_chunks(), pred["aa"])
+        idx = idx[keep]
+    if idx.size and "hgvs" in pred:
+        idx = idx[[_hgvs_match(pred["hgvs"], t, int(i)) for i in idx]]
+    idx = idx.astype(np.int64)
+    ac = t.column("ac").to_numpy()[idx].astype(np.int64)
+    an = t.column("an").to_numpy()[idx].astype(np.int64)
+    carriers = t.column("carriers").to_numpy()[idx].astype(np.int64)
+    hom = t.column("hom").to_numpy()[idx].astype(np.int64)
+    m = Matches(part, idx, ac, an, carriers, hom)
+    if subset.mask is not None and idx.size:
+        _restrict(m, subset.mask)
+    return m
+
+
+def _hgvs_match(h, t: pa.Table, i: int) -> bool:
+    s0 = int(t.column("start0")[i].as_py())
+    ref = t.column("ref")[i].as_py()
+    alt = t.column("alt")[i].as_py()
+    if h.op == "sub":
+        return s0 == h.start0 and ref == h.ref and alt == h.alt
+    if h.op == "del":  # stored anchored: REF = anchor + deleted bases, ALT = anchor
+        n = h.end0 - h.start0
+        return (
+            s0 == h.start0 - 1 and len(alt) == 1 and len(ref) == n + 1 and ref[0] == alt
+            and (not h.ref or ref[1:] == h.ref)
+        )  # fmt: skip
+    if h.op in ("ins", "dup"):
+        inserted = alt[1:] if len(ref) == 1 and len(alt) > 1 and alt[0] == ref else None
+        if inserted is None:
+            return False
+        if h.op == "ins":
+            return s0 == h.start0 - 1 and inserted == h.alt
+        # a duplication of [start0, end0) is stored left-aligned before it, or after it
+        n = h.end0 - h.start0
+        return len(inserted) == n and s0 in (h.start0 - 1, h.end0 - 1)
+    # delins: ref spans the affected bases (in minimal representation)
+    return s0 == h.start0 and len(ref) == h.end0 - h.start0 and alt == h.alt
+
+
+def _restrict(m: Matches, mask: np.ndarray) -> None:
+    """Recompute the counts of matched rows for the individuals in ``mask``; drop rows that no
+    individual of the subset carries."""
+    heavy = m.part.heavy
+    assert heavy is not None, "subset queries read the genotype columns"
+    take = pa.array(m.idx)
+    n = m.idx.size
+    ci = heavy.column("carrier_idx").take(take).combine_chunks()
+    cd = heavy.column("carrier_dose").take(take).combine_chunks()
+    ei = heavy.column("exc_idx").take(take).combine_chunks()
+    ec = heavy.column("exc_called").take(take).combine_chunks()
+    ploidy = heavy.column("ploidy").to_numpy()[m.idx].astype(np.int64)
+    values = ci.flatten().to_numpy()
+    doses = cd.flatten().to_numpy().astype(np.int64)
+    rows = np.repeat(np.arange(n), np.diff(ci.offsets.to_numpy()))
+    inside = mask[values]
+    m.carriers = np.bincount(rows, weights=inside, minlength=n).astype(np.int64)
+    m.ac = np.bincount(rows, weights=inside * doses, minlength=n).astype(np.int64)
+    m.hom = np.bincount(rows, weights=inside & (doses >= 2), minlength=n).astype(np.int64)
+    evalues = ei.flatten().to_numpy()
+    ecalled = ec.flatten().to_numpy().astype(np.int64)
+    erows = np.repeat(np.arange(n), np.diff(ei.offsets.to_numpy()))
+    missing = np.bincount(
+        erows, weights=mask[evalues] * (ploidy[erows] - ecalled), minlength=n
+    ).astype(np.int64)
+    m.an = ploidy * int(mask.sum()) - missing
+    keep = m.carriers > 0
+    for name in ("idx", "ac", "an", "carriers", "hom"):
+        setattr(m, name, getattr(m, name)[keep])
+
+
+def _row(ds_id: str, assembly: str, chrom: str, m: Matches, j: int, mask, samples) -> dict:
+    t = m.part.table
+    i = int(m.idx[j])
+    ac, an = int(m.ac[j]), int(m.an[j])
+    get = lambda name: t.column(name)[i].as_py()  # noqa: E731
+    split = lambda name: [x for x in (get(name) or "").split(";") if x]  # noqa: E731
+    row = {
+        "dataset": ds_id,
+        "assembly": assembly,
+        "variant_id": get("vid"),
+        "chrom": chrom,
+        "start0": int(get("start0")),
+        "end0": int(get("end0")),
+        "ref": get("ref"),
+        "alt": get("alt"),
+        "variant_type": get("vtype"),
+        "ids": split("ids"),
+        "ac": ac,
+        "an": an,
+        "af": (ac / an) if an else None,
+        "carriers": int(m.carriers[j]),
+        "hom": int(m.hom[j]),
+        "genes": split("genes"),
+        "aa_changes": split("aa"),
+        "effects": split("effects"),
+    }
+    if samples is not None:
+        heavy = m.part.heavy
+        idx = heavy.column("carrier_idx")[i].values.to_numpy()
+        dose = heavy.column("carrier_dose")[i].values.to_numpy()
+        if mask is not None:
+            keep = mask[idx]
+            idx, dose = idx[keep], dose[keep]
+        row["carrier_ids"] = [samples[k] for k in idx]
+        row["carrier_dosage"] = [int(d) for d in dose]
+    return row
+
+
+@dataclass
+class DatasetAnswer:
+    """The answer of one dataset: the number of matches and the requested page of rows."""
+
+    dataset: str
+    count: int
+    rows: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def scan_dataset(
+    ds: BeaconDataset,
+    q: VariantQuery,
+    *,
+    subset: Subset,
+    stores,
+    skip: int = 0,
+    limit: int = 10,
+    records: bool = False,
+    carriers: bool = False,
+    partitions: list[str] | None = None,
+) -> DatasetAnswer:
+    """Scan (some of) a dataset's partitions in this process."""
+    regions, pred = _plan(ds, q, stores)
+    answer = DatasetAnswer(ds.id, 0, warnings=list(subset.warnings))
+    if not regions or subset.empty:
+        return answer
+    heavy = subset.mask is not None or carriers
+    samples = ds.samples if carriers else None
+    seen = set()
+    for region in regions:
+        chrom, rs, re_ = region
+        for p in ds.partitions_for(chrom, rs, re_):
+            if p["file"] in seen or (partitions is not None and p["file"] not in partitions):
+                continue
+            seen.add(p["file"])
+            part = ds.partition(p["file"], heavy=heavy)
+            m = _scan(part, region, pred, subset, p["chrom"])
+            n = int(m.idx.size)
+            if records and n:
+                lo = max(0, skip - answer.count)
+                hi = min(n, skip + limit - answer.count)
+                for j in range(lo, hi):
+                    answer.rows.append(
+                        _row(ds.id, ds.assembly, p["chrom"], m, j, subset.mask, samples)
+                    )
+            answer.count += n
+    return answer
+
+
+def scan_task(
+    store: dict, dataset: str, version: str, query: dict, filters: list[str],
+    individual_id: str | None, files: list[str], keep: int, carriers: bool,
+) -> dict:  # fmt: skip
+    """Fan-out task: scan ``files`` of one dataset version → the count and first ``keep`` rows."""
+    from ..storage import Store
+    from .ingest import KIND
+
+    st = Store.from_reference(store)
+    catalog = BeaconCatalog([st], ttl=1e9)
+    ds = BeaconDataset(st.open_dataset(KIND, dataset, version), catalog)
+    q = VariantQuery(**query)
+    subset = subset_for(ds, filters, individual_id)
+    a = scan_dataset(
+        ds, q, subset=subset, stores=[st], skip=0, limit=keep, records=keep > 0,
+        carriers=carriers, partitions=files,
+    )  # fmt: skip
+    return {"count": a.count, "rows": a.rows}
+
+
+def query_variants(
+    catalog: BeaconCatalog,
+    datasets: list[BeaconDataset],
+    q: VariantQuery,
+    *,
+    filters: list[str] = (),
+    skip: int = 0,
+    limit: int = 10,
+    granularity: str = "record",
+    carriers: bool = False,
+    executor=None,
+) -> list[DatasetAnswer]:
+    """Answer ``q`` from each dataset (one :class:`DatasetAnswer` each, in order).
+
+    ``carriers`` adds the carrying individuals to record rows. With an ``executor`` (a URL or an
+    open fan-out executor), a dataset whose scan spans more than
+    :data:`FANOUT_MIN_PARTITIONS` partitions is scanned by fan-out tasks.
+    """
+    if granularity not in GRANULARITIES:
+        raise InputError(f"requestedGranularity must be one of {', '.join(GRANULARITIES)}")
+    if skip < 0 or limit < 0:
+        raise InputError("skip and limit must not be negative")
+    limit = min(limit, MAX_LIMIT)
+    filters = list(filters)
+    answers = []
+    for ds in datasets:
+        if q.assembly_id and _norm_assembly(q.assembly_id) != _norm_assembly(ds.assembly):
+            answers.append(DatasetAnswer(ds.id, 0))
+            continue
+        subset = subset_for(ds, filters, q.individual_id)
+        records = granularity == "record"
+        regions, _ = _plan(ds, q, catalog.stores)
+        files = []
+        for chrom, rs, re_ in regions:
+            files.extend(p["file"] for p in ds.partitions_for(chrom, rs, re_))
+        files = list(dict.fromkeys(files))
+        if executor is not None and len(files) > FANOUT_MIN_PARTITIONS and not subset.empty:
+            answers.append(
+                _fan_out(ds, q, filters, files, skip, limit, records, carriers, executor, subset)
+            )
+            continue
+        answers.append(
+            scan_dataset(
+                ds,
+                q,
+                subset=subset,
+                stores=catalog.stores,
+                skip=skip,
+                limit=limit,
+                records=records,
+                carriers=carriers,
+            )  # fmt: skip
+        )
+    return answers
+
+
+def _fan_out(ds, q, filters, files, skip, limit, records, carriers, executor, subset):
+    groups = [files[i : i + PARTITIONS_PER_TASK] for i in range(0, len(files), PARTITIONS_PER_TASK)]
+    keep = skip + limit if records else 0
+    tasks = [
+        Task(
+            "sandgrain.beacon.query:scan_task",
+            dict(
+                store=ds.store.reference(),
+                dataset=ds.id,
+                version=ds.version,
+                query=q.to_dict(),
+                filters=filters,
+                individual_id=q.individual_id,
+                files=group,
+                keep=keep,
+                carriers=carriers,
+            ),  # fmt: skip
+            key=f"{ds.id} partitions {group[0]}…",
+        )
+        for group in groups
+    ]
+    results = run_plan(tasks, executor, retries=1)
+    answer = DatasetAnswer(ds.id, sum(r["count"] for r in results), warnings=list(subset.warnings))
+    if records:
+        # each task kept its first rows; in plan order, the first skip+limit overall are here
+        ordered, before = [], 0
+        for r in results:
+            ordered.extend(r["rows"][: max(0, skip + limit - before)])
+            before += r["count"]
+            if before >= skip + limit:
+                break
+        answer.rows = ordered[skip : skip + limit]
+    return answer
+
+
+def _norm_assembly(name: str) -> str:
+    from .ingest import canonical_assembly
+
+    return canonical_assembly(name).lower()
+
+
+# -- individuals -----------------------------------------------------------------------------------
+def query_individuals(
+    ds: BeaconDataset,
+    *,
+    filters: list[str] = (),
+    individual_id: str | None = None,
+    variant_id: str | None = None,
+    catalog: BeaconCatalog | None = None,
+    skip: int = 0,
+    limit: int = 10,
+) -> DatasetAnswer:
+    """Individuals of one dataset matching the filters (and carrying ``variant_id`` if given),
+    never a revoked one."""
+    if skip < 0 or limit < 0:
+        raise InputError("skip and limit must not be negative")
+    subset = subset_for(ds, list(filters), individual_id)
+    mask = subset.mask if subset.mask is not None else np.ones(len(ds.samples), dtype=bool)
+    if individual_id is not None and individual_id not in ds.sample_index:
+        mask = np.zeros(len(ds.samples), dtype=bool)
+    if variant_id is not None:
+        q = VariantQuery(variant_id=variant_id)
+        a = scan_dataset(
+            ds, q, subset=Subset(mask), stores=(catalog.stores if catalog else [ds.store]),
+            limit=1, records=True, carriers=True,
+        )  # fmt: skip
+        carrying = np.zeros(len(ds.samples), dtype=bool)
+        for row in a.rows:
+            for ident in row["carrier_ids"]:
+                carrying[ds.sample_index[ident]] = True
+        mask = mask & carrying
+    chosen = np.flatnonzero(mask)
+    answer = DatasetAnswer(ds.id, int(chosen.size), warnings=subset.warnings)
+    people = ds.individuals
+    answer.rows = [
+        dict(people[i], dataset=ds.id) for i in chosen[skip : skip + min(limit, MAX_LIMIT)]
+    ]
+    return answer
+
+
+def get_variant(catalog: BeaconCatalog, datasets, vid: str) -> list[DatasetAnswer]:
+    """``/g_variants/{id}``: the variant in each dataset that has it."""
+    if parse_variant_id(vid) is None:
+        raise NotFoundError(f"{vid!r} is not a variant id of this Beacon (like 1-10177-A-AC)")
+    return query_variants(catalog, datasets, VariantQuery(variant_id=vid), limit=1)
