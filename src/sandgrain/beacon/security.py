@@ -210,6 +210,12 @@ class SecurityConfig:
     http_timeout_s
         Timeout of one JWKS fetch, seconds (default 5): an unreachable issuer costs a request at
         most this long, then 401.
+    admins
+        Token subjects (``sub`` of a valid access token) allowed to use the admin API
+        (``/api/beacon/admin/…``: revoke and restore consent). Empty: no admin API.
+    stores
+        More stores to answer from besides the main one (federation): a list of
+        ``{"url": "s3://bucket/prefix", "storage_options": {…}}``.
     """
 
     max_granularity: Mapping[str, str] = field(
@@ -229,6 +235,8 @@ class SecurityConfig:
     audit_db: str | None = None
     jwks_ttl_s: float = 300
     http_timeout_s: float = 5
+    admins: tuple[str, ...] = ()
+    stores: tuple[Mapping[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         # Normalise containers that came from JSON/TOML (lists, dicts) into immutable forms.
@@ -236,6 +244,11 @@ class SecurityConfig:
         set_(self, "oidc_issuers", tuple(_as_issuer(i, OidcIssuer) for i in self.oidc_issuers))
         set_(self, "visa_issuers", tuple(_as_issuer(i, VisaIssuer) for i in self.visa_issuers))
         set_(self, "algorithms", tuple(self.algorithms))
+        set_(self, "admins", tuple(str(a) for a in self.admins))
+        for spec in self.stores:
+            if not isinstance(spec, Mapping) or not spec.get("url"):
+                raise InputError("each entry of stores needs a url")
+        set_(self, "stores", tuple(dict(spec) for spec in self.stores))
         if isinstance(self.max_granularity, Mapping):
             set_(self, "max_granularity", {**_DEFAULT_MAX, **dict(self.max_granularity)})
         if isinstance(self.visa_values, Mapping):

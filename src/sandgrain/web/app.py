@@ -27,6 +27,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
+from ..beacon import api as beacon_api
 from ..config import Settings
 from ..errors import SandgrainError
 from ..jobs import JobManager, JobStore
@@ -215,6 +216,7 @@ def create_app(
         }
 
     app.include_router(api.router)
+    app.include_router(beacon_api.router)
 
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
