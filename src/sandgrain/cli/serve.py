@@ -42,7 +42,8 @@ def demo(
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Import the demo genomes (yeast R64 with SGD genes, SARS-CoV-2) when the data folder exists.
+    """Import the demo genomes (yeast R64 with SGD genes, SARS-CoV-2) and the demo Beacon datasets
+    (1000 Genomes slices, GRCh37 genes) when the data folder exists.
 
     Genomes already imported from the same files (same SHA-256) are left as they are.
     """
@@ -67,6 +68,48 @@ def demo(
             )
         typer.echo(f"imported demo genome {genome.name}: {genome.meta['genes']:,} genes", err=True)
     _index_demo(store, [d.name for d in demo_genomes(data)], ctx.obj, quiet)
+    _beacon_demo(store, Path(data), ctx.obj, quiet)
+
+
+#: Demo Beacon datasets: id → (file under the data folder, description).
+BEACON_DEMO = {
+    "1000g-chr1": (
+        "variants/1000g-chr1-10177-174799-2504samples.annotated.vcf.gz",
+        "1000 Genomes phase 3, 2,504 samples, chr1:10,177-174,799 (GRCh37), SnpEff-annotated",
+    ),
+    "1000g-chr22": (
+        "variants/1000g-chr22-20-21M-191samples.vcf",
+        "1000 Genomes, 191 samples, chr22:20-21 Mb (GRCh37)",
+    ),
+}
+
+
+def _beacon_demo(store: Store, data: Path, settings, quiet: bool) -> None:
+    """The demo Beacon datasets (public) and the GRCh37 gene table for geneId queries."""
+    from ..beacon.genes import GENES_KIND, import_genes
+    from ..beacon.ingest import KIND, ingest
+
+    genes = data / "genes/human-grch37-gene-coordinates.tsv"
+    if genes.exists() and not store.has_dataset(GENES_KIND, "GRCh37"):
+        n = import_genes(store, "GRCh37", genes, genes.read_bytes())
+        typer.echo(f"imported {n:,} GRCh37 genes for Beacon geneId queries", err=True)
+    for ident, (file, description) in BEACON_DEMO.items():
+        path = data / file
+        if not path.exists():
+            continue
+        if store.has_dataset(KIND, ident):
+            inputs = store.open_dataset(KIND, ident).manifest["provenance"].get("inputs", [])
+            if inputs and inputs[0].get("sha256") == sha256_file(path):
+                typer.echo(f"demo Beacon dataset {ident} is up to date", err=True)
+                continue
+        with task_progress(f"ingest {ident}", quiet) as progress:
+            ds = ingest(
+                store, ident, path, assembly="GRCh37", description=description,
+                executor=settings.executor, progress=progress,
+            )  # fmt: skip
+        typer.echo(
+            f"ingested demo Beacon dataset {ident}: {ds.meta['n_variants']:,} variants", err=True
+        )
 
 
 def _index_demo(store: Store, names: list[str], settings, quiet: bool) -> None:
