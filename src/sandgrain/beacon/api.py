@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -210,7 +211,26 @@ class BeaconService:
         self.budget = QueryBudget.from_config(self.security, settings)
         self.audit = AuditLog.from_config(self.security, settings)
         self.identity = identity or responses.BeaconIdentity()
-        self.executor = settings.executor
+        self._executor_url = settings.executor
+        self._executor = None
+        self._executor_lock = threading.Lock()
+
+    @property
+    def executor(self):
+        """One fan-out executor for the server's lifetime (a process pool is not started per
+        query); opened on the first query that fans out."""
+        with self._executor_lock:
+            if self._executor is None:
+                from ..fanout import open_executor
+
+                self._executor = open_executor(self._executor_url or "local")
+            return self._executor
+
+    def close(self) -> None:
+        with self._executor_lock:
+            if self._executor is not None:
+                self._executor.close()
+                self._executor = None
 
     # -- who may see what ---------------------------------------------------------------------
     def principal(self, request: Request) -> Principal:
@@ -410,7 +430,7 @@ def _variants(q_extra: dict | None = None, vid: str | None = None, individual: s
         answers = query_variants(
             svc.catalog, datasets, q, filters=req.filters, skip=req.skip, limit=req.limit,
             granularity=granularity, carriers=granularity == "record",
-            executor=svc.executor,
+            executor=lambda: svc.executor,
         )  # fmt: skip
         records = {a.dataset: [responses.variant_record(row) for row in a.rows] for a in answers}
         return [(a.dataset, a.count, records[a.dataset]) for a in answers], _warnings(answers)

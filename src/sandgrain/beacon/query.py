@@ -660,9 +660,9 @@ def query_variants(
 ) -> list[DatasetAnswer]:
     """Answer ``q`` from each dataset (one :class:`DatasetAnswer` each, in order).
 
-    ``carriers`` adds the carrying individuals to record rows. With an ``executor`` (a URL or an
-    open fan-out executor), a dataset whose scan spans more than
-    :data:`FANOUT_MIN_PARTITIONS` partitions is scanned by fan-out tasks.
+    ``carriers`` adds the carrying individuals to record rows. With an ``executor`` (a URL, an
+    open fan-out executor, or a function returning one when first needed), a dataset whose scan
+    spans more than :data:`FANOUT_MIN_PARTITIONS` partitions is scanned by fan-out tasks.
     """
     if granularity not in GRANULARITIES:
         raise InputError(f"requestedGranularity must be one of {', '.join(GRANULARITIES)}")
@@ -683,8 +683,9 @@ def query_variants(
             files.extend(p["file"] for p in ds.partitions_for(chrom, rs, re_))
         files = list(dict.fromkeys(files))
         if executor is not None and len(files) > FANOUT_MIN_PARTITIONS and not subset.empty:
+            ex = executor() if callable(executor) else executor
             answers.append(
-                _fan_out(ds, q, filters, files, skip, limit, records, carriers, executor, subset)
+                _fan_out(ds, q, filters, files, skip, limit, records, carriers, ex, subset)
             )
             continue
         answers.append(

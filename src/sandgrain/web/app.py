@@ -141,6 +141,9 @@ def create_app(
             while manager.running and time.monotonic() < deadline:
                 await asyncio.sleep(0.02)
             jobs.close()
+            beacon = getattr(app.state, "beacon", None)
+            if beacon is not None:
+                beacon.close()
 
     app = FastAPIOffline(
         title="sandgrain",
