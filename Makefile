@@ -45,6 +45,7 @@ bench: sysdeps $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/genome_import.py
 	$(BIN)/python benchmarks/offtargets.py
 	$(BIN)/python benchmarks/web_design.py
+	$(BIN)/python benchmarks/beacon.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache
