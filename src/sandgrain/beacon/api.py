@@ -384,10 +384,7 @@ async def _answer(request: Request, entry: str, run, *, genomic: bool = True) ->
         body = svc.build(req, granularity, entry, answers, info)
     except Exception as exc:  # every failure is a Beacon error response, and audited
         response = svc.error(exc, req, entry)
-        if principal is None:
-            principal = Principal(None, None, _ip(request), False, frozenset(), ())
-        outcome = "denied" if response.status_code in (401, 403, 429) else "error"
-        svc.record_audit(principal, request, req, outcome=outcome, detail=str(exc)[:300])
+        _audit_failure(svc, request, principal, req, response, exc)
         return response
     svc.record_audit(
         principal,
@@ -521,8 +518,21 @@ async def _collections(request: Request, entry: str, build, one: str | None = No
         )  # fmt: skip
         body = responses.collections_response(meta, page, total=len(items))
     except Exception as exc:
-        return svc.error(exc, req, entry)
+        response = svc.error(exc, req, entry)
+        _audit_failure(svc, request, principal, req, response, exc)
+        return response
+    svc.record_audit(
+        principal, request, req, outcome="ok", datasets=[ds.id for ds, _ in visible],
+        granularity="record", counts={entry: len(items)},
+    )  # fmt: skip
     return JSONResponse(body)
+
+
+def _audit_failure(svc, request: Request, principal, req, response, exc) -> None:
+    if principal is None:
+        principal = Principal(None, None, _ip(request), False, frozenset(), ())
+    outcome = "denied" if response.status_code in (401, 403, 429) else "error"
+    svc.record_audit(principal, request, req, outcome=outcome, detail=str(exc)[:300])
 
 
 def _dataset_doc(svc: BeaconService, ds: BeaconDataset) -> dict:
@@ -530,9 +540,13 @@ def _dataset_doc(svc: BeaconService, ds: BeaconDataset) -> dict:
 
 
 def _cohort_doc(svc: BeaconService, ds: BeaconDataset) -> dict:
+    """The dataset's cohort of consenting individuals. With a ``min_count`` set, its sex,
+    ethnicity, disease and phenotype distributions are left out: their small cells would
+    reveal what the count protection hides."""
     revoked = consent.revoked(ds.store, ds.id)
     people = [p for p in ds.individuals if p["id"] not in revoked]
-    return responses.cohort_record(ds.summary(), people)
+    summary = dict(ds.summary(), n_individuals=len(people))
+    return responses.cohort_record(summary, None if svc.security.min_count else people)
 
 
 @router.api_route("/datasets", methods=["GET", "POST"], summary="Datasets")
@@ -624,18 +638,26 @@ def entry_types(request: Request):
 async def filtering_terms_endpoint(request: Request):
     """The ontology terms individuals of the visible datasets carry (usable as filters)."""
     svc = service(request)
+    req = principal = None
     try:
         principal = svc.principal(request)
         req = await parse_request(request)
         terms: dict[str, dict] = {}
-        for ds, _ in svc.visible(principal, req):
+        visible = svc.visible(principal, req)
+        for ds, _ in visible:
             for ident, term in filtering_terms(ds.individuals).items():
                 terms.setdefault(ident, term)
         body = responses.filtering_terms_response(
             sorted(terms.values(), key=lambda t: t["id"]), beacon_id=svc.identity.id
         )
     except Exception as exc:
-        return svc.error(exc, None, None)
+        response = svc.error(exc, None, None)
+        _audit_failure(svc, request, principal, req, response, exc)
+        return response
+    svc.record_audit(
+        principal, request, req, outcome="ok", datasets=[ds.id for ds, _ in visible],
+        counts={"filteringTerms": len(terms)},
+    )  # fmt: skip
     return JSONResponse(body)
 
 
