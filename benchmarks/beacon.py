@@ -356,7 +356,15 @@ def sample_queries(vcf: Path, n: int, seed: int) -> dict:
     shortest = min(contigs, key=lambda c: lengths[c])
     whole = {"chrom": shortest, "start0": 0, "end0": lengths[shortest], "exists": True}
     ranges["range_chrom"] = [whole]
-    return {"seq_hit": hits, "seq_miss": misses, **ranges, "whole_chromosome": shortest}
+    # the longest chromosome spans more partitions than a query scans in-process: it fans out
+    longest = max(contigs, key=lambda c: lengths[c])
+    ranges["range_chrom_fanout"] = [
+        {"chrom": longest, "start0": 0, "end0": lengths[longest], "exists": True}
+    ]
+    return {
+        "seq_hit": hits, "seq_miss": misses, **ranges,
+        "whole_chromosome": shortest, "fanout_chromosome": longest,
+    }  # fmt: skip
 
 
 def get_params(q: dict, granularity: str) -> dict:
@@ -392,7 +400,8 @@ def post_body(q: dict, granularity: str) -> dict:
 
 def cases(queries: dict) -> list[dict]:
     out = []
-    for kind in ("seq_hit", "seq_miss", "range_1kb", "range_100kb", "range_chrom"):
+    kinds = ("seq_hit", "seq_miss", "range_1kb", "range_100kb", "range_chrom", "range_chrom_fanout")
+    for kind in kinds:
         methods = ("GET", "POST") if kind.startswith("seq") else ("GET",)
         for method in methods:
             for gran in GRANULARITIES:
@@ -585,6 +594,7 @@ def query_benchmark(ctx: dict, vcf: Path, args, result: dict) -> None:
         "sampled_from": vcf.name,
         "per_kind": len(queries["seq_hit"]),
         "whole_chromosome": queries["whole_chromosome"],
+        "fanout_chromosome": queries["fanout_chromosome"],
         "record_limit": RECORD_LIMIT,
         "requests_per_case": args.requests,
         "warmup_per_case": args.warmup,

@@ -38,6 +38,7 @@ from .query import (
     MAX_LIMIT,
     VariantQuery,
     parse_filters,
+    parse_variant_id,
     query_individuals,
     query_variants,
 )
@@ -102,8 +103,10 @@ def _int(value: Any, name: str, maximum: int | None = None) -> int:
 
 
 def _ids(value) -> list[str]:
+    """Ids from a list or a comma-separated string, each once (a repeated dataset must not be
+    counted twice)."""
     items = value if isinstance(value, list) else str(value).split(",")
-    return [str(v).strip() for v in items if str(v).strip()]
+    return list(dict.fromkeys(str(v).strip() for v in items if str(v).strip()))
 
 
 def _finish(req: BeaconRequest) -> BeaconRequest:
@@ -182,8 +185,10 @@ async def parse_request(request: Request) -> BeaconRequest:
     if "datasetIds" in params:
         req.dataset_ids = _ids(params.pop("datasetIds"))
     if "datasets" in query:
-        ids = query["datasets"].get("datasetIds") if isinstance(query["datasets"], dict) else None
-        req.dataset_ids = _ids(ids or [])
+        chosen = query["datasets"]
+        if not isinstance(chosen, dict) or not isinstance(chosen.get("datasetIds"), list):
+            raise InputError('query.datasets must be {"datasetIds": ["id", …]}')
+        req.dataset_ids = _ids(chosen["datasetIds"])
     req.params = params
     req.test_mode = bool(query.get("testMode", False))
     return _finish(req)
@@ -368,19 +373,22 @@ def service(request: Request) -> BeaconService:
     return svc
 
 
-async def _answer(request: Request, entry: str, run, *, genomic: bool = True) -> JSONResponse:
-    """Authenticate, parse, charge, run ``run(svc, principal, req, visible, granularity)`` →
-    (answers, info), respond, audit — with Beacon errors for every failure."""
+async def _answer(request: Request, entry: str, run, *, only: str | None = None) -> JSONResponse:
+    """Authenticate, parse, run ``run(svc, req, visible, granularity, charge)`` → (answers,
+    info), respond, audit — with Beacon errors for every failure. ``run`` validates the query,
+    then calls ``charge()`` (the caller's budget: a rejected query costs nothing), then runs it.
+    ``only`` is a dataset named in the path (``/datasets/{id}/…``)."""
     svc = service(request)
     req = principal = None
     try:
         principal = svc.principal(request)
         req = await parse_request(request)
+        if only is not None:
+            req.dataset_ids = [only]
         visible = svc.visible(principal, req)
         granularity = svc.granted(req, visible)
-        if genomic:
-            svc.budget.charge(principal.budget_key)
-        answers, info = run(svc, principal, req, visible, granularity)
+        key = principal.budget_key
+        answers, info = run(svc, req, visible, granularity, lambda: svc.budget.charge(key))
         body = svc.build(req, granularity, entry, answers, info)
     except Exception as exc:  # every failure is a Beacon error response, and audited
         response = svc.error(exc, req, entry)
@@ -408,11 +416,15 @@ def _warnings(answers) -> dict | None:
 
 
 # -- genomic variants ------------------------------------------------------------------------------
-def _variants(q_extra: dict | None = None, vid: str | None = None, individual: str | None = None):
-    def run(svc: BeaconService, principal, req: BeaconRequest, visible, granularity):
+def _variants(vid: str | None = None, individual: str | None = None):
+    def run(svc: BeaconService, req: BeaconRequest, visible, granularity, charge):
         if vid is not None:
             if req.params:
                 raise InputError("/g_variants/{id} takes no request parameters")
+            if parse_variant_id(vid) is None:
+                raise NotFoundError(
+                    f"{vid!r} is not a variant id of this Beacon (like 1-10177-A-AC)"
+                )
             q = VariantQuery(variant_id=vid)
         elif individual is not None:
             q = VariantQuery(individual_id=individual)
@@ -421,6 +433,7 @@ def _variants(q_extra: dict | None = None, vid: str | None = None, individual: s
                 q.individual_id = individual
         else:
             q = VariantQuery.from_params(req.params)
+        charge()
         datasets = [ds for ds, _ in visible]
         if individual is not None:
             datasets = [ds for ds in datasets if individual in ds.sample_index]
@@ -436,9 +449,12 @@ def _variants(q_extra: dict | None = None, vid: str | None = None, individual: s
 
 
 def _individuals(individual: str | None = None, vid: str | None = None):
-    def run(svc: BeaconService, principal, req: BeaconRequest, visible, granularity):
+    def run(svc: BeaconService, req: BeaconRequest, visible, granularity, charge):
         if req.params:
             raise InputError("individual queries take filters, not request parameters")
+        if vid is not None and parse_variant_id(vid) is None:
+            raise NotFoundError(f"{vid!r} is not a variant id of this Beacon (like 1-10177-A-AC)")
+        charge()
         out, warnings = [], []
         for ds, _ in visible:
             if individual is not None and individual not in ds.sample_index:
@@ -563,23 +579,13 @@ async def dataset(request: Request, dataset_id: str):
 @router.api_route("/datasets/{dataset_id}/g_variants", methods=["GET", "POST"])
 async def dataset_variants(request: Request, dataset_id: str):
     """Genomic variant query in one dataset."""
-    return await _answer(request, G, _only(dataset_id, _variants()))
+    return await _answer(request, G, _variants(), only=dataset_id)
 
 
 @router.api_route("/datasets/{dataset_id}/individuals", methods=["GET", "POST"])
 async def dataset_individuals(request: Request, dataset_id: str):
     """Individuals of one dataset."""
-    return await _answer(request, I, _only(dataset_id, _individuals()))
-
-
-def _only(dataset_id: str, run):
-    def wrapped(svc, principal, req, visible, granularity):
-        chosen = [(ds, g) for ds, g in visible if ds.id == dataset_id]
-        if not chosen:
-            raise NotFoundError(f"no dataset {dataset_id!r}")
-        return run(svc, principal, req, chosen, granularity)
-
-    return wrapped
+    return await _answer(request, I, _individuals(), only=dataset_id)
 
 
 @router.api_route("/cohorts", methods=["GET", "POST"], summary="Cohorts")
@@ -596,7 +602,7 @@ async def cohort(request: Request, cohort_id: str):
 @router.api_route("/cohorts/{cohort_id}/individuals", methods=["GET", "POST"])
 async def cohort_individuals(request: Request, cohort_id: str):
     """The individuals of a cohort."""
-    return await _answer(request, I, _only(cohort_id, _individuals()))
+    return await _answer(request, I, _individuals(), only=cohort_id)
 
 
 # -- informational endpoints ----------------------------------------------------------------------
@@ -687,19 +693,20 @@ async def admin_consent(request: Request, dataset_id: str, individual_id: str, a
             changed = consent.restore(ds.store, dataset_id, individual_id)
     except Exception as exc:
         response = svc.error(exc, None, None)
-        if principal is not None:
-            svc.audit.record(
-                audit_event(
-                    principal,
-                    kind=action if action in ("revoke", "restore") else "admin",
-                    endpoint=request.url.path,
-                    method="POST",
-                    outcome="denied" if response.status_code in (401, 403) else "error",
-                    datasets=[dataset_id],
-                    query={"individual": individual_id},
-                    detail=str(exc)[:300],
-                )  # fmt: skip
-            )
+        if principal is None:
+            principal = Principal(None, None, _ip(request), False, frozenset(), ())
+        svc.audit.record(
+            audit_event(
+                principal,
+                kind=action if action in ("revoke", "restore") else "admin",
+                endpoint=request.url.path,
+                method="POST",
+                outcome="denied" if response.status_code in (401, 403) else "error",
+                datasets=[dataset_id],
+                query={"individual": individual_id},
+                detail=str(exc)[:300],
+            )  # fmt: skip
+        )
         return response
     svc.audit.record(
         audit_event(

@@ -38,7 +38,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import InputError, NotFoundError
+from ..errors import InputError
 from ..fanout import Task, run_plan
 from .consent import revoked as revoked_individuals
 from .individuals import individual_terms
@@ -338,7 +338,8 @@ class Matches:
 
 def _plan(ds: BeaconDataset, q: VariantQuery, stores) -> tuple[list[tuple], dict]:
     """Regions to scan [(chrom, start0, end0)] and the row predicate of a query on ``ds``."""
-    pred: dict = {}
+    # an allele no individual of the dataset carries is not there (sites-only VCFs excepted)
+    pred: dict = {"carried": bool(ds.samples)}
     form = q.form
     chrom = None
     if q.reference_name:
@@ -479,6 +480,10 @@ def _scan(part: Partition, region: tuple, pred: dict, subset: Subset, chrom: str
     m = Matches(part, idx, ac, an, carriers, hom)
     if subset.mask is not None and idx.size:
         _restrict(m, subset.mask)
+    elif pred.get("carried") and idx.size:
+        keep = carriers > 0
+        for name in ("idx", "ac", "an", "carriers", "hom"):
+            setattr(m, name, getattr(m, name)[keep])
     return m
 
 
@@ -781,10 +786,3 @@ def query_individuals(
         dict(people[i], dataset=ds.id) for i in chosen[skip : skip + min(limit, MAX_LIMIT)]
     ]
     return answer
-
-
-def get_variant(catalog: BeaconCatalog, datasets, vid: str) -> list[DatasetAnswer]:
-    """``/g_variants/{id}``: the variant in each dataset that has it."""
-    if parse_variant_id(vid) is None:
-        raise NotFoundError(f"{vid!r} is not a variant id of this Beacon (like 1-10177-A-AC)")
-    return query_variants(catalog, datasets, VariantQuery(variant_id=vid), limit=1)
