@@ -55,7 +55,7 @@ from .security import (
     granularity_for,
     protect_count,
 )
-from .store import BeaconCatalog, BeaconDataset, stores_from_env
+from .store import BeaconCatalog, BeaconDataset, DatasetChangedError, stores_from_env
 
 logger = logging.getLogger(__name__)
 
@@ -385,10 +385,23 @@ async def _answer(request: Request, entry: str, run, *, only: str | None = None)
         req = await parse_request(request)
         if only is not None:
             req.dataset_ids = [only]
-        visible = svc.visible(principal, req)
-        granularity = svc.granted(req, visible)
         key = principal.budget_key
-        answers, info = run(svc, req, visible, granularity, lambda: svc.budget.charge(key))
+        charged = []
+
+        def charge() -> None:
+            if not charged:  # once, also when the query is asked again below
+                charged.append(svc.budget.charge(key))
+
+        for attempt in (1, 2):
+            visible = svc.visible(principal, req)
+            granularity = svc.granted(req, visible)
+            try:
+                answers, info = run(svc, req, visible, granularity, charge)
+                break
+            except DatasetChangedError:
+                if attempt == 2:
+                    raise
+                svc.catalog.refresh()  # a dataset was re-ingested meanwhile: read the new one
         body = svc.build(req, granularity, entry, answers, info)
     except Exception as exc:  # every failure is a Beacon error response, and audited
         response = svc.error(exc, req, entry)

@@ -33,6 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pysam
+import pysam.bcftools  # BCF input is converted with it
 
 from ..errors import InputError, NotFoundError
 from ..fanout import Task, run_plan
@@ -137,13 +138,49 @@ def prepare_source(path: str | os.PathLike, scratch: Path) -> Path:
             pysam.bcftools.view("-O", "z", "-o", str(out), str(src), catch_stdout=False)
         pysam.tabix_index(str(out), preset="vcf", force=True, keep_original=True)
     except (OSError, EOFError, pysam.utils.SamtoolsError) as exc:
-        message = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        if "unsorted" in message.lower() or "not sorted" in message.lower():
+        unsorted = _first_unsorted(out if out.exists() else src)
+        if unsorted:
             raise InputError(
-                f"{src.name}: records are not sorted by position ({message})"
+                f"{src.name}: records are not sorted by position ({unsorted}); "
+                "sort it first, e.g. bcftools sort"
             ) from None
+        message = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        message = message.replace(str(scratch), "…")
         raise InputError(f"{src.name}: cannot read it as VCF ({message})") from None
     return out
+
+
+def _first_unsorted(path: Path) -> str | None:
+    """Where a VCF first breaks position order (a record before its predecessor, or a
+    chromosome that comes back after another one), or None."""
+    opener = gzip.open if _is_gzip(path) else open
+    seen: set[str] = set()
+    chrom, last = None, -1
+    try:
+        with opener(path, "rt", errors="replace") as fh:
+            for n, line in enumerate(fh, 1):
+                if line.startswith("#"):
+                    continue
+                fields = line.split("\t", 2)
+                if len(fields) < 2 or not fields[1].isdigit():
+                    return None
+                pos = int(fields[1])
+                if fields[0] != chrom:
+                    if fields[0] in seen:
+                        return f"line {n}: chromosome {fields[0]} comes back after {chrom}"
+                    seen.add(fields[0])
+                    chrom, last = fields[0], -1
+                elif pos < last:
+                    return f"line {n}: {chrom}:{pos} after {chrom}:{last}"
+                last = pos
+    except (OSError, EOFError, UnicodeError):
+        return None
+    return None
+
+
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
 
 
 def _contig_windows(tbx: pysam.TabixFile, lengths: dict, window_bp: int) -> list[tuple]:
@@ -153,7 +190,10 @@ def _contig_windows(tbx: pysam.TabixFile, lengths: dict, window_bp: int) -> list
         while next(iter(tbx.fetch(contig, bound)), None) is not None:
             bound *= 2
         span = max(bound, lengths.get(contig) or 0)
-        windows.extend((contig, s, min(span, s + window_bp)) for s in range(0, span, window_bp))
+        for s in range(0, span, window_bp):
+            e = min(span, s + window_bp)
+            if next(iter(tbx.fetch(contig, s, e)), None) is not None:  # an index look-up
+                windows.append((contig, s, e))
     return windows
 
 
@@ -232,7 +272,7 @@ def ingest_window(
             name = g.resolve_chrom(chrom)
         except Exception:
             name = None
-        if name is not None:
+        if name is not None and start0 < g.length(name):
             ref_start = start0
             ref_seq = g.sequence(name, start0, min(g.length(name), end0 + 1000)).upper()
     cols: dict[str, list] = {k: [] for k in SCHEMA.names}

@@ -42,7 +42,7 @@ from ..errors import InputError
 from ..fanout import Task, run_plan
 from .consent import revoked as revoked_individuals
 from .individuals import individual_terms
-from .store import BeaconCatalog, BeaconDataset, Partition
+from .store import BeaconCatalog, BeaconDataset, DatasetChangedError, Partition
 from .variants import TYPE_MATCHES, aa_short, minimal_representation, parse_variant_id
 
 GRANULARITIES = ("boolean", "count", "record")
@@ -51,6 +51,8 @@ FANOUT_MIN_PARTITIONS = 16
 #: Partitions one fan-out task scans.
 PARTITIONS_PER_TASK = 8
 MAX_LIMIT = 1000
+#: variantType values that mean structural variants: symbolic alleles and breakends only.
+STRUCTURAL_QUERY_TYPES = {"CNV", "SV", "DUP", "INV", "BND"}
 _ALLELE = re.compile(r"^[ACGTN]+$")
 _REFSEQ_CHROM = re.compile(r"^NC_0+(\d+)\.\d+$")
 _HGVS = re.compile(
@@ -376,8 +378,15 @@ def _plan(ds: BeaconDataset, q: VariantQuery, stores) -> tuple[list[tuple], dict
         c = ds.resolve_chrom(h.chrom)
         if c is None:
             return [], pred
-        pred["hgvs"] = h
-        regions = [(c, max(0, h.start0 - 2), h.end0 + 1)]
+        vcf = hgvs_to_vcf(h, stores, ds.assembly)
+        if vcf is None:  # no reference genome: match the positions VCF uses
+            pred["hgvs"] = h
+            regions = [(c, max(0, h.start0 - 2), h.end0 + 1)]
+        elif vcf is False:  # the HGVS bases contradict the reference
+            return [], pred
+        else:
+            pred["start_eq"], pred["ref"], pred["alt"] = vcf
+            regions = [(c, vcf[0], vcf[0] + 1)]
     elif form in ("geneId", "aminoacidChange", "individual"):
         regions = []
         if q.gene_id:
@@ -398,7 +407,15 @@ def _plan(ds: BeaconDataset, q: VariantQuery, stores) -> tuple[list[tuple], dict
     else:  # pragma: no cover - check() rejects it
         raise InputError("no query")
     if q.gene_id and form in ("sequence", "range", "bracket"):
-        pred["gene"] = q.gene_id
+        from .genes import gene_regions
+
+        found = gene_regions(stores, ds.assembly, q.gene_id)
+        if found is None:  # no gene table: the variants' own annotations
+            pred["gene"] = q.gene_id
+        else:
+            pred["overlap_any"] = [
+                (ds.resolve_chrom(c), s, e) for c, s, e in found if ds.resolve_chrom(c)
+            ]
     if form != "sequence":
         if q.alternate_bases:
             pred["alt"] = q.alternate_bases
@@ -406,9 +423,58 @@ def _plan(ds: BeaconDataset, q: VariantQuery, stores) -> tuple[list[tuple], dict
             pred["ref"] = q.reference_bases
     if q.variant_type:
         pred["vtype"] = sorted(TYPE_MATCHES[q.variant_type])
+        pred["symbolic"] = q.variant_type in STRUCTURAL_QUERY_TYPES
     if q.aminoacid_change:
         pred["aa"] = aa_short(q.aminoacid_change)
     return regions, pred
+
+
+def hgvs_to_vcf(h: Hgvs, stores, assembly: str):
+    """The left-aligned VCF form ``(start0, ref, alt)`` of an HGVS allele, with the reference
+    genome of ``assembly`` from the stores (HGVS puts indels in repeats at their 3'-most
+    position and writes copies as ``dup``; VCF left-aligns them). None when no genome of that
+    assembly holds the chromosome; False when the HGVS's bases contradict the reference."""
+    from .ingest import _reference_genome
+
+    genome = None
+    for store in stores:
+        genome = _reference_genome(store, assembly)
+        if genome is not None:
+            break
+    if genome is None:
+        return None
+    try:
+        chrom = genome.resolve_chrom(h.chrom)
+    except Exception:
+        return None
+    length = genome.length(chrom)
+    if h.end0 > length:
+        return False
+    lo = max(0, h.start0 - 2000)
+    seq = genome.sequence(chrom, lo, min(length, h.end0 + 1)).upper()
+
+    def at(i: int) -> str:
+        return seq[i - lo]
+
+    if h.op == "sub":
+        return (h.start0, h.ref, h.alt) if at(h.start0) == h.ref else False
+    if h.op == "delins":
+        ref = seq[h.start0 - lo : h.end0 - lo]
+        return minimal_representation(h.start0, ref, h.alt)
+    if h.op == "del":
+        s0, e0 = h.start0, h.end0
+        if h.ref and seq[s0 - lo : e0 - lo] != h.ref:
+            return False
+        while s0 - 1 > lo and at(s0 - 1) == at(e0 - 1):
+            s0, e0 = s0 - 1, e0 - 1
+        return s0 - 1, seq[s0 - 1 - lo : e0 - lo], at(s0 - 1)
+    # insertion (before 0-based h.start0) or duplication of [start0, end0) (inserted after it)
+    inserted = h.alt if h.op == "ins" else seq[h.start0 - lo : h.end0 - lo]
+    point = h.start0 if h.op == "ins" else h.end0
+    while point - 1 > lo and at(point - 1) == inserted[-1]:
+        inserted = inserted[-1] + inserted[:-1]
+        point -= 1
+    return point - 1, at(point - 1), at(point - 1) + inserted
 
 
 def _allele_match(column: pa.Array, allele: str) -> np.ndarray:
@@ -448,7 +514,7 @@ def _scan(part: Partition, region: tuple, pred: dict, subset: Subset, chrom: str
                 keep |= (start0[idx] < e) & (end0[idx] > s)
         idx = idx[keep]
     t = part.table
-    if idx.size and ("ref" in pred or "alt" in pred or "vtype" in pred or "vid" in pred):
+    if idx.size and any(k in pred for k in ("ref", "alt", "vtype", "vid")):
         sub = t.take(pa.array(idx))
         keep = np.ones(idx.size, dtype=bool)
         if pred.get("ref"):
@@ -459,6 +525,9 @@ def _scan(part: Partition, region: tuple, pred: dict, subset: Subset, chrom: str
             keep &= pc.is_in(sub.column("vtype"), pa.array(pred["vtype"])).to_numpy(
                 zero_copy_only=False
             )
+        if pred.get("symbolic"):  # structural: symbolic alleles and breakends only
+            alts = sub.column("alt").combine_chunks()
+            keep &= pc.match_substring_regex(alts, r"^<|\[|\]").to_numpy(zero_copy_only=False)
         if pred.get("vid"):
             keep &= pc.equal(sub.column("vid"), pred["vid"]).to_numpy(zero_copy_only=False)
         idx = idx[keep]
@@ -677,35 +746,33 @@ def query_variants(
     filters = list(filters)
     answers = []
     for ds in datasets:
-        if q.assembly_id and _norm_assembly(q.assembly_id) != _norm_assembly(ds.assembly):
-            answers.append(DatasetAnswer(ds.id, 0))
-            continue
-        subset = subset_for(ds, filters, q.individual_id)
-        records = granularity == "record"
-        regions, _ = _plan(ds, q, catalog.stores)
-        files = []
-        for chrom, rs, re_ in regions:
-            files.extend(p["file"] for p in ds.partitions_for(chrom, rs, re_))
-        files = list(dict.fromkeys(files))
-        if executor is not None and len(files) > FANOUT_MIN_PARTITIONS and not subset.empty:
-            ex = executor() if callable(executor) else executor
-            answers.append(
-                _fan_out(ds, q, filters, files, skip, limit, records, carriers, ex, subset)
-            )
-            continue
-        answers.append(
-            scan_dataset(
-                ds,
-                q,
-                subset=subset,
-                stores=catalog.stores,
-                skip=skip,
-                limit=limit,
-                records=records,
-                carriers=carriers,
-            )  # fmt: skip
-        )
+        try:
+            answers.append(_answer_one(catalog, ds, q, filters, skip, limit, granularity,
+                                       carriers, executor))  # fmt: skip
+        except DatasetChangedError:  # re-ingested meanwhile: answer from the new version
+            catalog.refresh()
+            answers.append(_answer_one(catalog, catalog.get(ds.id), q, filters, skip, limit,
+                                       granularity, carriers, executor))  # fmt: skip
     return answers
+
+
+def _answer_one(catalog, ds, q, filters, skip, limit, granularity, carriers, executor):
+    if q.assembly_id and _norm_assembly(q.assembly_id) != _norm_assembly(ds.assembly):
+        return DatasetAnswer(ds.id, 0)
+    subset = subset_for(ds, filters, q.individual_id)
+    records = granularity == "record"
+    regions, _ = _plan(ds, q, catalog.stores)
+    files = []
+    for chrom, rs, re_ in regions:
+        files.extend(p["file"] for p in ds.partitions_for(chrom, rs, re_))
+    files = list(dict.fromkeys(files))
+    if executor is not None and len(files) > FANOUT_MIN_PARTITIONS and not subset.empty:
+        ex = executor() if callable(executor) else executor
+        return _fan_out(ds, q, filters, files, skip, limit, records, carriers, ex, subset)
+    return scan_dataset(
+        ds, q, subset=subset, stores=catalog.stores, skip=skip, limit=limit,
+        records=records, carriers=carriers,
+    )  # fmt: skip
 
 
 def _fan_out(ds, q, filters, files, skip, limit, records, carriers, executor, subset):

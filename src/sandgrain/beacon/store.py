@@ -26,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..errors import InputError, NotFoundError
+from ..errors import InputError, NotFoundError, StorageError
 from ..storage import Dataset, Store
 from .ingest import KIND
 
@@ -64,6 +64,11 @@ def stores_from_env(main: Store) -> list[Store]:
             raise InputError("each entry of SANDGRAIN_BEACON_STORES needs a url")
         stores.append(Store(spec["url"], spec.get("storage_options")))
     return stores
+
+
+class DatasetChangedError(StorageError):
+    """A dataset was replaced (re-ingested) or removed while a query read it; asking again
+    reads the current version."""
 
 
 @dataclass
@@ -116,7 +121,12 @@ class BeaconDataset:
 
     @cached_property
     def individuals(self) -> list[dict]:
-        return json.loads(self.dataset.read_bytes("individuals.json"))
+        try:
+            return json.loads(self.dataset.read_bytes("individuals.json"))
+        except (NotFoundError, FileNotFoundError):
+            raise DatasetChangedError(
+                f"dataset {self.id} was replaced while it was read; ask again"
+            ) from None
 
     @cached_property
     def chromosomes(self) -> dict[str, str]:
@@ -244,7 +254,13 @@ class BeaconCatalog:
 def _read(ds: BeaconDataset, file: str, columns: list[str]) -> pa.Table:
     key = ds.dataset.key(file)
     store = ds.store
-    if store.is_local:
-        return pq.read_table(store.path(key), columns=columns)
-    with store._errors(key), store.fs.open(store.path(key), "rb") as fh:
-        return pq.read_table(fh, columns=columns)
+    try:
+        if store.is_local:
+            return pq.read_table(store.path(key), columns=columns)
+        with store._errors(key), store.fs.open(store.path(key), "rb") as fh:
+            return pq.read_table(fh, columns=columns)
+    except (NotFoundError, FileNotFoundError):
+        # a re-ingest published a new version and removed this one
+        raise DatasetChangedError(
+            f"dataset {ds.id} was replaced while it was read; ask again"
+        ) from None
