@@ -375,7 +375,7 @@ def _sets(entry: str = "genomicVariant", granularity: str = "record") -> list[di
     return [
         r.result_set("1kg-chr1", count=len(hit), results=hit if granularity == "record" else ()),
         r.result_set("1kg-chr22", count=0),
-        r.result_set("controlled-ds", count=r.adjust_count(2, minimum=5)),
+        r.result_set("controlled-ds", count=r.CountReport(5, (5,), "imprecise", True)),
     ]
 
 
@@ -492,19 +492,16 @@ def test_select_resultsets():
         r.select_resultsets(sets, "hit")
 
 
-def test_count_adjustment():
-    exact = r.adjust_count(12, minimum=5)
-    assert (exact.count, exact.fields()) == (12, {})
-    low = r.adjust_count(2, minimum=5)
+def test_adjusted_counts():
+    """A count blurred by the security policy (``security.protect_count``) carries its
+    precision fields; an exact one carries none."""
+    assert r.CountReport(12).fields() == {}
+    low = r.CountReport(5, (5,), "imprecise", True)
     assert low.count == 5 and low.exists
     assert low.fields() == {"countPrecision": "imprecise", "countAdjustedTo": [5]}
-    rounded = r.adjust_count(12, round_to=10)
-    assert rounded.count == 20
+    rounded = r.CountReport(20, (10,), "rounded", True)
     assert rounded.fields() == {"countPrecision": "rounded", "countAdjustedTo": [10]}
-    zero = r.adjust_count(0, minimum=5, round_to=10)
-    assert zero.count == 0 and not zero.exists and zero.fields() == {}
-    with pytest.raises(InputError):
-        r.adjust_count(-1)
+    assert not r.CountReport(0).exists
     # the adjusted fields ride on the summary and the sets, and still validate
     m = r.meta(granularity="count", include_resultset_responses="ALL")
     doc = r.count_response(m, low, result_sets=[r.result_set("d", count=low)])

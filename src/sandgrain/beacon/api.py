@@ -299,6 +299,7 @@ class BeaconService:
             reported,
             adjusted_to=tuple(adjusted) if adjusted else None,
             precision=info.get("countPrecision", "exact"),
+            true_positive=n > 0,  # existence is never blurred, only the number
         )
 
     def build(
@@ -323,19 +324,11 @@ class BeaconService:
             set_report = self.count_report(n)
             if set_report is None:
                 continue
+            results = records if granularity == "record" else ()
             sets.append(
-                responses.result_set(
-                    ds_id,
-                    count=set_report,
-                    results=records if granularity == "record" else (),
-                    exists=n > 0,
-                )
+                responses.result_set(ds_id, count=set_report, results=results, exists=n > 0)
             )
-        if granularity == "count":
-            return responses.count_response(meta, report, exists=exists, info=info)
-        return responses.resultsets_response(
-            meta, sets, include=req.include, total=report, info=info
-        )
+        return responses.query_response(meta, sets, include=req.include, total=report, info=info)
 
     def error(self, exc: Exception, req: BeaconRequest | None, entry: str | None) -> JSONResponse:
         if isinstance(exc, SandgrainError):

@@ -56,7 +56,6 @@ DEFAULT_WINDOW_BP = 10_000_000
 ROW_GROUP = 4096
 PARTITION_KEYS = ("file", "chrom", "window", "min_start0", "max_end0", "rows")
 ACCESS_TIERS = ("public", "registered", "controlled")
-ASSEMBLY_ALIASES = {"hg19": "GRCh37", "grch37": "GRCh37", "hg38": "GRCh38", "grch38": "GRCh38"}
 _VALID_REF = frozenset("ACGTN")
 
 SCHEMA = pa.schema(
@@ -85,10 +84,13 @@ SCHEMA = pa.schema(
 
 
 def canonical_assembly(name: str) -> str:
+    """``GRCh37``/``GRCh38`` for their usual names (hg19, b37, GRCh37.p13 …), else the name."""
     text = name.strip()
     if not text:
         raise InputError("--assembly must name the reference assembly, e.g. GRCh37")
-    return ASSEMBLY_ALIASES.get(text.lower(), text)
+    from .responses import canonical_assembly as known
+
+    return known(text) or text
 
 
 # -- input preparation ---------------------------------------------------------------------------

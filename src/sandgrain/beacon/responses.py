@@ -16,7 +16,6 @@ emitted with their later meaning and validate against both.
 
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -340,25 +339,6 @@ class CountReport:
         return out
 
 
-def adjust_count(count: int, *, minimum: int = 0, round_to: int = 0) -> CountReport:
-    """Blur a count against re-identification (Shringarpure & Bustamante 2015, AJHG 97:631).
-
-    - ``0 < count < minimum``: reported as *minimum*, ``countPrecision: "imprecise"``,
-      ``countAdjustedTo: [minimum]`` (a client reads "at most *minimum*").
-    - else with ``round_to > 1``: rounded up to a multiple of it, ``"rounded"``,
-      ``countAdjustedTo: [round_to]``. Zero stays zero.
-    - else exact.
-    """
-    if count < 0:
-        raise InputError(f"a count cannot be negative: {count}")
-    if minimum > 0 and 0 < count < minimum:
-        return CountReport(minimum, (minimum,), "imprecise", True)
-    if round_to > 1 and count > 0:
-        rounded = math.ceil(count / round_to) * round_to
-        return CountReport(rounded, (round_to,), "rounded", True)
-    return CountReport(count)
-
-
 def _report(count: int | CountReport) -> CountReport:
     return count if isinstance(count, CountReport) else CountReport(int(count))
 
@@ -392,7 +372,8 @@ def result_set(
 ) -> dict:
     """One result set (per dataset): ``id``, ``setType``, ``exists``, ``resultsCount``, ``results``.
 
-    *count* is the set's total (before pagination), an int or an :func:`adjust_count` report.
+    *count* is the set's total (before pagination), an int or a :class:`CountReport` (see
+    ``security.protect_count``).
     """
     report = _report(count)
     out: dict[str, Any] = {
