@@ -470,7 +470,13 @@ schema.config.checks.positive_data_acceptance.expected_statuses = ["2xx", "400",
 
 @pytest.fixture(scope="module")
 def schemathesis_app(tmp_path_factory, demo_store, indexed):
-    yield create_app(app_settings(tmp_path_factory.mktemp("schemathesis-home"), demo_store))
+    from sandgrain.beacon.api import BeaconService
+    from sandgrain.beacon.security import SecurityConfig
+
+    app = create_app(app_settings(tmp_path_factory.mktemp("schemathesis-home"), demo_store))
+    # the Beacon's query budget is the subject of its own tests; fuzzing must not spend it
+    app.state.beacon = BeaconService(app.state.settings, security=SecurityConfig(budget_limit=0))
+    yield app
     # schemathesis started the app's lifespan; stop it (running jobs end) before the
     # temporary folders go
     from schemathesis.python import asgi

@@ -59,7 +59,15 @@ from .store import BeaconCatalog, BeaconDataset, DatasetChangedError, stores_fro
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/api/beacon", tags=["beacon"])
+#: Every Beacon endpoint may answer these with a Beacon error response (``beaconErrorResponse``).
+ERRORS = {
+    400: {"description": "The query is not valid: `error.errorMessage` says why"},
+    401: {"description": "A dataset needs a valid bearer token (or the token is not valid)"},
+    403: {"description": "The token does not give access to a dataset named in the request"},
+    404: {"description": "No such dataset, individual, cohort or variant id"},
+    429: {"description": "Query budget spent; `Retry-After` says when it refills"},
+}
+router = APIRouter(prefix="/api/beacon", tags=["beacon"], responses=ERRORS)
 #: Query-string parameters of the framework (everything else is a request parameter).
 FRAMEWORK_PARAMS = {
     "requestedGranularity", "skip", "limit", "includeResultsetResponses", "filters",
