@@ -372,6 +372,7 @@ def get_params(q: dict, granularity: str) -> dict:
         "referenceName": q["chrom"],
         "start": q["start0"],
         "requestedGranularity": granularity,
+        "datasetIds": SYNTH_ID,
     }
     if "end0" in q:
         params["end"] = q["end0"]
@@ -383,7 +384,8 @@ def get_params(q: dict, granularity: str) -> dict:
 
 
 def post_body(q: dict, granularity: str) -> dict:
-    rp = {"referenceName": q["chrom"], "start": [q["start0"]]}
+    # the synthetic dataset only: the shared 1000 Genomes datasets hold chromosome 1 too
+    rp = {"referenceName": q["chrom"], "start": [q["start0"]], "datasetIds": [SYNTH_ID]}
     if "end0" in q:
         rp["end"] = [q["end0"]]
     else:

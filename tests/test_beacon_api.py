@@ -262,6 +262,22 @@ def test_requested_schemas_are_echoed(world):
     assert check(r.json())["meta"]["receivedRequestSummary"]["requestedSchemas"] == wanted
 
 
+def test_answers_carry_their_provenance(world):
+    """Every query answer names the software and, per dataset answered, the version read and
+    the SHA-256 of the VCF it came from."""
+    from sandgrain import __version__
+    from sandgrain.provenance import sha256_file
+
+    q = {"referenceName": "22", "start": [20000000], "end": [20100000]}
+    doc = world.ask("GET", "/g_variants", q, granularity="count")
+    prov = doc["info"]["provenance"]
+    assert prov["software"] == "sandgrain" and prov["version"] == __version__
+    assert set(prov["datasets"]) == {C1, C1A, C22}
+    current = world.store.open_dataset("beacon", C22).manifest["version"]
+    assert prov["datasets"][C22]["version"] == current
+    assert prov["datasets"][C22]["inputs_sha256"][0] == sha256_file(CHR22)
+
+
 def test_post_echoes_the_request(world):
     q = {"referenceName": "22", "start": [20000000], "end": [20002000]}
     doc = world.ask("POST", "/g_variants", q, granularity="count", filters=["HP:0001250"])

@@ -403,6 +403,7 @@ async def _answer(request: Request, entry: str, run, *, only: str | None = None)
                 if attempt == 2:
                     raise
                 svc.catalog.refresh()  # a dataset was re-ingested meanwhile: read the new one
+        info = dict(info or {}, provenance=_provenance(visible, {a[0] for a in answers}))
         body = svc.build(req, granularity, entry, answers, info)
     except Exception as exc:  # every failure is a Beacon error response, and audited
         response = svc.error(exc, req, entry)
@@ -418,6 +419,23 @@ async def _answer(request: Request, entry: str, run, *, only: str | None = None)
         counts={a[0]: a[1] for a in answers},
     )
     return JSONResponse(body)
+
+
+def _provenance(visible, answered: set[str]) -> dict:
+    """What an answer came from: the software and, per dataset, the version read and the
+    SHA-256 of the files it was ingested from."""
+    from .. import __version__
+
+    datasets = {}
+    for ds, _ in visible:
+        if ds.id in answered:
+            inputs = ds.dataset.manifest.get("provenance", {}).get("inputs", [])
+            datasets[ds.id] = {
+                "version": ds.version,
+                "created": ds.dataset.manifest.get("created"),
+                "inputs_sha256": [i.get("sha256") for i in inputs],
+            }
+    return {"software": "sandgrain", "version": __version__, "datasets": datasets}
 
 
 def _ip(request: Request) -> str:
