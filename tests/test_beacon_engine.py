@@ -941,6 +941,22 @@ def test_reingest_while_a_server_holds_the_old_listing(tmp_path, truths):
     assert_rows(rows, truths["c22"].range("22", 20_050_000, 20_060_000))
 
 
+def test_partition_cache_stays_within_its_bytes(tmp_path, truths):
+    """Decoded partitions are cached up to ``cache_bytes``: a scan over many partitions (with
+    their genotype columns) evicts the oldest, and the answers stay exact."""
+    store = Store(str(tmp_path / "store"))
+    ingest(store, "x", CHR22, assembly="GRCh37", window_bp=10_000, executor="serial")
+    catalog = BeaconCatalog([store], cache_bytes=200_000)
+    person = truths["c22"].samples[0]
+    q = VariantQuery(individual_id=person)
+    count, rows = ask(catalog, "x", q=q)
+    assert_rows(rows, truths["c22"].carried_by(person), truths["c22"].mask([person]))
+    sizes = [p.nbytes for p in catalog._parts.values()]
+    assert len(store.open_dataset("beacon", "x").meta["partitions"]) > len(sizes) >= 1
+    assert sum(sizes) <= max(200_000, max(sizes))
+    assert catalog._cached_bytes == sum(sizes)
+
+
 def tiny_genome(tmp_path, store: Store) -> str:
     rng = random.Random(11)
     seq = "".join(rng.choice("ACGT") for _ in range(5000))

@@ -8,7 +8,8 @@ if two stores hold the same id, the first store listed wins and the clash is log
 Datasets are immutable versions, so their manifest, individuals and Parquet partitions are
 cached by version; the listing is refreshed after ``ttl`` seconds, so a re-ingest (which
 publishes a new version atomically) is seen without restarting the server. Consent revocations
-are re-read on every query (see :mod:`sandgrain.beacon.consent`).
+are re-read on every query (see :mod:`sandgrain.beacon.consent`). Decoded partitions are kept
+in a least-recently-used cache of at most ``SANDGRAIN_BEACON_CACHE_MB`` (1,024 by default).
 """
 
 from __future__ import annotations
@@ -78,6 +79,10 @@ class Partition:
     start0: np.ndarray
     end0: np.ndarray
     heavy: pa.Table | None = None
+
+    @property
+    def nbytes(self) -> int:
+        return self.table.nbytes + (self.heavy.nbytes if self.heavy is not None else 0)
 
 
 @dataclass
@@ -182,12 +187,15 @@ class BeaconDataset:
 class BeaconCatalog:
     """The datasets of one or more stores (see the module docstring)."""
 
-    def __init__(self, stores: list[Store], *, ttl: float = 2.0, cache_partitions: int = 128):
+    def __init__(self, stores: list[Store], *, ttl: float = 2.0, cache_bytes: int | None = None):
         if not stores:
             raise InputError("a Beacon needs at least one store")
         self.stores = stores
         self.ttl = ttl
-        self.cache_partitions = cache_partitions
+        if cache_bytes is None:
+            cache_bytes = int(os.environ.get("SANDGRAIN_BEACON_CACHE_MB", "1024")) << 20
+        self.cache_bytes = cache_bytes
+        self._cached_bytes = 0
         self._lock = threading.Lock()
         self._listed_at = -1e18
         self._datasets: dict[str, BeaconDataset] = {}
@@ -233,21 +241,26 @@ class BeaconCatalog:
             part = self._parts.get(key)
             if part is not None:
                 self._parts.move_to_end(key)
+                if not heavy or part.heavy is not None:
+                    return part
         if part is None:
             table = _read(ds, file, LIGHT)
             part = Partition(
-                file,
-                table,
-                table.column("start0").to_numpy(),
-                table.column("end0").to_numpy(),
+                file, table, table.column("start0").to_numpy(), table.column("end0").to_numpy()
             )
-        if heavy and part.heavy is None:
+        else:  # cached without its genotype columns: a new entry with them
+            part = Partition(file, part.table, part.start0, part.end0)
+        if heavy:
             part.heavy = _read(ds, file, HEAVY)
         with self._lock:
+            old = self._parts.pop(key, None)
+            if old is not None:
+                self._cached_bytes -= old.nbytes
             self._parts[key] = part
-            self._parts.move_to_end(key)
-            while len(self._parts) > self.cache_partitions:
-                self._parts.popitem(last=False)
+            self._cached_bytes += part.nbytes
+            while self._cached_bytes > self.cache_bytes and len(self._parts) > 1:
+                _, dropped = self._parts.popitem(last=False)
+                self._cached_bytes -= dropped.nbytes
         return part
 
 
