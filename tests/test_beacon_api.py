@@ -8,8 +8,10 @@ identity provider; federation with a local store and an S3 store on the loopback
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -763,12 +765,11 @@ def test_small_counts_are_never_reported(tiers):
         summary = doc["responseSummary"]
         assert summary["numTotalResults"] == 5 and summary["exists"] is True
         assert summary["countAdjustedTo"] == [5] and summary["countPrecision"] == "imprecise"
+        # at record granularity the records are listed: their number is given as it is
         doc = ask(client, "/g_variants", SINGLETON, granularity="record", method=method)
-        assert doc["responseSummary"]["numTotalResults"] == 5
+        assert doc["responseSummary"]["numTotalResults"] == 1
         (s,) = doc["response"]["resultSets"]
-        assert (s["resultsCount"], s["countAdjustedTo"], s["countPrecision"]) == (
-            5, [5], "imprecise"
-        )  # fmt: skip
+        assert s["resultsCount"] == len(s["results"]) == 1 and "countAdjustedTo" not in s
     # individuals carrying a singleton: one person, reported as "fewer than 5"
     doc = ask(client, f"/g_variants/{VID22}/individuals", granularity="count")
     assert doc["responseSummary"]["numTotalResults"] == 5
@@ -798,7 +799,7 @@ def test_repeated_dataset_ids_are_counted_once(tiers):
     client, _ = tiers.client(min_count=5, max_granularity={"public": "record"})
     doc = ask(client, "/individuals", {"datasetIds": [PUB, PUB]}, granularity="count")
     assert doc["responseSummary"]["numTotalResults"] == 191
-    doc = ask(client, "/g_variants", _with_ids(SINGLETON, *[PUB] * 7), granularity="record")
+    doc = ask(client, "/g_variants", _with_ids(SINGLETON, *[PUB] * 7), granularity="count")
     assert [s["id"] for s in doc["response"]["resultSets"]] == [PUB]
     assert doc["responseSummary"]["numTotalResults"] == 5
     assert doc["responseSummary"]["countPrecision"] == "imprecise"
@@ -1224,3 +1225,154 @@ def test_no_request_gives_a_5xx(world):
             check(r.json(), r.status_code)
     r = world.client.get(BASE + "/individuals", params={"skip": str(10**30)})
     assert r.status_code < 500
+
+
+# =================================================================================================
+# review findings: protections that must hold together
+# =================================================================================================
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory, world, tiers):
+    """Two public datasets of the chr22 file with individuals, counts below 5 protected, public
+    answers at most count; alice is an admin (issuer-qualified)."""
+    root = tmp_path_factory.mktemp("beacon-guarded")
+    store = Store(str(root / "store"))
+    for ds in ("g1", "g2"):
+        ingest(
+            store, ds, CHR22, assembly="GRCh37", individuals=world.root / "people.tsv",
+            executor="serial",
+        )  # fmt: skip
+    settings = Settings(home=str(root / "home"), store_url=store.url, executor="serial")
+    issuer = tiers.idp.config().oidc_issuers[0].issuer
+    security = tiers.idp.config(
+        min_count=5, admins=(f"{issuer}|alice",), audit_db=str(root / "audit.db")
+    )
+    app = app_with(settings, [store], security)
+    return SimpleNamespace(
+        client=TestClient(app), store=store, truth=world.truth[C22], terms=world.terms
+    )
+
+
+def test_the_total_is_the_sum_of_what_each_dataset_reports(guarded):
+    """Two datasets with 3 carriers each: each reports 5 (fewer than 5); the total is 10 and
+    imprecise — never the exact 6 that would give both true counts away."""
+    t = guarded.truth
+    v = next(v for v in t.variants if v.counts()[2] == 3)
+    vid = f"22-{v.start0 + 1}-{v.ref}-{v.alt}"
+    doc = ask(guarded.client, f"/g_variants/{vid}/individuals", granularity="count",
+              include="ALL")  # fmt: skip
+    assert {s["resultsCount"] for s in doc["response"]["resultSets"]} == {5}
+    assert doc["responseSummary"]["numTotalResults"] == 10
+    assert doc["responseSummary"]["countPrecision"] == "imprecise"
+
+
+def test_one_named_individual_needs_record_level_access(guarded):
+    person = guarded.truth.samples[0]
+    for path in (f"/individuals/{person}", f"/individuals/{person}/g_variants"):
+        doc = ask(guarded.client, path, granularity="boolean", status=403)
+        assert "record-level" in doc["error"]["errorMessage"]
+
+
+def test_filters_may_not_narrow_below_the_minimum(guarded):
+    """A set of terms only one person has would make every count theirs: refused."""
+    sets = [frozenset(ts) for ts in guarded.terms.values()]
+    # all of one person's terms, which nobody else has all of
+    unique = next(
+        sorted(ts) for ts in sets if len(ts) >= 2 and sum(ts <= other for other in sets) == 1
+    )
+    q = {"referenceName": "22", "start": [20000000], "end": [20100000]}
+    doc = ask(guarded.client, "/g_variants", q, granularity="count", filters=unique, status=403)
+    assert "fewer than 5 individuals" in doc["error"]["errorMessage"]
+    # a term many share is fine
+    big = next(t for t in ("NCIT:C16576", "NCIT:C20197") if any(t in ts for ts in sets))
+    doc = ask(guarded.client, "/g_variants", q, granularity="count", filters=[big])
+    assert doc["responseSummary"]["exists"] is True
+
+
+def test_revoked_people_leave_filtering_terms_and_dataset_counts(guarded, tiers):
+    """Revoking every holder of a term removes the term from /filtering_terms and the people
+    from /datasets' individual count (audited admin API, issuer-qualified admin)."""
+    holders: dict[str, list[str]] = {}
+    for sample, terms in guarded.terms.items():
+        for term in terms:
+            holders.setdefault(term, []).append(sample)
+    term, who = min(((t, w) for t, w in holders.items() if t.startswith("HP:")),
+                    key=lambda tw: len(tw[1]))  # fmt: skip
+    token = tiers.idp.token("alice")
+    for person in who:
+        r = guarded.client.post(
+            f"{BASE}/admin/datasets/g2/individuals/{person}/revoke", headers=bearer(token)
+        )
+        assert r.status_code == 200, r.text
+    try:
+        listed = guarded.client.get(BASE + "/filtering_terms", params={"datasetIds": "g2"})
+        schemas.validate("beaconFilteringTermsResponse", listed.json())
+        assert term not in {t["id"] for t in listed.json()["response"]["filteringTerms"]}
+        both = guarded.client.get(BASE + "/filtering_terms").json()["response"]
+        assert term in {t["id"] for t in both["filteringTerms"]}  # g1 still has them
+        ds = guarded.client.get(BASE + "/datasets/g2").json()["response"]["collections"][0]
+        assert ds["info"]["individualCount"] == 191 - len(who)
+        other = guarded.client.get(BASE + "/datasets/g1").json()["response"]["collections"][0]
+        assert other["info"]["individualCount"] == 191
+    finally:
+        for person in who:
+            guarded.client.post(
+                f"{BASE}/admin/datasets/g2/individuals/{person}/restore", headers=bearer(token)
+            )
+
+
+def test_an_admin_is_named_with_the_issuer(guarded, tiers):
+    """``admins`` holds ``issuer|subject``: a token of bob is refused even though alice's works."""
+    person = guarded.truth.samples[1]
+    url = f"{BASE}/admin/datasets/g1/individuals/{person}/restore"
+    r = guarded.client.post(url, headers=bearer(tiers.idp.token("bob")))
+    assert r.status_code == 403
+    r = guarded.client.post(url, headers=bearer(tiers.idp.token("alice")))
+    assert r.status_code == 200 and r.json()["changed"] is False
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({"query": {"pagination": {"skip": 1e300 * 1e300}}}, "skip"),
+        ({"query": {"pagination": {"limit": True}}}, "limit"),
+        ({"query": {"testMode": "maybe"}}, "testMode"),
+        ({"query": {"requestParameters": {"referenceName": ["22"], "start": [1], "end": [9]}}},
+         "referenceName"),
+        ({"query": {"requestParameters": {"geneId": {"x": 1}}}}, "geneId"),
+        ({"query": {"requestParameters": {"aminoacidChange": "p.()"}}}, "aminoacidChange"),
+        ({"query": {"requestParameters": {"referenceName": "22", "start": [20000427],
+                                          "referenceBases": "N" * 5000, "alternateBases": "T"}}},
+         "referenceBases"),
+        ({"query": {"requestParameters": {"referenceName": "22", "start": [1],
+                                          "mateName": "X"}}}, "mateName"),
+        ({"query": {"filters": [{"id": ["HP:0001250"]}]}}, "filter"),
+    ],
+)  # fmt: skip
+def test_odd_values_are_refused_not_guessed(world, raw, message):
+    raw = {"meta": {"apiVersion": "v2.0"}, **raw}
+    r = world.client.post(BASE + "/g_variants", content=json.dumps(raw, allow_nan=True))
+    assert r.status_code == 400, r.text
+    assert message in check(r.json(), 400)["error"]["errorMessage"]
+
+
+def test_test_mode_false_is_false(world):
+    raw = body({"referenceName": "22", "start": [0], "end": [9]})
+    raw["query"]["testMode"] = "false"
+    r = world.client.post(BASE + "/g_variants", json=raw)
+    assert r.status_code == 200
+    assert r.json()["meta"]["receivedRequestSummary"].get("testMode", False) is False
+
+
+def test_variant_length_bounds_filter_by_span(world):
+    """variantMinLength/variantMaxLength bound the span on the reference (end − start)."""
+    q = {"referenceName": "22", "start": [20000000], "end": [21000000], "variantType": "DEL"}
+    doc = world.ask("GET", f"/datasets/{C22}/g_variants", q, granularity="record", limit=1000)
+    spans = [
+        r["variation"]["location"]["interval"]["end"]["value"]
+        - r["variation"]["location"]["interval"]["start"]["value"]
+        for r in records(doc)
+    ]
+    assert spans and max(spans) > 2
+    q2 = {**q, "variantMinLength": 3}
+    doc = world.ask("GET", f"/datasets/{C22}/g_variants", q2, granularity="count")
+    assert doc["responseSummary"]["numTotalResults"] == sum(1 for s in spans if s >= 3)

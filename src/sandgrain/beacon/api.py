@@ -41,6 +41,7 @@ from .query import (
     parse_variant_id,
     query_individuals,
     query_variants,
+    subset_for,
 )
 from .security import (
     AuditLog,
@@ -99,15 +100,25 @@ class BeaconRequest:
 
 
 def _int(value: Any, name: str, maximum: int | None = None) -> int:
+    if isinstance(value, bool):
+        raise InputError(f"{name} must be a whole number (got {value!r})")
     try:
         number = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InputError(f"{name} must be a whole number (got {value!r})") from None
     if number < 0:
         raise InputError(f"{name} must not be negative")
     if maximum is not None and number > maximum:
         raise InputError(f"{name} may be at most {maximum}")
     return number
+
+
+def _flag(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise InputError(f"{name} must be true or false (got {value!r})")
 
 
 def _ids(value) -> list[str]:
@@ -146,7 +157,7 @@ async def parse_request(request: Request) -> BeaconRequest:
         req.raw_filters = _ids(q["filters"]) if q.get("filters") else []
         req.requested_schemas = _ids(q["requestedSchemas"]) if q.get("requestedSchemas") else []
         req.dataset_ids = _ids(q["datasetIds"]) if q.get("datasetIds") else None
-        req.test_mode = q.get("testMode", "false").lower() == "true"
+        req.test_mode = _flag(q.get("testMode", "false"), "testMode")
         req.api_version = q.get("apiVersion")
         for key in q:
             if key in FRAMEWORK_PARAMS:
@@ -198,7 +209,7 @@ async def parse_request(request: Request) -> BeaconRequest:
             raise InputError('query.datasets must be {"datasetIds": ["id", …]}')
         req.dataset_ids = _ids(chosen["datasetIds"])
     req.params = params
-    req.test_mode = bool(query.get("testMode", False))
+    req.test_mode = _flag(query.get("testMode", False), "query.testMode")
     return _finish(req)
 
 
@@ -275,6 +286,40 @@ class BeaconService:
                 out.append((ds, allowed))
         return out
 
+    def is_admin(self, principal: Principal) -> bool:
+        """``admins`` lists ``issuer|subject`` (or a bare subject when one issuer is trusted)."""
+        if not principal.authenticated or not principal.subject:
+            return False
+        admins = set(self.security.admins)
+        if f"{principal.issuer}|{principal.subject}" in admins:
+            return True
+        return len(self.security.oidc_issuers) == 1 and principal.subject in admins
+
+    def record_level(self, visible, what: str):
+        """Only the datasets this caller may read at record level: anything about one named
+        individual is individual-level data, whatever granularity is asked for."""
+        kept = [(ds, g) for ds, g in visible if g == "record"]
+        if visible and not kept:
+            raise ForbiddenError(f"{what} needs record-level access to the dataset")
+        return kept
+
+    def check_group_sizes(self, req: BeaconRequest, visible) -> None:
+        """Filters must not narrow a dataset below ``min_count`` individuals for a caller who may
+        not see individuals (Shringarpure & Bustamante 2015): the answer would be theirs."""
+        minimum = self.security.min_count
+        if not minimum or not req.filters:
+            return
+        for ds, allowed in visible:
+            if allowed == "record":
+                continue
+            group = subset_for(ds, req.filters)
+            size = int(group.mask.sum()) if group.mask is not None else len(ds.samples)
+            if 0 < size < minimum:
+                raise ForbiddenError(
+                    f"the filters match fewer than {minimum} individuals of dataset {ds.id}; "
+                    "widen them"
+                )
+
     def granted(self, req: BeaconRequest, visible) -> str:
         answered = req.granularity
         for _, allowed in visible:
@@ -318,25 +363,29 @@ class BeaconService:
         answers: list[tuple[str, int, list[dict]]],
         info: dict | None = None,
     ) -> dict:
-        """A boolean, count or result-sets response from (dataset, count, records) triples."""
-        total = sum(n for _, n, _ in answers)
-        exists = total > 0
-        report = self.count_report(total)
-        if report is None and granularity != "boolean":
-            granularity = "boolean"  # small counts hidden: say only whether there is a hit
+        """A boolean, count or result-sets response from (dataset, count, records) triples.
+
+        Each dataset's count is protected on its own (``min_count``) and the total is the sum of
+        what the datasets report — never a protected sum of true counts, which would give a
+        small count away by subtraction. At record granularity the records are listed, so their
+        number is reported as it is (grant record only to those who may see individual data).
+        """
+        exists = any(n > 0 for _, n, _ in answers)
+        protect = granularity != "record"
+        sets, hidden = [], False
+        for ds_id, n, records in answers:
+            report = self.count_report(n) if protect else responses.CountReport(n)
+            if report is None:
+                hidden = True
+                continue
+            results = records if granularity == "record" else ()
+            sets.append(responses.result_set(ds_id, count=report, results=results, exists=n > 0))
+        if hidden and not sets:
+            granularity = "boolean"  # every count hidden: say only whether there is a hit
         meta = self.meta(req, granularity, entry)
         if granularity == "boolean":
             return responses.boolean_response(meta, exists, info=info)
-        sets = []
-        for ds_id, n, records in answers:
-            set_report = self.count_report(n)
-            if set_report is None:
-                continue
-            results = records if granularity == "record" else ()
-            sets.append(
-                responses.result_set(ds_id, count=set_report, results=results, exists=n > 0)
-            )
-        return responses.query_response(meta, sets, include=req.include, total=report, info=info)
+        return responses.query_response(meta, sets, include=req.include, info=info)
 
     def error(self, exc: Exception, req: BeaconRequest | None, entry: str | None) -> JSONResponse:
         if isinstance(exc, SandgrainError):
@@ -374,11 +423,14 @@ def service(request: Request) -> BeaconService:
     return svc
 
 
-async def _answer(request: Request, entry: str, run, *, only: str | None = None) -> JSONResponse:
+async def _answer(
+    request: Request, entry: str, run, *, only: str | None = None, person: str | None = None
+) -> JSONResponse:
     """Authenticate, parse, run ``run(svc, req, visible, granularity, charge)`` → (answers,
     info), respond, audit — with Beacon errors for every failure. ``run`` validates the query,
     then calls ``charge()`` (the caller's budget: a rejected query costs nothing), then runs it.
-    ``only`` is a dataset named in the path (``/datasets/{id}/…``)."""
+    ``only`` is a dataset named in the path (``/datasets/{id}/…``); ``person`` an individual
+    named in the path (``/individuals/{id}…``), which needs record-level access."""
     svc = service(request)
     req = principal = None
     try:
@@ -395,6 +447,9 @@ async def _answer(request: Request, entry: str, run, *, only: str | None = None)
 
         for attempt in (1, 2):
             visible = svc.visible(principal, req)
+            if person is not None:
+                visible = svc.record_level(visible, "a request about one individual")
+            svc.check_group_sizes(req, visible)
             granularity = svc.granted(req, visible)
             try:
                 answers, info = run(svc, req, visible, granularity, charge)
@@ -534,7 +589,7 @@ async def individuals(request: Request):
 
 @router.api_route("/individuals/{individual_id}", methods=["GET", "POST"], summary="One individual")
 async def individual(request: Request, individual_id: str):
-    return await _answer(request, I, _individuals(individual=individual_id))
+    return await _answer(request, I, _individuals(individual=individual_id), person=individual_id)
 
 
 @router.api_route(
@@ -542,7 +597,7 @@ async def individual(request: Request, individual_id: str):
     summary="Variants an individual carries",
 )  # fmt: skip
 async def individual_variants(request: Request, individual_id: str):
-    return await _answer(request, G, _variants(individual=individual_id))
+    return await _answer(request, G, _variants(individual=individual_id), person=individual_id)
 
 
 # -- datasets and cohorts --------------------------------------------------------------------------
@@ -584,7 +639,9 @@ def _audit_failure(svc, request: Request, principal, req, response, exc) -> None
 
 
 def _dataset_doc(svc: BeaconService, ds: BeaconDataset) -> dict:
-    return responses.dataset_record(ds.summary())
+    revoked = consent.revoked(ds.store, ds.id)
+    consenting = sum(1 for s in ds.samples if s not in revoked)
+    return responses.dataset_record(dict(ds.summary(), n_individuals=consenting))
 
 
 def _cohort_doc(svc: BeaconService, ds: BeaconDataset) -> dict:
@@ -683,7 +740,9 @@ async def filtering_terms_endpoint(request: Request):
         terms: dict[str, dict] = {}
         visible = svc.visible(principal, req)
         for ds, _ in visible:
-            for ident, term in filtering_terms(ds.individuals).items():
+            revoked = consent.revoked(ds.store, ds.id)
+            people = [p for p in ds.individuals if p["id"] not in revoked]
+            for ident, term in filtering_terms(people).items():
                 terms.setdefault(ident, term)
         body = responses.filtering_terms_response(
             sorted(terms.values(), key=lambda t: t["id"]), beacon_id=svc.identity.id
@@ -715,7 +774,7 @@ async def admin_consent(request: Request, dataset_id: str, individual_id: str, a
         principal = svc.principal(request)
         if not principal.authenticated:
             raise AuthenticationError("the admin API needs a bearer token")
-        if principal.subject not in svc.security.admins:
+        if not svc.is_admin(principal):
             raise ForbiddenError(f"{principal.subject} is not a Beacon admin")
         ds = svc.catalog.get(dataset_id)
         if action == "revoke":

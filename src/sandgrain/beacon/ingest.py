@@ -384,6 +384,8 @@ def ingest_window(
         "min_start0": int(table["start0"][0].as_py()),
         "max_end0": int(np.max(table["end0"].to_numpy())),
         "rows": table.num_rows,
+        # alleles someone in the file carries (the ones a Beacon answers)
+        "carried": int((table["carriers"].to_numpy() > 0).sum()) if n_samples else table.num_rows,
         "records": records,
         "skipped": skipped,
         "ref_checked": ref_checked,
@@ -473,7 +475,8 @@ def ingest(
                     ds.add_written(r["file"], r["size"], r["sha256"])
                     partitions.append({k: r[k] for k in PARTITION_KEYS})
             ds.write_bytes("individuals.json", json.dumps(people).encode())
-            n_variants = sum(p["rows"] for p in partitions)
+            n_rows = sum(p["rows"] for p in partitions)
+            n_variants = sum(r.get("carried", 0) for r in results)
             ds.meta = {
                 "id": dataset_id,
                 "name": name or dataset_id,
@@ -482,6 +485,7 @@ def ingest(
                 "access": access,
                 "samples": samples,
                 "n_variants": n_variants,
+                "n_rows": n_rows,
                 "n_records": sum(r["records"] for r in results),
                 "n_individuals": len(samples),
                 "chromosomes": sorted({p["chrom"] for p in partitions}),

@@ -51,6 +51,10 @@ FANOUT_MIN_PARTITIONS = 16
 #: Partitions one fan-out task scans.
 PARTITIONS_PER_TASK = 8
 MAX_LIMIT = 1000
+#: Longest allele a query may give (with ``N`` wildcards, which become a pattern: shorter).
+MAX_ALLELE = 100_000
+MAX_WILDCARD_ALLELE = 1_000
+_AA_CHANGE = re.compile(r"^[A-Z*]+\d+")
 #: variantType values that mean structural variants: symbolic alleles and breakends only.
 STRUCTURAL_QUERY_TYPES = {"CNV", "SV", "DUP", "INV", "BND"}
 _ALLELE = re.compile(r"^[ACGTN]+$")
@@ -82,10 +86,20 @@ def _ints(value, what: str) -> list[int]:
 def _bases(value, what: str) -> str | None:
     if value is None or value == "":
         return None
-    text = str(value).strip().upper()
+    text = _text(value, what).upper()
     if not _ALLELE.match(text):
-        raise InputError(f"{what} must be DNA bases A, C, G, T or N (got {value!r})")
+        raise InputError(f"{what} must be DNA bases A, C, G, T or N (got {value!r:.60})")
+    limit = MAX_WILDCARD_ALLELE if "N" in text else MAX_ALLELE
+    if len(text) > limit:
+        raise InputError(f"{what} may have at most {limit:,} bases here (got {len(text):,})")
     return text
+
+
+def _text(value, what: str) -> str:
+    """A request parameter that must be one word (a string, or a number for a name)."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InputError(f"{what} must be a single value, not {type(value).__name__}")
+    return str(value).strip()
 
 
 @dataclass
@@ -104,6 +118,8 @@ class VariantQuery:
     variant_id: str | None = None
     individual_id: str | None = None
     assembly_id: str | None = None
+    min_length: int | None = None
+    max_length: int | None = None
 
     PARAMS = {
         "referenceName": "reference_name",
@@ -116,38 +132,41 @@ class VariantQuery:
         "geneId": "gene_id",
         "genomicAlleleShortForm": "allele_short_form",
         "assemblyId": "assembly_id",
+        "variantMinLength": "min_length",
+        "variantMaxLength": "max_length",
     }
 
     @classmethod
     def from_params(cls, params: dict) -> VariantQuery:
         """From Beacon ``requestParameters`` (GET query strings or a POST body alike)."""
-        unknown = sorted(set(params) - set(cls.PARAMS) - {"mateName", "variantMinLength",
-                                                          "variantMaxLength"})  # fmt: skip
+        if "mateName" in params:
+            raise InputError("mateName (fusion) queries are not supported by this Beacon")
+        unknown = sorted(set(params) - set(cls.PARAMS))
         if unknown:
             raise InputError(
                 f"unknown request parameter {unknown[0]!r}; known: {', '.join(cls.PARAMS)}"
             )
         kw = {cls.PARAMS[k]: v for k, v in params.items() if k in cls.PARAMS}
+        names = {v: k for k, v in cls.PARAMS.items()}
+        words = {}
+        for name in ("reference_name", "variant_type", "aminoacid_change", "gene_id",
+                     "allele_short_form", "assembly_id"):  # fmt: skip
+            value = kw.get(name)
+            words[name] = _text(value, names[name]) or None if value not in (None, "") else None
+        lengths = {}
+        for name in ("min_length", "max_length"):
+            value = kw.get(name)
+            lengths[name] = _ints(value, names[name])[0] if value not in (None, "", []) else None
         q = cls(
-            reference_name=(str(kw["reference_name"]).strip() or None)
-            if kw.get("reference_name") not in (None, "")
-            else None,
             start=_ints(kw.get("start"), "start"),
             end=_ints(kw.get("end"), "end"),
             reference_bases=_bases(kw.get("reference_bases"), "referenceBases"),
             alternate_bases=_bases(kw.get("alternate_bases"), "alternateBases"),
-            variant_type=str(kw["variant_type"]).strip().upper()
-            if kw.get("variant_type")
-            else None,
-            aminoacid_change=str(kw["aminoacid_change"]).strip() or None
-            if kw.get("aminoacid_change")
-            else None,
-            gene_id=str(kw["gene_id"]).strip() or None if kw.get("gene_id") else None,
-            allele_short_form=str(kw["allele_short_form"]).strip() or None
-            if kw.get("allele_short_form")
-            else None,
-            assembly_id=str(kw["assembly_id"]).strip() or None if kw.get("assembly_id") else None,
+            **{k: v for k, v in words.items()},
+            **lengths,
         )
+        if q.variant_type:
+            q.variant_type = q.variant_type.upper()
         q.check()
         return q
 
@@ -172,6 +191,11 @@ class VariantQuery:
         return "none"
 
     def check(self) -> None:
+        if self.aminoacid_change and not _AA_CHANGE.match(aa_short(self.aminoacid_change)):
+            raise InputError(
+                f"aminoacidChange {self.aminoacid_change!r:.60} is not a protein change like "
+                "V600E or p.Val600Glu"
+            )
         if self.variant_type and self.variant_type not in TYPE_MATCHES:
             raise InputError(
                 f"variantType {self.variant_type!r} is not one of {', '.join(TYPE_MATCHES)}"
@@ -273,9 +297,9 @@ def parse_filters(filters) -> list[str]:
             value = item.get("id")
         else:
             value = item
-        value = str(value or "").strip()
-        if not value:
+        if not isinstance(value, str) or not value.strip():
             raise InputError("a filter needs an id, e.g. NCIT:C16576")
+        value = value.strip()
         ids.append(value)
     return ids
 
@@ -306,7 +330,8 @@ def subset_for(ds: BeaconDataset, filters: list[str], individual_id: str | None 
     if filters:
         known = set()
         for record in ds.individuals:
-            known |= individual_terms(record)
+            if record["id"] not in revoked:
+                known |= individual_terms(record)
         missing = [f for f in filters if f not in known]
         if missing:
             warnings.append(f"filter(s) not used in dataset {ds.id}: {', '.join(missing)}")
@@ -426,6 +451,8 @@ def _plan(ds: BeaconDataset, q: VariantQuery, stores) -> tuple[list[tuple], dict
         pred["symbolic"] = q.variant_type in STRUCTURAL_QUERY_TYPES
     if q.aminoacid_change:
         pred["aa"] = aa_short(q.aminoacid_change)
+    if q.min_length is not None or q.max_length is not None:
+        pred["span"] = (q.min_length or 0, q.max_length)
     return regions, pred
 
 
@@ -507,6 +534,10 @@ def _scan(part: Partition, region: tuple, pred: dict, subset: Subset, chrom: str
         s1, s2, e1, e2 = pred["bracket"]
         s, e = start0[idx], end0[idx]
         idx = idx[(s >= s1) & (s <= s2) & (e >= e1) & (e <= e2)]
+    if idx.size and "span" in pred:  # variantMin/MaxLength: the span on the reference
+        lo, hi = pred["span"]
+        span = end0[idx] - start0[idx]
+        idx = idx[(span >= lo) & ((span <= hi) if hi is not None else True)]
     if idx.size and "overlap_any" in pred:
         keep = np.zeros(idx.size, dtype=bool)
         for c, s, e in pred["overlap_any"]:

@@ -349,7 +349,8 @@ def _combine(reports: Sequence[CountReport]) -> CountReport:
     precisions = {r.precision for r in reports}
     precision = next((p for p in ("imprecise", "rounded") if p in precisions), "exact")
     exists = any(r.exists for r in reports)
-    return CountReport(total, None, precision, exists)
+    adjusted = sorted({a for r in reports for a in (r.adjusted_to or ())}, key=str)
+    return CountReport(total, tuple(adjusted) or None, precision, exists)
 
 
 def _count_summary(report: CountReport, *, exists: bool | None = None) -> dict:

@@ -112,7 +112,8 @@ def ingest_cmd(
         else f"REF not checked (no {m['assembly']} genome in the store)"
     )
     out.print(
-        f"dataset {m['id']}: {m['n_variants']:,} variants from {m['n_records']:,} records, "
+        f"dataset {m['id']}: {m['n_variants']:,} variants carried by its individuals "
+        f"({m.get('n_rows', m['n_variants']):,} alleles from {m['n_records']:,} records), "
         f"{m['n_individuals']:,} individuals, {len(m['partitions'])} partitions, "
         f"access {m['access']}; {checked}"
     )
