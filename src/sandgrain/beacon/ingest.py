@@ -19,13 +19,11 @@ ploidy: counts for any subset of individuals (filters, revoked consent) are then
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import io
 import json
 import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -510,6 +508,4 @@ def ingest(
                 inputs,
             )
         tbx.close()
-        with contextlib.suppress(OSError):
-            shutil.rmtree(scratch, ignore_errors=True)
     return store.open_dataset(KIND, dataset_id)

@@ -177,13 +177,6 @@ def _canonical(name: str) -> str:
     return name
 
 
-def schema_uri(name: str, path: str | os.PathLike | None = None) -> str:
-    """The file URI (with fragment, if any) under which schema *name* is registered."""
-    relative, _, pointer = SCHEMA_PATHS[_canonical(name)].partition("#")
-    uri = (schema_dir(path) / relative).as_uri()
-    return f"{uri}#{pointer}" if pointer else uri
-
-
 def validator_for(name: str, path: str | os.PathLike | None = None) -> Draft202012Validator:
     """A draft 2020-12 validator (formats checked) for schema *name*, cached per spec folder.
 

@@ -111,79 +111,6 @@ def aa_short(change: str) -> str:
 
 
 # -- genotypes -------------------------------------------------------------------------------------
-_GT_FIRST = re.compile(r"(?:^|\t)([^\t:]*)")
-#: byte → allele number (0–9), -1 for ".", -100 for anything else
-_ALLELE_LUT = np.full(256, -100, dtype=np.int16)
-_ALLELE_LUT[ord("0") : ord("9") + 1] = np.arange(10)
-_ALLELE_LUT[ord(".")] = -1
-_SEP_LUT = np.zeros(256, dtype=bool)
-_SEP_LUT[[ord("|"), ord("/")]] = True
-
-
-def _gt_column(gts: str, format_field: str) -> str:
-    """The GT sub-fields of the sample columns, tab-separated (GT is first when present)."""
-    return gts if format_field == "GT" else "\t".join(_GT_FIRST.findall(gts))
-
-
-def decode_genotypes(gts: str, n_samples: int, format_field: str) -> np.ndarray:
-    """Decode the sample columns of one VCF line into an allele matrix.
-
-    Returns ``alleles`` (int16, shape ``(n_samples, ploidy)``): allele numbers, -1 for a missing
-    allele and -2 for the padding of samples with fewer alleles than the widest — the same
-    meaning as htslib's. The common shapes (every sample diploid, or every sample haploid, with
-    alleles 0–9) are decoded with numpy on the raw bytes; anything else (mixed ploidy, allele
-    numbers ≥ 10) takes a plain per-sample path. Both are compared with pysam in the tests.
-    """
-    if not format_field.startswith("GT"):
-        return np.full((n_samples, 1), -1, dtype=np.int16)
-    text = _gt_column(gts, format_field)
-    fast = _decode_fast(text, n_samples)
-    return fast if fast is not None else _decode_slow(text, n_samples)
-
-
-def _decode_fast(text: str, n: int) -> np.ndarray | None:
-    size = len(text)
-    if size == 4 * n - 1:
-        width = 4
-    elif size == 2 * n - 1:
-        width = 2
-    else:
-        return None
-    grid = np.empty(width * n, dtype=np.uint8)
-    grid[:-1] = np.frombuffer(text.encode("ascii", "replace"), dtype=np.uint8)
-    grid[-1] = 9
-    grid = grid.reshape(n, width)
-    if not (grid[:, -1] == 9).all():
-        return None
-    if width == 4:
-        if not _SEP_LUT[grid[:, 1]].all():
-            return None
-        out = _ALLELE_LUT[grid[:, 0::2]]
-    else:
-        out = _ALLELE_LUT[grid[:, :1]]
-    if out.min() < -1:
-        return None
-    return out
-
-
-def _decode_slow(text: str, n: int) -> np.ndarray:
-    fields = text.split("\t")
-    if len(fields) != n:
-        raise ValueError(f"{len(fields)} sample columns where the header names {n}")
-    calls = [re.split(r"[|/]", f) if f not in ("", ".") else ["."] for f in fields]
-    width = max(len(c) for c in calls)
-    out = np.full((n, width), -2, dtype=np.int16)
-    for i, call in enumerate(calls):
-        for j, allele in enumerate(call):
-            if allele == ".":
-                out[i, j] = -1
-            elif allele.isdigit():
-                out[i, j] = int(allele)
-            else:
-                raise ValueError(f"genotype {fields[i]!r} is not a VCF genotype")
-    return out
-
-
 @njit(cache=True)
 def _gt_kernel(buf, n, n_alts, called, samples, alleles, doses, hist):  # pragma: no cover
     """One pass over the sample columns of a VCF line (compiled).
@@ -255,7 +182,9 @@ def _gt_kernel(buf, n, n_alts, called, samples, alleles, doses, hist):  # pragma
 
 
 class Genotypes:
-    """The genotypes of one VCF line in sparse form (what the ingest stores)."""
+    """The genotypes of one VCF line in sparse form (what the ingest stores), decoded by the
+    compiled kernel; the tests compare it with a plain per-sample parse on random genotypes
+    (phased, unphased, haploid, mixed ploidy, missing, alleles ≥ 10, extra FORMAT fields)."""
 
     __slots__ = ("called", "an", "ploidy", "exc_idx", "exc_called", "per_alt")
 
@@ -308,30 +237,3 @@ class Genotypes:
 
 _EMPTY_I32 = np.zeros(0, dtype=np.int32)
 _EMPTY_I8 = np.zeros(0, dtype=np.int8)
-
-
-def allele_stats(alleles: np.ndarray, n_alts: int):
-    """Per-sample called allele counts and, per alternate allele, carriers and dosages.
-
-    Returns ``called`` (int8 per sample) and a list of ``(carrier_idx int32, dosage int8)`` for
-    alternate alleles 1…n_alts. Works on the non-reference alleles only (most genotypes of a
-    large cohort are 0|0), so its cost follows the number of carriers.
-    """
-    called = np.full(alleles.shape[0], alleles.shape[1], dtype=np.int8)
-    flat = alleles.ravel()
-    nz = np.flatnonzero(flat)
-    values = flat[nz]
-    samples = (nz // alleles.shape[1]).astype(np.int32)
-    gaps = values < 0
-    if gaps.any():
-        np.subtract.at(called, samples[gaps], 1)
-    per_alt = []
-    for k in range(1, n_alts + 1):
-        s = samples[values == k]
-        if s.size == 0:
-            per_alt.append((np.zeros(0, np.int32), np.zeros(0, np.int8)))
-            continue
-        first = np.flatnonzero(np.concatenate(([True], s[1:] != s[:-1])))
-        dose = np.diff(np.append(first, s.size)).astype(np.int8)
-        per_alt.append((s[first], dose))
-    return called, per_alt
