@@ -11,10 +11,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: run test lint bench clean sysdeps
 
 # Debian's bowtie: the peer the tests cross-check the off-target search against; Debian's
-# chromium: the browser the web tests drive with Playwright (never a downloaded browser).
+# chromium: the browser the web tests drive with Playwright (never a downloaded browser);
+# Debian's postgresql: the server the database tests start in a temporary folder (its initdb and
+# pg_ctl live under /usr/lib/postgresql/<version>/bin, off the PATH).
 sysdeps:
-	@command -v bowtie >/dev/null 2>&1 && command -v chromium >/dev/null 2>&1 || \
-	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq bowtie chromium; }
+	@command -v bowtie >/dev/null 2>&1 && command -v chromium >/dev/null 2>&1 && \
+	  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq bowtie chromium postgresql; }
 
 # Debian's python3-venv where the system Python lacks it.
 $(BIN)/python:

@@ -652,7 +652,7 @@ def bench_chrx(workdir: Path, args, rng: np.random.Generator, chrx: Path) -> dic
     import pyfaidx
 
     from sandgrain.storage import Store
-    from sandgrain.testing import LoopbackS3
+    from sandgrain.testing.s3 import LoopbackS3
 
     out: dict = {"fasta": str(chrx), "fasta_bytes": chrx.stat().st_size}
     plain = workdir / "chrX.fa"

@@ -10,7 +10,7 @@ import pytest
 from sandgrain.config import Settings
 from sandgrain.genome.store import add_genome, open_genome
 from sandgrain.storage import Store
-from sandgrain.testing import LoopbackS3
+from sandgrain.testing.s3 import LoopbackS3
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("SANDGRAIN_TEST_DATA", REPO.parent / "shared" / "data"))
@@ -44,6 +44,39 @@ def s3_store(s3_server, request) -> Store:
     bucket = "t-" + "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:50]
     url = s3_server.create_bucket(bucket.strip("-"))
     return Store(url + "/sandgrain", {"client_kwargs": {"endpoint_url": s3_server.endpoint}})
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server (Debian's ``postgresql``) in a temporary folder, for the session.
+
+    Skipped when the server binaries are missing, except under CI, where that is a failure."""
+    from pg import LocalPostgres, find_bin
+
+    bindir = find_bin()
+    if bindir is None:
+        message = "PostgreSQL server binaries not found under /usr/lib/postgresql (make sysdeps)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    with LocalPostgres(bindir) as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """A URL of the session's PostgreSQL server whose connections see a fresh, empty schema."""
+    url, schema = postgres_server.fresh_url()
+    yield url
+    postgres_server.drop(schema)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request, tmp_path) -> str:
+    """The same test on a SQLite file and on PostgreSQL: a fresh metadata database URL."""
+    if request.param == "postgresql":
+        return request.getfixturevalue("postgres_url")
+    return str(tmp_path / "sandgrain.sqlite")
 
 
 @pytest.fixture

@@ -11,13 +11,8 @@ from pathlib import Path
 import pytest
 
 from sandgrain.errors import AmbiguousNameError, InputError, NotFoundError
-from sandgrain.genome.annotation import (
-    Gene,
-    GeneTable,
-    detect_format,
-    parse_annotation,
-    read_annotation,
-)
+from sandgrain.genome.annotation.genes import Gene, GeneTable
+from sandgrain.genome.annotation.read import detect_format, parse_annotation, read_annotation
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("SANDGRAIN_TEST_DATA", REPO.parent / "shared" / "data"))

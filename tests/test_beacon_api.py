@@ -30,13 +30,13 @@ from conftest import DATA
 from fastapi.testclient import TestClient
 
 from sandgrain.beacon import schemas
-from sandgrain.beacon.api import BeaconService
-from sandgrain.beacon.genes import import_genes
 from sandgrain.beacon.ingest import ingest
-from sandgrain.beacon.security import SecurityConfig
-from sandgrain.beacon.testing_auth import LoopbackIdP, ec_key, make_token, make_visa
+from sandgrain.beacon.policy import SecurityConfig
+from sandgrain.beacon.service import BeaconService
 from sandgrain.config import Settings
+from sandgrain.genome.gene_tables import import_gene_table
 from sandgrain.storage import Store
+from sandgrain.testing.auth import LoopbackIdP, ec_key, make_token, make_visa
 from sandgrain.web.app import create_app
 
 VARIANTS = DATA / "variants"
@@ -91,7 +91,7 @@ C1, C1A, C22 = "g1k-chr1", "g1k-chr1-ann", "g1k-chr22"
 def world(tmp_path_factory) -> World:
     root = tmp_path_factory.mktemp("beacon-api")
     store = Store(str(root / "store"))
-    import_genes(store, "GRCh37", GENES, GENES.read_bytes())
+    import_gene_table(store, "GRCh37", GENES, GENES.read_bytes())
     truth = {
         C1: Truth.read(CHR1, root),
         C1A: Truth.read(CHR1_ANN, root),

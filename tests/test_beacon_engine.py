@@ -32,12 +32,13 @@ from beacon_truth import (
 from conftest import CHR22_FASTA, DATA
 
 from sandgrain.beacon import consent, query, variants
-from sandgrain.beacon.genes import import_genes
 from sandgrain.beacon.ingest import ingest
 from sandgrain.beacon.query import VariantQuery, query_individuals, query_variants
+from sandgrain.beacon.request import parse_filters
 from sandgrain.beacon.store import BeaconCatalog
 from sandgrain.errors import InputError, NotFoundError
 from sandgrain.fanout import open_executor
+from sandgrain.genome.gene_tables import import_gene_table
 from sandgrain.genome.store import add_genome
 from sandgrain.storage import Store
 
@@ -89,7 +90,7 @@ def beacon(tmp_path_factory, people) -> SimpleNamespace:
         meta = people.path if name == "c22" else None
         ingest(store, name, path, assembly="GRCh37", individuals=meta, executor="serial")
     genes = Store(str(root / "genes"))
-    import_genes(genes, "GRCh37", GENES, GENES.read_bytes())
+    import_gene_table(genes, "GRCh37", GENES, GENES.read_bytes())
     return SimpleNamespace(
         store=store,
         catalog=BeaconCatalog([store], ttl=0),
@@ -227,7 +228,7 @@ def test_sequence_queries(beacon, truths, name):
 
 def test_sequence_query_chromosome_spellings(beacon, truths):
     v = truths["c1"].variants[0]
-    for chrom in ("1", "chr1", "NC_000001.10"):
+    for chrom in ("1", "chr1", "NC_000001.10", "refseq:NC_000001.10", "insdc:CM000663.1"):
         params = {"referenceName": chrom, "start": v.start0, "alternateBases": v.alt}
         assert ask(beacon.catalog, "c1", params)[0] == 1
 
@@ -611,7 +612,7 @@ def test_filters_count_only_those_individuals(beacon, truths, people, terms):
     objs = [{"id": t} for t in terms]
     ds = beacon.catalog.get("c22")
     q = VariantQuery.from_params(params)
-    (a,) = query_variants(beacon.catalog, [ds], q, filters=objs and query.parse_filters(objs))
+    (a,) = query_variants(beacon.catalog, [ds], q, filters=objs and parse_filters(objs))
     assert a.count == count
 
 
@@ -1146,7 +1147,7 @@ def cli(tmp_path, monkeypatch, capsys):
         return exit_.value.code, out, err
 
     run.store = Store(str(store))
-    run.audit = tmp_path / "home" / "beacon-audit.sqlite"
+    run.audit = tmp_path / "home" / "sandgrain.sqlite"
     return run
 
 
@@ -1175,7 +1176,7 @@ def test_cli_ingest_revoke_restore(cli, people, truths):
     code, _, err = cli("beacon", "restore", "--dataset", "cli22", "--individual", who)
     assert code == 0, err
     assert ask(catalog, "cli22", seq)[0] == 1
-    from sandgrain.beacon.security import AuditLog
+    from sandgrain.beacon.audit import AuditLog
 
     for kind in ("revoke", "restore"):
         (event,) = AuditLog(cli.audit).events(kind=kind)

@@ -17,8 +17,10 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
+from sandgrain.beacon import records as rc
 from sandgrain.beacon import responses as r
 from sandgrain.beacon import schemas
+from sandgrain.beacon.errors import SchemaUnavailableError, SchemaValidationError
 from sandgrain.errors import InputError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -208,10 +210,10 @@ def test_validation_never_uses_the_network(no_network):
     # every schema, exercised with a document that walks its references
     docs = {
         "beaconResultsetsResponse": _query("record", "ALL"),
-        "genomicVariations": r.variant_record(SNP_RECORD),
-        "individuals": r.individual_record(INDIVIDUALS[0]),
-        "datasets": r.dataset_record(DATASET),
-        "cohorts": r.cohort_record(DATASET, INDIVIDUALS),
+        "genomicVariations": rc.variant_record(SNP_RECORD),
+        "individuals": rc.individual_record(INDIVIDUALS[0]),
+        "datasets": rc.dataset_record(DATASET),
+        "cohorts": rc.cohort_record(DATASET, INDIVIDUALS),
         "beaconConfigurationResponse": r.configuration_response(),
         "beaconMapResponse": r.map_response("http://127.0.0.1/api/beacon"),
         "beaconFilteringTermsResponse": r.filtering_terms_response([FEMALE]),
@@ -229,7 +231,7 @@ def test_a_reference_outside_the_spec_is_refused_not_fetched(no_network):
     validator = Draft202012Validator(
         {"$ref": source.resolve().as_uri()}, registry=schemas.registry(SPEC.resolve())
     )
-    doc = r.variant_record(SNP)
+    doc = rc.variant_record(SNP)
     with pytest.raises(Exception, match="w3id.org"):
         list(validator.iter_errors(doc))
     assert no_network == []
@@ -253,7 +255,7 @@ def test_spec_folder_from_the_environment(monkeypatch, tmp_path):
     assert schemas.schema_dir() == SPEC.resolve()
     monkeypatch.setenv(schemas.ENV_VAR, str(tmp_path))
     assert not schemas.available()
-    with pytest.raises(schemas.SchemaUnavailableError, match=schemas.ENV_VAR):
+    with pytest.raises(SchemaUnavailableError, match=schemas.ENV_VAR):
         schemas.validator_for("beaconBooleanResponse")
     monkeypatch.delenv(schemas.ENV_VAR)
     monkeypatch.setenv("SANDGRAIN_TEST_DATA", str(DATA))
@@ -264,7 +266,7 @@ def test_responses_are_built_without_the_spec(monkeypatch, tmp_path):
     monkeypatch.setenv(schemas.ENV_VAR, str(tmp_path / "nowhere"))
     doc = r.query_response(r.meta(granularity="count"), [r.result_set("d", count=3)])
     assert doc["responseSummary"] == {"exists": True, "numTotalResults": 3}
-    with pytest.raises(schemas.SchemaUnavailableError):
+    with pytest.raises(SchemaUnavailableError):
         schemas.validate("beaconCountResponse", doc)
 
 
@@ -272,7 +274,7 @@ def test_validate_raises_with_a_readable_list_of_errors():
     doc = _query("count", "ALL")
     del doc["meta"]["beaconId"]
     doc["responseSummary"]["exists"] = "yes"
-    with pytest.raises(schemas.SchemaValidationError) as info:
+    with pytest.raises(SchemaValidationError) as info:
         check("beaconCountResponse", doc)
     errors = info.value.errors
     assert "meta: 'beaconId' is a required property" in errors
@@ -309,10 +311,10 @@ GOOD = {
     "types": r.entry_types_response,
     "terms": lambda: r.filtering_terms_response([FEMALE]),
     "error": lambda: r.error_response(400, "bad"),
-    "variant": lambda: r.variant_record(SNP_RECORD),
-    "individual": lambda: r.individual_record(INDIVIDUALS[0]),
-    "dataset": lambda: r.dataset_record(DATASET),
-    "cohort": lambda: r.cohort_record(DATASET, INDIVIDUALS),
+    "variant": lambda: rc.variant_record(SNP_RECORD),
+    "individual": lambda: rc.individual_record(INDIVIDUALS[0]),
+    "dataset": lambda: rc.dataset_record(DATASET),
+    "cohort": lambda: rc.cohort_record(DATASET, INDIVIDUALS),
     "request": lambda: _request_body(),
 }
 SUMMARY = "meta/receivedRequestSummary"
@@ -368,9 +370,9 @@ def test_broken_documents_fail(name, good, path, value):
 
 def _sets(entry: str = "genomicVariant", granularity: str = "record") -> list[dict]:
     if entry == "genomicVariant":
-        hit = [r.variant_record(SNP_RECORD), r.variant_record(INSERTION)]
+        hit = [rc.variant_record(SNP_RECORD), rc.variant_record(INSERTION)]
     else:
-        hit = [r.individual_record(i) for i in INDIVIDUALS]
+        hit = [rc.individual_record(i) for i in INDIVIDUALS]
     return [
         r.result_set("1kg-chr1", count=len(hit), results=hit if granularity == "record" else ()),
         r.result_set("1kg-chr22", count=0),
@@ -492,7 +494,7 @@ def test_select_resultsets():
 
 
 def test_adjusted_counts():
-    """A count blurred by the security policy (``security.protect_count``) carries its
+    """A count blurred by the security policy (``protection.protect_count``) carries its
     precision fields; an exact one carries none."""
     assert r.CountReport(12).fields() == {}
     low = r.CountReport(5, (5,), "imprecise", True)
@@ -519,7 +521,7 @@ def test_handovers_and_info_are_carried():
         "url": "https://example.org/vcf/1kg-chr1.vcf.gz",
         "note": "the dataset's VCF",
     }
-    s = r.result_set("1kg-chr1", count=1, results=[r.variant_record(SNP)], handovers=[handover])
+    s = r.result_set("1kg-chr1", count=1, results=[rc.variant_record(SNP)], handovers=[handover])
     doc = r.resultsets_response(
         r.meta(granularity="record"), [s], info={"queryTimeMs": 3}, handovers=[handover]
     )
@@ -535,7 +537,7 @@ def test_handovers_and_info_are_carried():
 
 def _datasets() -> dict:
     m = r.meta(granularity="record", entry_type="dataset")
-    return r.collections_response(m, [r.dataset_record(DATASET), r.dataset_record({"id": "x"})])
+    return r.collections_response(m, [rc.dataset_record(DATASET), rc.dataset_record({"id": "x"})])
 
 
 def test_datasets_and_cohorts_collections():
@@ -545,7 +547,7 @@ def test_datasets_and_cohorts_collections():
     for record in doc["response"]["collections"]:
         check("datasets", record)
     m = r.meta(granularity="record", entry_type="cohort")
-    doc = r.collections_response(m, [r.cohort_record(DATASET, INDIVIDUALS)])
+    doc = r.collections_response(m, [rc.cohort_record(DATASET, INDIVIDUALS)])
     check("beaconCollectionsResponse", doc)
     check("cohorts", doc["response"]["collections"][0])
     assert doc["meta"]["returnedSchemas"] == [
@@ -693,7 +695,7 @@ def _request_body() -> dict:
 
 
 def test_variant_record_fields():
-    rec = r.variant_record(SNP_RECORD)
+    rec = rc.variant_record(SNP_RECORD)
     check("genomicVariations", rec)
     assert rec["variantInternalId"] == "1-69428-T-G"
     assert rec["variation"] == {
@@ -732,8 +734,8 @@ def test_variant_record_fields():
     ]
     assert rec["caseLevelData"][0]["individualId"] == "HG00096"
     # without case-level detail (boolean/count datasets, or asked not to)
-    assert "caseLevelData" not in r.variant_record(SNP)
-    assert "caseLevelData" not in r.variant_record(SNP_RECORD, case_level=False)
+    assert "caseLevelData" not in rc.variant_record(SNP)
+    assert "caseLevelData" not in rc.variant_record(SNP_RECORD, case_level=False)
 
 
 @pytest.mark.parametrize(
@@ -758,7 +760,7 @@ def test_variant_record_fields():
 def test_variant_records_validate(change):
     row = {**SNP_RECORD, **change}
     row.setdefault("carrier_ids", SNP_RECORD["carrier_ids"])
-    rec = r.variant_record(row, haploid_ids=["HG00096"])
+    rec = rc.variant_record(row, haploid_ids=["HG00096"])
     check("genomicVariations", rec)
     location = rec["variation"]["location"]
     assert location["interval"]["start"]["value"] < location["interval"]["end"]["value"]
@@ -793,27 +795,10 @@ def test_variant_records_validate(change):
         ]
 
 
-def test_refseq_accessions():
-    for assembly in ("GRCh37", "GRCh38"):
-        table = r.REFSEQ_ACCESSIONS[assembly]
-        assert list(table) == [str(i) for i in range(1, 23)] + ["X", "Y", "MT"]
-        for i in range(1, 23):
-            assert table[str(i)].startswith(f"NC_{i:06d}.")
-        assert table["X"].startswith("NC_000023.") and table["Y"].startswith("NC_000024.")
-    nuclear = [c for c in r.REFSEQ_ACCESSIONS["GRCh37"] if c != "MT"]
-    # every nuclear chromosome got a new version in GRCh38; the mitochondrion (rCRS) did not
-    for c in nuclear:
-        v37 = int(r.REFSEQ_ACCESSIONS["GRCh37"][c].split(".")[1])
-        v38 = int(r.REFSEQ_ACCESSIONS["GRCh38"][c].split(".")[1])
-        assert v38 == v37 + 1
-    assert r.refseq_accession("hg19", "chr17") == "NC_000017.10"
-    assert r.refseq_accession("GRCh38.p14", "17") == "NC_000017.11"
-    assert r.refseq_accession("GRCh38", "chrM") == "NC_012920.1"
-    assert r.refseq_accession("T2T-CHM13", "1") is None
 
 
 def test_individual_records():
-    full = r.individual_record(INDIVIDUALS[0])
+    full = rc.individual_record(INDIVIDUALS[0])
     check("individuals", full)
     assert full == {
         "id": "HG00096",
@@ -824,12 +809,12 @@ def test_individual_records():
         "phenotypicFeatures": [{"featureType": {"id": "HP:0001250", "label": "Seizure"}}],
     }
     for row in INDIVIDUALS[1:]:
-        check("individuals", r.individual_record(row))
-    assert r.individual_record(INDIVIDUALS[2])["sex"] == r.UNKNOWN_SEX
+        check("individuals", rc.individual_record(row))
+    assert rc.individual_record(INDIVIDUALS[2])["sex"] == rc.UNKNOWN_SEX
 
 
 def test_dataset_records():
-    rec = r.dataset_record(DATASET)
+    rec = rc.dataset_record(DATASET)
     check("datasets", rec)
     assert rec["createDateTime"] == "2025-01-02T03:04:05Z"
     assert rec["updateDateTime"] == "2025-01-03T00:00:00Z"  # naive: taken as UTC
@@ -842,14 +827,14 @@ def test_dataset_records():
     }
     keys = Manifest.__dataclass_fields__
     obj = Manifest(**{k: str(v) if k == "version" else v for k, v in DATASET.items() if k in keys})
-    assert r.dataset_record(obj) == rec
-    odd = r.dataset_record({**DATASET, "created": "last tuesday", "updated": None})
+    assert rc.dataset_record(obj) == rec
+    odd = rc.dataset_record({**DATASET, "created": "last tuesday", "updated": None})
     check("datasets", odd)
     assert "createDateTime" not in odd and "updateDateTime" not in odd
 
 
 def test_cohort_records():
-    rec = r.cohort_record(DATASET, INDIVIDUALS)
+    rec = rc.cohort_record(DATASET, INDIVIDUALS)
     check("cohorts", rec)
     assert rec["cohortType"] == "beacon-defined" and rec["cohortSize"] == 3
     event = rec["collectionEvents"][0]
@@ -860,7 +845,7 @@ def test_cohort_records():
     }
     assert event["eventDiseases"]["distribution"] == {"diseases": {"type 2 diabetes mellitus": 1}}
     assert {"id": "OGMS:0000015", "label": "clinical history"} in rec["cohortDataTypes"]
-    bare = r.cohort_record(DATASET)
+    bare = rc.cohort_record(DATASET)
     check("cohorts", bare)
     assert bare["cohortSize"] == 2504 and "collectionEvents" not in bare
 
@@ -901,7 +886,7 @@ def test_records_from_the_annotated_1000_genomes_file_validate():
     seen_effects = set()
     for row in rows:
         # case-level data in full for rare variants (validating ~90,000 carriers takes seconds)
-        rec = r.variant_record(row, case_level=row["carriers"] <= 100)
+        rec = rc.variant_record(row, case_level=row["carriers"] <= 100)
         assert not list(validator.iter_errors(rec)), row["variant_id"]
         seen_effects.update(
             e["id"] for e in rec.get("molecularAttributes", {}).get("molecularEffects", [])
@@ -909,11 +894,11 @@ def test_records_from_the_annotated_1000_genomes_file_validate():
     # every consequence SnpEff wrote in this file has its Sequence Ontology id
     assert not any(e.startswith("CUSTOM:") for e in seen_effects)
     missense = next(x for x in rows if "missense_variant" in x["effects"])
-    rec = r.variant_record(missense)
+    rec = rc.variant_record(missense)
     assert rec["molecularAttributes"]["aminoacidChanges"][0][0].isupper()
     m = r.meta(granularity="record", include_resultset_responses="ALL")
     sets = [
-        r.result_set("1kg-chr1", count=len(rows), results=[r.variant_record(x) for x in rows[:10]])
+        r.result_set("1kg-chr1", count=len(rows), results=[rc.variant_record(x) for x in rows[:10]])
     ]
     check("beaconResultsetsResponse", r.query_response(m, sets, include="ALL"))
 
@@ -928,9 +913,9 @@ def test_records_from_the_chr22_file_with_a_structural_variant_validate():
     first = rows[0]
     symbolic = [dict(first, alt="<DEL>", variant_type="DEL", end0=first["start0"] + 1_500)]
     for row in symbolic + rows[:300]:
-        rec = r.variant_record(row)
+        rec = rc.variant_record(row)
         assert not list(validator.iter_errors(rec)), row["variant_id"]
-    sv = r.variant_record(symbolic[0])
+    sv = rc.variant_record(symbolic[0])
     assert sv["variation"]["variantType"] == "DEL"
     interval = sv["variation"]["location"]["interval"]
     assert interval["end"]["value"] - interval["start"]["value"] > 1

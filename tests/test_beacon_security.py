@@ -1,13 +1,14 @@
 """Beacon security: tokens, visas, tiers, small counts, query budgets and the audit log.
 
+The budget and audit tests run on a SQLite file and on PostgreSQL (the ``database`` fixture).
+
 Every token and visa here is signed with keys made on the spot and verified against JWKS
-documents served on 127.0.0.1 (see sandgrain.beacon.testing_auth).
+documents served on 127.0.0.1 (see sandgrain.testing.auth).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -16,23 +17,17 @@ import pytest
 from conftest import DATA
 from jsonschema import Draft202012Validator
 
-from sandgrain.beacon.security import (
-    AuditLog,
-    AuthenticationError,
-    BudgetExceededError,
-    JwksCache,
-    OidcIssuer,
-    Principal,
-    QueryBudget,
-    SecurityConfig,
-    VisaIssuer,
-    audit_event,
-    authenticate,
-    clamp,
-    granularity_for,
-    protect_count,
-)
-from sandgrain.beacon.testing_auth import (
+from sandgrain.beacon.access import clamp, granularity_for
+from sandgrain.beacon.audit import AuditLog, audit_event
+from sandgrain.beacon.budget import QueryBudget
+from sandgrain.beacon.errors import AuthenticationError, BudgetExceededError
+from sandgrain.beacon.policy import OidcIssuer, SecurityConfig, VisaIssuer
+from sandgrain.beacon.protection import protect_count
+from sandgrain.beacon.tokens import JwksCache, Principal, authenticate
+from sandgrain.config import Settings
+from sandgrain.errors import InputError, SandgrainError, StorageError
+from sandgrain.jobs import JobStore
+from sandgrain.testing.auth import (
     LoopbackIdP,
     ec_key,
     jwks,
@@ -41,8 +36,6 @@ from sandgrain.beacon.testing_auth import (
     rsa_key,
     unused_port,
 )
-from sandgrain.config import Settings
-from sandgrain.errors import InputError, SandgrainError
 
 IP = "203.0.113.7"
 
@@ -472,9 +465,9 @@ class Clock:
         return self.t
 
 
-def test_budget_allows_n_then_429(tmp_path):
+def test_budget_allows_n_then_429(database):
     clock = Clock()
-    budget = QueryBudget(tmp_path / "a.sqlite", limit=3, window_s=60, clock=clock)
+    budget = QueryBudget(database, limit=3, window_s=60, clock=clock)
     assert [budget.charge("ip:1.2.3.4") for _ in range(3)] == [2, 1, 0]
     with pytest.raises(BudgetExceededError) as info:
         budget.charge("ip:1.2.3.4")
@@ -486,8 +479,8 @@ def test_budget_allows_n_then_429(tmp_path):
     assert budget.remaining("ip:1.2.3.4") == 0
 
 
-def test_budget_is_per_user_and_per_ip(tmp_path, idp, config, cache):
-    budget = QueryBudget(tmp_path / "a.sqlite", limit=2, window_s=60, clock=Clock())
+def test_budget_is_per_user_and_per_ip(database, idp, config, cache):
+    budget = QueryBudget(database, limit=2, window_s=60, clock=Clock())
     anonymous = auth(None, config, cache)
     alice = auth(idp.token("alice"), config, cache)  # same IP address as the anonymous caller
     bob = auth(idp.token("bob"), config, cache)
@@ -501,9 +494,9 @@ def test_budget_is_per_user_and_per_ip(tmp_path, idp, config, cache):
     assert budget.charge(Principal(ip="198.51.100.1").budget_key) == 1
 
 
-def test_budget_window_slides(tmp_path):
+def test_budget_window_slides(database):
     clock = Clock(1000.0)
-    budget = QueryBudget(tmp_path / "a.sqlite", limit=3, window_s=60, clock=clock)
+    budget = QueryBudget(database, limit=3, window_s=60, clock=clock)
     for t in (1000, 1010, 1020):
         clock.t = t
         budget.charge("u")
@@ -521,10 +514,9 @@ def test_budget_window_slides(tmp_path):
     assert budget.remaining("u") == 3 and budget.charge("u") == 2
 
 
-def test_budget_is_shared_between_instances_and_threads(tmp_path):
-    # Separate instances have separate SQLite connections, as separate processes would.
-    path = tmp_path / "shared.sqlite"
-    budgets = [QueryBudget(path, limit=50, window_s=60) for _ in range(4)]
+def test_budget_is_shared_between_instances_and_threads(database):
+    # Separate instances have separate connections, as separate processes would.
+    budgets = [QueryBudget(database, limit=50, window_s=60) for _ in range(4)]
     allowed, refused_count = [], []
 
     def spend(budget):
@@ -543,19 +535,34 @@ def test_budget_is_shared_between_instances_and_threads(tmp_path):
     assert len(allowed) == 50 and len(refused_count) == 160 - 50
 
 
-def test_budget_limit_zero_is_unlimited(tmp_path):
-    budget = QueryBudget(tmp_path / "a.sqlite", limit=0, window_s=60)
+def test_budget_limit_zero_is_unlimited(database):
+    budget = QueryBudget(database, limit=0, window_s=60)
     assert all(budget.charge("u") == -1 for _ in range(100))
 
 
-def test_budget_from_config_uses_the_shared_file(tmp_path):
+def test_budget_and_audit_use_the_metadata_database(tmp_path, database):
     config = SecurityConfig(budget_limit=1, budget_window_s=10)
-    settings = Settings(home=str(tmp_path))
+    settings = Settings(home=str(tmp_path / "home"), database=database)
     budget = QueryBudget.from_config(config, settings)
     budget.charge("u")
     with pytest.raises(BudgetExceededError):
         budget.charge("u")
-    assert (tmp_path / "beacon-audit.sqlite").is_file()
+    AuditLog.from_config(config, settings).record({"kind": "admin", "outcome": "ok"})
+    # one database holds jobs, budgets and audit rows
+    tables = JobStore(settings.database_url).db.query(
+        "SELECT (SELECT COUNT(*) FROM beacon_budget), (SELECT COUNT(*) FROM beacon_audit), "
+        "(SELECT COUNT(*) FROM jobs)"
+    )
+    assert tuple(tables[0]) == (1, 1, 0)
+
+
+def test_budget_and_audit_default_to_the_sqlite_file_under_home(tmp_path):
+    settings = Settings(home=str(tmp_path))
+    QueryBudget.from_config(SecurityConfig(), settings).charge("u")
+    AuditLog.from_config(SecurityConfig(), settings).record({"kind": "admin", "outcome": "ok"})
+    assert sorted(p.name for p in tmp_path.glob("*.sqlite")) == ["sandgrain.sqlite"]
+    own = SecurityConfig(audit_db=str(tmp_path / "audit.sqlite"))
+    assert own.database_url(settings) == str(tmp_path / "audit.sqlite")
 
 
 # --------------------------------------------------------------------------------------------
@@ -563,9 +570,8 @@ def test_budget_from_config_uses_the_shared_file(tmp_path):
 # --------------------------------------------------------------------------------------------
 
 
-def test_audit_records_are_written_and_read_back(tmp_path, idp, config, cache):
-    path = tmp_path / "audit.sqlite"
-    log = AuditLog(path)
+def test_audit_records_are_written_and_read_back(database, idp, config, cache):
+    log = AuditLog(database)
     alice = auth(idp.token("alice", datasets=["ds"]), config, cache)
     query = {"referenceName": "1", "start": [10176], "alternateBases": "C"}
     first = log.record(
@@ -585,7 +591,7 @@ def test_audit_records_are_written_and_read_back(tmp_path, idp, config, cache):
     log.record({"kind": "revoke", "outcome": "ok", "user": "admin", "query": {"id": "NA1"}})
     assert isinstance(first, int)
     # A new instance (as after a restart) sees every event: each was committed.
-    events = AuditLog(path).events()
+    events = AuditLog(database).events()
     assert [e["kind"] for e in events] == ["query", "query", "revoke"]
     e = events[0]
     assert e["subject"] == "alice" and e["issuer"] == idp.issuer and e["ip"] == IP
@@ -598,8 +604,8 @@ def test_audit_records_are_written_and_read_back(tmp_path, idp, config, cache):
     assert len(log.events(limit=2)) == 2
 
 
-def test_audit_since_filter_and_time_normalisation(tmp_path):
-    log = AuditLog(tmp_path / "audit.sqlite")
+def test_audit_since_filter_and_time_normalisation(database):
+    log = AuditLog(database)
     log.record({"kind": "admin", "outcome": "ok", "time": "2024-01-01T00:00:00+02:00"})
     log.record({"kind": "admin", "outcome": "ok", "time": "2024-06-01T12:00:00Z"})
     times = [e["time"] for e in log.events()]
@@ -617,16 +623,16 @@ def test_audit_since_filter_and_time_normalisation(tmp_path):
         {"kind": "query", "outcome": "ok", "time": "yesterday"},
     ],
 )
-def test_malformed_audit_events_are_refused(tmp_path, event):
+def test_malformed_audit_events_are_refused(database, event):
     with pytest.raises(InputError):
-        AuditLog(tmp_path / "audit.sqlite").record(event)
+        AuditLog(database).record(event)
 
 
-def test_audit_failures_do_not_reach_the_request(tmp_path, monkeypatch, caplog):
-    log = AuditLog(tmp_path / "audit.sqlite")
+def test_audit_failures_do_not_reach_the_request(database, monkeypatch, caplog):
+    log = AuditLog(database)
 
     def broken(**kwargs):
-        raise sqlite3.OperationalError("disk I/O error")
+        raise StorageError("cannot commit to database x: disk I/O error")
 
     monkeypatch.setattr(log._db, "transaction", broken)
     assert log.record({"kind": "query", "outcome": "ok"}) is None
@@ -649,7 +655,8 @@ def test_config_defaults(tmp_path):
     assert config.min_count == 0 and config.budget_limit == 1000
     assert config.budget_window_s == 3600
     home = Settings(home=str(tmp_path))
-    assert config.db_path(home) == str(tmp_path / "beacon-audit.sqlite")
+    assert config.database_url(home) == home.database_url
+    assert home.database_url == f"sqlite:///{tmp_path}/sandgrain.sqlite"
 
 
 EXAMPLE = {
@@ -710,10 +717,10 @@ def test_config_from_json_toml_and_env(tmp_path):
     )
     assert "ds1" in from_json.datasets_granted_by("https://ega.example/EGAD1")
     assert "ds1" not in from_json.datasets_granted_by("ds1")
-    assert from_json.db_path() == "/var/lib/sandgrain/audit.sqlite"
+    assert from_json.database_url() == "/var/lib/sandgrain/audit.sqlite"
     env = {"SANDGRAIN_BEACON_CONFIG": str(tmp_path / "c.toml")}
-    assert SecurityConfig.from_env(env) == from_toml
-    assert SecurityConfig.from_env({}) == SecurityConfig()
+    assert SecurityConfig.from_settings(Settings.from_env(env)) == from_toml
+    assert SecurityConfig.from_settings(Settings.from_env({})) == SecurityConfig()
 
 
 @pytest.mark.parametrize(

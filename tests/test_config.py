@@ -10,7 +10,7 @@ from sandgrain.errors import InputError
 
 def test_defaults_derive_from_home():
     s = Settings.from_env({}, home="/data/sg")
-    assert s.store == "/data/sg/store" and s.jobs_path == "/data/sg/jobs.sqlite"
+    assert s.store == "/data/sg/store" and s.database_url == "sqlite:////data/sg/sandgrain.sqlite"
     assert s.executor == "local" and s.retries == 2 and s.storage_options() == {}
 
 

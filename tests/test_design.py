@@ -15,7 +15,7 @@ from sandgrain.genome.regions import reverse_complement
 from sandgrain.genome.store import open_genome
 from sandgrain.guides import design_guides, score_guides
 from sandgrain.guides.annotate import annotate_site
-from sandgrain.guides.design import GUIDE_FIELDS
+from sandgrain.guides.document import GUIDE_FIELDS
 from sandgrain.guides.formats import to_bed, to_casoffinder, to_json, to_tsv
 from sandgrain.guides.nucleases import get_nuclease
 from sandgrain.guides.scores import (

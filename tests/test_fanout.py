@@ -21,11 +21,11 @@ from sandgrain.fanout import (
     open_executor,
     run_plan,
 )
-from sandgrain.fanout.demo_tasks import demo_plan, range_value
+from sandgrain.testing.fanout_tasks import demo_plan, range_value
 
 pytestmark = pytest.mark.timeout(120)
 
-DEMO = "sandgrain.fanout.demo_tasks"
+DEMO = "sandgrain.testing.fanout_tasks"
 BACKENDS = ["serial", "local:2", "dask-local:2", "lithops:localhost"]
 
 
@@ -280,7 +280,7 @@ def test_unimportable_function_fails_the_task():
 def test_user_errors_are_not_retried(tmp_path):
     # flaky() would succeed on a second attempt, but an InputError is final at once
     with pytest.raises(InputError, match="genome"):
-        run_plan([Task("sandgrain.fanout.demo_tasks:user_error", {"message": "no genome"})],
+        run_plan([Task("sandgrain.testing.fanout_tasks:user_error", {"message": "no genome"})],
                  "serial", retries=3)
 
 

@@ -1,4 +1,6 @@
-"""Tests of the job store (sandgrain.jobs): lifecycle, cancellation, concurrency, recovery."""
+"""Tests of the job store (sandgrain.jobs): lifecycle, cancellation, concurrency, recovery.
+
+Every test of the store runs on a SQLite file and on PostgreSQL (the ``database`` fixture)."""
 
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ from sandgrain.jobs import (
     JobStatus,
     JobStore,
     current_owner,
-    default_path,
+    default_url,
     owner_is_alive,
 )
 
@@ -42,12 +44,13 @@ WAIT = 10.0
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "jobs.sqlite"
+def db(database: str) -> str:
+    """A fresh metadata database: a SQLite file, then a PostgreSQL schema."""
+    return database
 
 
 @pytest.fixture
-def store(db: Path):
+def store(db: str):
     s = JobStore(db)
     yield s
     s.close()
@@ -196,7 +199,7 @@ def test_list_newest_first_and_filters(store: JobStore):
     assert len(store.list(limit=None)) == 6
 
 
-def test_db_survives_reopening(db: Path):
+def test_db_survives_reopening(db: str):
     with JobStore(db) as s1:
         job = s1.submit("import", {"name": "ecoli", "parts": [1, 2]})
         s1.start(job.id, "h:1:t")
@@ -210,31 +213,36 @@ def test_db_survives_reopening(db: Path):
         s2.get(job.id)  # closed
 
 
-def test_default_path_uses_sandgrain_home(monkeypatch, tmp_path: Path):
+def test_default_database_is_sqlite_under_sandgrain_home(monkeypatch, tmp_path: Path):
     monkeypatch.setenv("SANDGRAIN_HOME", str(tmp_path / "home"))
-    assert default_path() == tmp_path / "home" / "jobs.sqlite"
+    monkeypatch.delenv("SANDGRAIN_DATABASE", raising=False)
+    assert default_url() == f"sqlite:///{tmp_path}/home/sandgrain.sqlite"
     with JobStore() as s:
-        assert s.path == default_path() and s.path.exists()
+        assert s.path == tmp_path / "home" / "sandgrain.sqlite" and s.path.exists()
+    monkeypatch.setenv("SANDGRAIN_DATABASE", str(tmp_path / "elsewhere.sqlite"))
+    with JobStore() as s:
+        assert s.path == tmp_path / "elsewhere.sqlite"
 
 
 def test_unusable_file_is_a_storage_error(tmp_path: Path):
     bad = tmp_path / "jobs.sqlite"
     bad.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(StorageError, match="job database .*not a database"):
+    with pytest.raises(StorageError, match="database .*jobs.sqlite.*not a database"):
         JobStore(bad)
 
 
-def test_wal_mode(store: JobStore, db: Path):
+def test_sqlite_runs_in_wal_mode(tmp_path: Path):
     import sqlite3
 
-    with sqlite3.connect(db) as conn:
+    path = tmp_path / "jobs.sqlite"
+    with JobStore(path), sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 # -- concurrency ----------------------------------------------------------------------------
 
 
-def test_two_stores_racing_to_start(db: Path):
+def test_two_stores_racing_to_start(db: str):
     stores = [JobStore(db) for _ in range(2)]
     jobs = [stores[0].submit("k", {"i": i}) for i in range(20)]
     wins: Counter[str] = Counter()
@@ -260,7 +268,7 @@ def test_two_stores_racing_to_start(db: Path):
         s.close()
 
 
-def test_processes_racing_to_start(store: JobStore, db: Path):
+def test_processes_racing_to_start(store: JobStore, db: str):
     jobs = [store.submit("k", {"i": i}) for i in range(30)]
     code = """
         import sys
@@ -446,7 +454,7 @@ def test_heartbeat_thread_refreshes_running_jobs(store: JobStore, manager_factor
     assert store.wait(job.id, WAIT).status is JobStatus.DONE
 
 
-def test_manager_picks_up_jobs_stored_by_other_processes(db: Path, manager_factory):
+def test_manager_picks_up_jobs_stored_by_other_processes(db: str, manager_factory):
     m = manager_factory({"k": lambda ctx: "from-" + ctx.params["who"]}, poll_interval=0.05)
     m.start()
     with JobStore(db) as other:  # e.g. a CLI process writing to the same file
@@ -466,7 +474,7 @@ def test_manager_recovers_dead_jobs_while_running(store: JobStore, manager_facto
     assert store.get(job.id).error == INTERRUPTED_ERROR
 
 
-def test_shutdown_leaves_unstarted_jobs_queued(db: Path):
+def test_shutdown_leaves_unstarted_jobs_queued(db: str):
     store = JobStore(db)
     gate = threading.Event()
     m = JobManager(store, {"k": lambda ctx: gate.wait(WAIT) and "x"}, max_workers=1)
@@ -501,7 +509,7 @@ WORKER = """
 """
 
 
-def test_killed_server_job_is_recovered_and_queued_job_redispatched(db: Path):
+def test_killed_server_job_is_recovered_and_queued_job_redispatched(db: str):
     proc = run_python(WORKER, str(db))
     try:
         line = proc.stdout.readline()

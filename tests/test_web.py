@@ -84,7 +84,7 @@ def test_composition_job(client, yeast):
 
 def test_restart_marks_running_jobs_failed(app_settings, tmp_path):
     """A job left 'running' by a server that died is failed with a clear reason on restart."""
-    jobs = JobStore(app_settings.jobs_path)
+    jobs = JobStore(app_settings.database_url)
     job = jobs.submit("genome.composition", {"genome": "yeast"})
     jobs.start(job.id, owner="some-host-that-died:4242:token")
     with jobs._tx() as conn:  # the dead server's last heartbeat was long ago
@@ -122,5 +122,5 @@ def test_stopping_the_server_ends_its_running_jobs(app_settings):
         while c.get(f"/api/v1/jobs/{job_id}").json()["status"] != "running":
             assert time.monotonic() < deadline
             time.sleep(0.01)
-    job = JobStore(app_settings.jobs_path).get(job_id)
+    job = JobStore(app_settings.database_url).get(job_id)
     assert job.status == "failed" and job.error == STOPPED_ERROR

@@ -470,8 +470,8 @@ schema.config.checks.positive_data_acceptance.expected_statuses = ["2xx", "400",
 
 @pytest.fixture(scope="module")
 def schemathesis_app(tmp_path_factory, demo_store, indexed):
-    from sandgrain.beacon.api import BeaconService
-    from sandgrain.beacon.security import SecurityConfig
+    from sandgrain.beacon.policy import SecurityConfig
+    from sandgrain.beacon.service import BeaconService
 
     app = create_app(app_settings(tmp_path_factory.mktemp("schemathesis-home"), demo_store))
     # the Beacon's query budget is the subject of its own tests; fuzzing must not spend it

@@ -11,20 +11,73 @@ SANDGRAIN_S3_ENDPOINT   endpoint URL for S3-compatible object storage (MinIO, Ce
 SANDGRAIN_EXECUTOR      fan-out executor URL: ``local``, ``local:N``, ``serial``, ``dask://host:port``,
                         ``dask-local``, ``lithops``, ``lithops:localhost`` (default ``local``)
 SANDGRAIN_RETRIES       retries of a failed fan-out task (default 2)
-SANDGRAIN_JOBS_DB       SQLite file of the job store (default: ``$HOME/jobs.sqlite``)
+SANDGRAIN_DATABASE      the metadata database (jobs, Beacon audit log and query budgets): a SQLite
+                        file path or ``sqlite:///path``, or ``postgresql://user:pw@host:5432/db``
+                        to share it between servers (default: ``$SANDGRAIN_HOME/sandgrain.sqlite``)
+SANDGRAIN_TEST_DATA     the shared data folder `sandgrain demo` imports (default ../shared/data)
+
+Each domain reads its own variables through a settings section (:class:`SettingsSection`, e.g.
+``SANDGRAIN_BEACON_*``): ``settings.section(BeaconSettings)``. No domain reads ``os.environ``.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any, ClassVar, TypeVar, get_type_hints
 
 import platformdirs
 
 from .errors import InputError
 
 ENV_PREFIX = "SANDGRAIN_"
+DEFAULT_DATA = "../shared/data"
+
+S = TypeVar("S", bound="SettingsSection")
+
+
+class SettingsSection:
+    """Base of a domain's settings section: a frozen dataclass read from ``SANDGRAIN_<PREFIX>_*``.
+
+    A subclass sets :attr:`prefix` (``"BEACON"``) and declares typed fields with defaults; field
+    ``cache_mb`` is read from ``SANDGRAIN_BEACON_CACHE_MB`` unless its metadata names another
+    variable (``field(default=…, metadata={"env": "SANDGRAIN_BEACON_SCHEMAS"})``). Values are
+    converted to the field's type (``str``, ``int``, ``float``, ``bool``) with one clear error.
+    """
+
+    prefix: ClassVar[str] = ""
+
+    @classmethod
+    def from_env(cls: type[S], env: Mapping[str, str]) -> S:
+        hints = get_type_hints(cls)
+        values: dict[str, Any] = {}
+        for f in fields(cls):  # type: ignore[arg-type]
+            var = f.metadata.get("env") or f"{ENV_PREFIX}{cls.prefix}_{f.name.upper()}"
+            raw = env.get(var)
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _convert(raw, hints.get(f.name), var)
+        return cls(**values)
+
+
+def _convert(raw: str, kind: Any, var: str) -> Any:
+    text = str(kind)
+    try:
+        if kind is bool or text.startswith("bool"):
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if kind is int or text.startswith("int"):
+            return int(raw)
+        if kind is float or text.startswith("float"):
+            return float(raw)
+    except ValueError:
+        raise InputError(f"{var} must be {text.split(' ')[0]}-valued, not {raw!r}") from None
+    return raw
 
 
 def _default_home() -> str:
@@ -40,7 +93,10 @@ class Settings:
     s3_endpoint: str | None = None
     executor: str = "local"
     retries: int = 2
-    jobs_db: str | None = None
+    database: str | None = None
+    data: str = DEFAULT_DATA
+    #: The ``SANDGRAIN_*`` variables these settings were built from (for :meth:`section`).
+    env: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides) -> Settings:
@@ -53,12 +109,16 @@ class Settings:
             ("s3_endpoint", "S3_ENDPOINT"),
             ("executor", "EXECUTOR"),
             ("retries", "RETRIES"),
-            ("jobs_db", "JOBS_DB"),
+            ("database", "DATABASE"),
+            ("data", "TEST_DATA"),
         ):
             raw = env.get(ENV_PREFIX + var)
             if raw:
                 values[name] = raw
         values.update({k: v for k, v in overrides.items() if v is not None})
+        values.setdefault(
+            "env", tuple(sorted((k, v) for k, v in env.items() if k.startswith(ENV_PREFIX)))
+        )
         if "retries" in values:
             try:
                 values["retries"] = int(values["retries"])
@@ -76,8 +136,16 @@ class Settings:
         return self.store_url or str(Path(self.home) / "store")
 
     @property
-    def jobs_path(self) -> str:
-        return self.jobs_db or str(Path(self.home) / "jobs.sqlite")
+    def database_url(self) -> str:
+        """The metadata database in force (see :mod:`sandgrain.db`): ``database``, or the SQLite
+        file ``<home>/sandgrain.sqlite``."""
+        if self.database:
+            return self.database
+        return "sqlite:///" + str(Path(self.home).expanduser() / "sandgrain.sqlite")
+
+    def section(self, cls: type[S]) -> S:
+        """A domain's settings section, read from the variables these settings were built from."""
+        return _section(cls, self.env)
 
     def with_(self, **changes) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -87,3 +155,15 @@ class Settings:
         if self.s3_endpoint and self.store.startswith("s3://"):
             return {"client_kwargs": {"endpoint_url": self.s3_endpoint}}
         return {}
+
+
+_SECTIONS: dict[tuple[type, tuple], Any] = {}
+
+
+def _section(cls: type[S], env: tuple[tuple[str, str], ...]) -> S:
+    key = (cls, env)
+    if key not in _SECTIONS:
+        if len(_SECTIONS) > 256:  # settings objects are few; never let this grow unbounded
+            _SECTIONS.clear()
+        _SECTIONS[key] = cls.from_env(dict(env))
+    return _SECTIONS[key]

@@ -1,6 +1,7 @@
 """The job store: long-running work (genome imports, searches) that survives server restarts.
 
-A job is a row in a SQLite database (``$SANDGRAIN_HOME/jobs.sqlite`` by default) with a status:
+A job is a row of the ``jobs`` table in the metadata database (:mod:`sandgrain.db`: the SQLite file
+``$SANDGRAIN_HOME/sandgrain.sqlite`` by default, or PostgreSQL) with a status:
 
 * ``queued``    -- stored, waiting for a worker;
 * ``running``   -- a worker process (its :attr:`Job.owner`) is running it;
@@ -10,10 +11,10 @@ A job is a row in a SQLite database (``$SANDGRAIN_HOME/jobs.sqlite`` by default)
 
 The last three are terminal: a terminal job never changes again.
 
-:class:`JobStore` is the database. It is safe to use from several threads and several processes
-on the same file: each thread gets its own connection, the database runs in WAL mode with a busy
-timeout, and every state change is a conditional ``UPDATE`` inside an immediate transaction, so
-two workers can never both start the same job.
+:class:`JobStore` is the table. It is safe to use from several threads and several processes
+on the same database: each thread gets its own connection, and every state change is a
+conditional ``UPDATE`` inside a write transaction (writers of the job table take turns), so two
+workers can never both start the same job.
 
 :class:`JobManager` runs jobs in a thread pool inside the server process. Each job kind has a
 handler, a callable that takes a :class:`JobContext` and returns the result location.
@@ -36,28 +37,25 @@ import math
 import os
 import re
 import socket
-import sqlite3
 import threading
 import time
 import uuid
-import weakref
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 import psutil
 
+from sandgrain.db import Database, Transaction, connect
 from sandgrain.errors import (
     CancelledError,
     ConflictError,
     InputError,
     NotFoundError,
     SandgrainError,
-    StorageError,
 )
 
 __all__ = [
@@ -68,7 +66,7 @@ __all__ = [
     "JobStatus",
     "JobStore",
     "current_owner",
-    "default_path",
+    "default_url",
     "owner_is_alive",
 ]
 
@@ -86,7 +84,6 @@ _MESSAGE_LIMIT = 200
 _ERROR_LIMIT = 1000
 _KIND_LIMIT = 100
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-_SCHEMA_VERSION = 1
 
 
 # --------------------------------------------------------------------------------------------
@@ -157,7 +154,7 @@ class Job:
         }
 
     @classmethod
-    def _from_row(cls, row: sqlite3.Row) -> Job:
+    def _from_row(cls, row: Any) -> Job:
         return cls(
             id=row["id"],
             kind=row["kind"],
@@ -259,11 +256,12 @@ def owner_is_alive(owner: str | None) -> bool | None:
     return True
 
 
-def default_path() -> Path:
-    """The settings' job database: ``SANDGRAIN_JOBS_DB`` or ``$SANDGRAIN_HOME/jobs.sqlite``."""
+def default_url() -> str:
+    """The settings' metadata database: ``SANDGRAIN_DATABASE`` or
+    ``$SANDGRAIN_HOME/sandgrain.sqlite``."""
     from .config import Settings
 
-    return Path(Settings.from_env().jobs_path).expanduser()
+    return Settings.from_env().database_url
 
 
 def _check_status(status: JobStatus | str) -> JobStatus:
@@ -278,14 +276,16 @@ def _check_status(status: JobStatus | str) -> JobStatus:
 # The store
 # --------------------------------------------------------------------------------------------
 
+_SCHEMA_VERSION = 1
 _SCHEMA = (
     """
     CREATE TABLE IF NOT EXISTS jobs (
-        id TEXT PRIMARY KEY,
+        seq {serial},
+        id TEXT NOT NULL UNIQUE,
         kind TEXT NOT NULL,
         params TEXT NOT NULL,
         status TEXT NOT NULL,
-        progress REAL NOT NULL DEFAULT 0,
+        progress {float} NOT NULL DEFAULT 0,
         message TEXT,
         result TEXT,
         error TEXT,
@@ -297,39 +297,31 @@ _SCHEMA = (
         cancel_requested INTEGER NOT NULL DEFAULT 0
     )
     """,
-    "CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs (created)",
-    "CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created)",
+    "CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs (created, seq)",
+    "CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created, seq)",
 )
+#: Writers of the job table take turns under this scope (see :mod:`sandgrain.db`).
+_SCOPE = "jobs"
 
 
 class JobStore:
-    """Jobs in a SQLite file; safe for several threads and several processes.
+    """Jobs in the metadata database; safe for several threads and several processes.
 
-    ``path`` defaults to :func:`default_path`. Use a local file system: SQLite's WAL mode does
-    not work over network file systems.
+    ``database`` is a URL or path (:mod:`sandgrain.db`) or an open
+    :class:`~sandgrain.db.Database`; it defaults to :func:`default_url`. A SQLite file must be
+    on a local file system: SQLite's WAL mode does not work over network file systems.
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, timeout: float = 30.0):
-        self.path = Path(path) if path is not None else default_path()
-        if str(self.path) == ":memory:":
-            raise InputError("the job store needs a file; ':memory:' cannot be shared")
-        self.timeout = float(timeout)
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        # (thread, pid, connection) for every connection opened, so close() can close them all
-        self._conns: builtins.list[tuple[weakref.ref[threading.Thread], int, sqlite3.Connection]]
-        self._conns = []
-        self._closed = False
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StorageError(
-                f"cannot create the folder of job database {self.path}: {exc}"
-            ) from exc
-        self._init_schema()
+    def __init__(
+        self, database: str | os.PathLike[str] | Database | None = None, *, timeout: float = 30.0
+    ):
+        self._owns_db = not isinstance(database, Database)
+        self.db = connect(database if database is not None else default_url(), timeout=timeout)
+        self.path = self.db.path
+        self.db.ensure_schema("jobs", _SCHEMA_VERSION, _SCHEMA)
 
     def __repr__(self) -> str:
-        return f"JobStore({str(self.path)!r})"
+        return f"JobStore({self.db.name!r})"
 
     def __enter__(self) -> JobStore:
         return self
@@ -337,113 +329,23 @@ class JobStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- connections ---------------------------------------------------------------------------
-
-    def _conn(self) -> sqlite3.Connection:
-        if self._closed:
-            raise StorageError(f"job store {self.path} is closed")
-        conn = getattr(self._local, "conn", None)
-        pid = os.getpid()
-        if conn is not None and self._local.pid == pid:
-            return conn
-        try:
-            conn = sqlite3.connect(
-                str(self.path),
-                timeout=self.timeout,
-                isolation_level=None,  # autocommit; transactions are explicit
-                check_same_thread=False,  # only so close() may close it from another thread
-            )
-            conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-            conn.execute("PRAGMA synchronous = NORMAL")
-        except sqlite3.Error as exc:
-            raise StorageError(f"cannot open job database {self.path}: {exc}") from exc
-        self._local.conn = conn
-        self._local.pid = pid
-        with self._lock:
-            alive = []
-            for ref, owner_pid, other in self._conns:
-                thread = ref()
-                if owner_pid == pid and (thread is None or not thread.is_alive()):
-                    other.close()  # its thread is gone
-                elif owner_pid == pid:
-                    alive.append((ref, owner_pid, other))
-                # connections inherited across fork are dropped, never used nor closed
-            alive.append((weakref.ref(threading.current_thread()), pid, conn))
-            self._conns = alive
-        return conn
-
     def close(self) -> None:
-        """Close every connection this store opened in this process."""
-        with self._lock:
-            self._closed = True
-            conns, self._conns = self._conns, []
-        for _, owner_pid, conn in conns:
-            if owner_pid == os.getpid():
-                with contextlib.suppress(sqlite3.Error):
-                    conn.close()
+        """Close every connection this store opened in this process (unless the database was
+        handed in open, in which case its opener closes it)."""
+        if self._owns_db:
+            self.db.close()
 
-    @contextlib.contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        """An immediate (write-locked) transaction; retried by SQLite's busy timeout."""
-        conn = self._conn()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise StorageError(f"job database {self.path} is unavailable: {exc}") from exc
-        try:
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException as exc:
-            if conn.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error):
-                raise StorageError(f"job database {self.path} is unavailable: {exc}") from exc
-            raise
+    def _tx(self) -> contextlib.AbstractContextManager[Transaction]:
+        """A write transaction: job writers take turns."""
+        return self.db.transaction(write=True, scope=_SCOPE)
 
-    def _query(self, sql: str, args: Iterable[Any] = ()) -> builtins.list[sqlite3.Row]:
-        try:
-            return self._conn().execute(sql, tuple(args)).fetchall()
-        except sqlite3.Error as exc:
-            raise StorageError(f"job database {self.path} is unavailable: {exc}") from exc
-
-    def _init_schema(self) -> None:
-        conn = self._conn()
-        deadline = time.monotonic() + self.timeout
-        while True:  # switching to WAL needs a moment alone with the file
-            try:
-                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                break
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise StorageError(f"cannot use job database {self.path}: {exc}") from exc
-                if time.monotonic() > deadline:
-                    raise StorageError(f"job database {self.path} is locked: {exc}") from exc
-                time.sleep(0.05)
-            except sqlite3.DatabaseError as exc:
-                raise StorageError(f"cannot use job database {self.path}: {exc}") from exc
-        if str(mode).lower() != "wal":
-            logger.warning("job database %s runs in %s mode, not WAL", self.path, mode)
-        try:
-            with self._tx() as tx:
-                for statement in _SCHEMA:
-                    tx.execute(statement)
-                version = tx.execute("PRAGMA user_version").fetchone()[0]
-                if version > _SCHEMA_VERSION:
-                    raise StorageError(
-                        f"job database {self.path} was written by a newer sandgrain "
-                        f"(schema {version}); upgrade sandgrain"
-                    )
-                if version < _SCHEMA_VERSION:
-                    tx.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
-        except sqlite3.DatabaseError as exc:
-            raise StorageError(f"cannot use job database {self.path}: {exc}") from exc
+    def _query(self, sql: str, args: Iterable[Any] = ()) -> builtins.list[Any]:
+        return self.db.query(sql, args)
 
     # -- reading -------------------------------------------------------------------------------
 
     @staticmethod
-    def _fetch(conn: sqlite3.Connection, job_id: str) -> Job:
+    def _fetch(conn: Transaction, job_id: str) -> Job:
         row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise NotFoundError(f"unknown job '{job_id}'")
@@ -481,7 +383,7 @@ class JobStore:
         sql = "SELECT * FROM jobs"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created DESC, rowid DESC"
+        sql += " ORDER BY created DESC, seq DESC"
         if limit is not None:
             if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
                 raise InputError(f"limit must be a whole number >= 0, not {limit!r}")
@@ -495,7 +397,7 @@ class JobStore:
             return []
         rows = self._query(
             f"SELECT id FROM jobs WHERE status = 'queued' AND kind IN "
-            f"({', '.join('?' * len(kinds))}) ORDER BY created, rowid LIMIT ?",
+            f"({', '.join('?' * len(kinds))}) ORDER BY created, seq LIMIT ?",
             [*kinds, limit],
         )
         return [row["id"] for row in rows]
@@ -698,7 +600,8 @@ class JobStore:
                     continue
                 cur = tx.execute(
                     "UPDATE jobs SET status = 'failed', error = ?, finished = ? "
-                    "WHERE id = ? AND status = 'running' AND owner IS ? AND heartbeat IS ?",
+                    "WHERE id = ? AND status = 'running' AND owner IS NOT DISTINCT FROM ? "
+                    "AND heartbeat IS NOT DISTINCT FROM ?",
                     (INTERRUPTED_ERROR, _now(), job.id, job.owner, job.heartbeat),
                 )
                 if cur.rowcount == 1:

@@ -35,6 +35,7 @@ import pysam.bcftools  # BCF input is converted with it
 
 from ..errors import InputError, NotFoundError
 from ..fanout import Task, run_plan
+from ..genome.assemblies import canonical_assembly, same_assembly
 from ..provenance import provenance, sha256_file
 from ..storage import Store, check_name, scratch_dir
 from .individuals import parse_individuals
@@ -79,16 +80,6 @@ SCHEMA = pa.schema(
         ("exc_called", pa.list_(pa.int8())),
     ]
 )
-
-
-def canonical_assembly(name: str) -> str:
-    """``GRCh37``/``GRCh38`` for their usual names (hg19, b37, GRCh37.p13 …), else the name."""
-    text = name.strip()
-    if not text:
-        raise InputError("--assembly must name the reference assembly, e.g. GRCh37")
-    from .responses import canonical_assembly as known
-
-    return known(text) or text
 
 
 # -- input preparation ---------------------------------------------------------------------------
@@ -202,7 +193,7 @@ def _reference_genome(store: Store, assembly: str):
     from ..genome.store import list_genomes
 
     for genome in list_genomes(store):
-        if canonical_assembly(str(genome.meta.get("assembly") or "?")) == assembly:
+        if same_assembly(genome.meta.get("assembly"), assembly):
             return genome
     return None
 
@@ -268,10 +259,7 @@ def ingest_window(
         from ..genome.store import Genome
 
         g = Genome.from_reference(genome)
-        try:
-            name = g.resolve_chrom(chrom)
-        except Exception:
-            name = None
+        name = g.names.get(chrom)  # None: the genome lacks this chromosome (not checked then)
         if name is not None and start0 < g.length(name):
             ref_start = start0
             ref_seq = g.sequence(name, start0, min(g.length(name), end0 + 1000)).upper()

@@ -13,7 +13,7 @@ bracket
     ``start = [s1, s2]``, ``end = [e1, e2]``: variants with ``s1 ≤ start ≤ s2`` and
     ``e1 ≤ end ≤ e2`` (structural variants with uncertain breakpoints).
 geneId
-    variants overlapping the gene (coordinates from :mod:`sandgrain.beacon.genes`), or
+    variants overlapping the gene (coordinates from :mod:`sandgrain.genome.gene_tables`), or
     annotated to it when no gene table of the assembly exists.
 aminoacidChange
     ``V600E`` or ``p.Val600Glu``, from SnpEff ``ANN`` annotations; usually with ``geneId``.
@@ -32,7 +32,9 @@ fans out on the fan-out engine, one task per group of partitions.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -40,17 +42,19 @@ import pyarrow.compute as pc
 
 from ..errors import InputError
 from ..fanout import Task, run_plan
-from .consent import revoked as revoked_individuals
+from ..genome.assemblies import same_assembly
+from ..genome.gene_tables import gene_regions
+from .consent import revoked_ids
+from .errors import DatasetChangedError
 from .individuals import individual_terms
-from .store import BeaconCatalog, BeaconDataset, DatasetChangedError, Partition
+from .request import MAX_LIMIT, check_count, check_granularity
+from .store import BeaconCatalog, BeaconDataset, Partition
 from .variants import TYPE_MATCHES, aa_short, minimal_representation, parse_variant_id
 
-GRANULARITIES = ("boolean", "count", "record")
 #: A query over more partitions than this fans out (when the caller gives an executor).
 FANOUT_MIN_PARTITIONS = 16
 #: Partitions one fan-out task scans.
 PARTITIONS_PER_TASK = 8
-MAX_LIMIT = 1000
 #: Longest allele a query may give (with ``N`` wildcards, which become a pattern: shorter).
 MAX_ALLELE = 100_000
 MAX_WILDCARD_ALLELE = 1_000
@@ -58,7 +62,6 @@ _AA_CHANGE = re.compile(r"^[A-Z*]+\d+")
 #: variantType values that mean structural variants: symbolic alleles and breakends only.
 STRUCTURAL_QUERY_TYPES = {"CNV", "SV", "DUP", "INV", "BND"}
 _ALLELE = re.compile(r"^[ACGTN]+$")
-_REFSEQ_CHROM = re.compile(r"^NC_0+(\d+)\.\d+$")
 _HGVS = re.compile(
     r"^(?P<seq>[^:\s]+):g\.(?P<s>\d+)(?:_(?P<e>\d+))?"
     r"(?:(?P<sub>[ACGTN])>(?P<alt>[ACGTN])|(?P<op>delins|del|ins|dup)(?P<bases>[ACGTN]*))$"
@@ -228,9 +231,6 @@ class VariantQuery:
                 "or genomicAlleleShortForm"
             )
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 @dataclass
 class Hgvs:
@@ -252,12 +252,7 @@ def parse_hgvs(text: str) -> Hgvs:
             "NC_000017.10:g.41245466G>A, …:g.123_125del, …:g.123_124insAC or …:g.123dup"
         )
     seq = m.group("seq")
-    rm = _REFSEQ_CHROM.match(seq)
-    if rm:
-        number = int(rm.group(1))
-        chrom = {23: "X", 24: "Y", 12920: "MT"}.get(number, str(number))
-    else:
-        chrom = seq
+    chrom = seq  # an accession or a name: each dataset resolves it by its own assembly
     s = int(m.group("s"))
     e = int(m.group("e") or s)
     if s < 1 or e < s:
@@ -279,31 +274,6 @@ def parse_hgvs(text: str) -> Hgvs:
 
 
 # -- individuals subsets ---------------------------------------------------------------------------
-def parse_filters(filters) -> list[str]:
-    """Ontology term ids from Beacon filters (``[{"id": …}]``, ``["HP:…"]`` or ``"A,B"``)."""
-    if not filters:
-        return []
-    items = filters if isinstance(filters, list) else str(filters).split(",")
-    ids = []
-    for item in items:
-        if isinstance(item, dict):
-            if "operator" in item or "value" in item:
-                raise InputError(
-                    'only ontology-term filters ({"id": "HP:0001250"}) are supported; '
-                    "alphanumeric filters with operator/value are not"
-                )
-            if "similarity" in item and item["similarity"] not in ("exact", None):
-                raise InputError("only exact ontology-term filters are supported (similarity)")
-            value = item.get("id")
-        else:
-            value = item
-        if not isinstance(value, str) or not value.strip():
-            raise InputError("a filter needs an id, e.g. NCIT:C16576")
-        value = value.strip()
-        ids.append(value)
-    return ids
-
-
 @dataclass
 class Subset:
     """The individuals of one dataset a query counts: a boolean mask, or None for all."""
@@ -318,7 +288,7 @@ class Subset:
 
 def subset_for(ds: BeaconDataset, filters: list[str], individual_id: str | None = None) -> Subset:
     warnings = []
-    revoked = revoked_individuals(ds.store, ds.id)
+    revoked = revoked_ids(ds.store, ds.id)
     n = len(ds.samples)
     mask = None
     if revoked:
@@ -363,6 +333,52 @@ class Matches:
     hom: np.ndarray
 
 
+T = TypeVar("T")
+
+
+def on_current_version(ds: BeaconDataset, read: Callable[[BeaconDataset], T]) -> T:
+    """``read(ds)``; if the dataset was re-ingested or removed while it was read
+    (:class:`DatasetChangedError`), the catalog is refreshed and ``read`` runs once more on the
+    version now published. The one place where a query asks again."""
+    try:
+        return read(ds)
+    except DatasetChangedError:
+        ds.catalog.refresh()
+        return read(ds.catalog.get(ds.id))
+
+
+@dataclass
+class ScanPlan:
+    """What a query reads from one dataset: the regions to scan ``[(chrom, start0, end0)]``
+    (``chrom`` None: every chromosome; ``end0`` None: to its end) and the row predicate.
+
+    Made once per dataset and query (:func:`plan_scan`); fan-out tasks get it as JSON
+    (:meth:`to_json`) and scan with it, so no worker plans the query again.
+    """
+
+    regions: list[tuple]
+    pred: dict
+
+    def to_json(self) -> dict:
+        pred = dict(self.pred)
+        if "hgvs" in pred:
+            pred["hgvs"] = asdict(pred["hgvs"])
+        return {"regions": [list(r) for r in self.regions], "pred": pred}
+
+    @classmethod
+    def from_json(cls, doc: dict) -> ScanPlan:
+        pred = dict(doc["pred"])
+        if "hgvs" in pred:
+            pred["hgvs"] = Hgvs(**pred["hgvs"])
+        return cls([tuple(r) for r in doc["regions"]], pred)
+
+
+def plan_scan(ds: BeaconDataset, q: VariantQuery, stores) -> ScanPlan:
+    """The :class:`ScanPlan` of query ``q`` on ``ds`` (``stores`` hold the reference genomes and
+    gene tables it may need)."""
+    return ScanPlan(*_plan(ds, q, stores))
+
+
 def _plan(ds: BeaconDataset, q: VariantQuery, stores) -> tuple[list[tuple], dict]:
     """Regions to scan [(chrom, start0, end0)] and the row predicate of a query on ``ds``."""
     # an allele no individual of the dataset carries is not there (sites-only VCFs excepted)
@@ -370,11 +386,7 @@ def _plan(ds: BeaconDataset, q: VariantQuery, stores) -> tuple[list[tuple], dict
     form = q.form
     chrom = None
     if q.reference_name:
-        name = q.reference_name
-        rm = _REFSEQ_CHROM.match(name)
-        if rm:
-            name = {23: "X", 24: "Y", 12920: "MT"}.get(int(rm.group(1)), rm.group(1))
-        chrom = ds.resolve_chrom(name)
+        chrom = ds.resolve_chrom(q.reference_name)
         if chrom is None:
             return [], pred
     if form == "id":
@@ -415,8 +427,6 @@ def _plan(ds: BeaconDataset, q: VariantQuery, stores) -> tuple[list[tuple], dict
     elif form in ("geneId", "aminoacidChange", "individual"):
         regions = []
         if q.gene_id:
-            from .genes import gene_regions
-
             found = gene_regions(stores, ds.assembly, q.gene_id)
             if found is None:
                 pred["gene"] = q.gene_id
@@ -432,8 +442,6 @@ def _plan(ds: BeaconDataset, q: VariantQuery, stores) -> tuple[list[tuple], dict
     else:  # pragma: no cover - check() rejects it
         raise InputError("no query")
     if q.gene_id and form in ("sequence", "range", "bracket"):
-        from .genes import gene_regions
-
         found = gene_regions(stores, ds.assembly, q.gene_id)
         if found is None:  # no gene table: the variants' own annotations
             pred["gene"] = q.gene_id
@@ -470,9 +478,8 @@ def hgvs_to_vcf(h: Hgvs, stores, assembly: str):
             break
     if genome is None:
         return None
-    try:
-        chrom = genome.resolve_chrom(h.chrom)
-    except Exception:
+    chrom = genome.names.get(h.chrom)  # None: not a chromosome of this genome
+    if chrom is None:
         return None
     length = genome.length(chrom)
     if h.end0 > length:
@@ -693,18 +700,17 @@ class DatasetAnswer:
 
 def scan_dataset(
     ds: BeaconDataset,
-    q: VariantQuery,
+    plan: ScanPlan,
     *,
     subset: Subset,
-    stores,
     skip: int = 0,
     limit: int = 10,
     records: bool = False,
     carriers: bool = False,
     partitions: list[str] | None = None,
 ) -> DatasetAnswer:
-    """Scan (some of) a dataset's partitions in this process."""
-    regions, pred = _plan(ds, q, stores)
+    """Scan (some of) a dataset's partitions in this process, as ``plan`` says."""
+    regions, pred = plan.regions, plan.pred
     answer = DatasetAnswer(ds.id, 0, warnings=list(subset.warnings))
     if not regions or subset.empty:
         return answer
@@ -732,20 +738,20 @@ def scan_dataset(
 
 
 def scan_task(
-    store: dict, dataset: str, version: str, query: dict, filters: list[str],
+    store: dict, dataset: str, version: str, plan: dict, filters: list[str],
     individual_id: str | None, files: list[str], keep: int, carriers: bool,
 ) -> dict:  # fmt: skip
-    """Fan-out task: scan ``files`` of one dataset version → the count and first ``keep`` rows."""
+    """Fan-out task: scan ``files`` of one dataset version with the query's ``plan``
+    (:meth:`ScanPlan.to_json`) → the count and first ``keep`` rows."""
     from ..storage import Store
     from .ingest import KIND
 
     st = Store.from_reference(store)
     catalog = BeaconCatalog([st], ttl=1e9)
     ds = BeaconDataset(st.open_dataset(KIND, dataset, version), catalog)
-    q = VariantQuery(**query)
     subset = subset_for(ds, filters, individual_id)
     a = scan_dataset(
-        ds, q, subset=subset, stores=[st], skip=0, limit=keep, records=keep > 0,
+        ds, ScanPlan.from_json(plan), subset=subset, skip=0, limit=keep, records=keep > 0,
         carriers=carriers, partitions=files,
     )  # fmt: skip
     return {"count": a.count, "rows": a.rows}
@@ -765,48 +771,66 @@ def query_variants(
 ) -> list[DatasetAnswer]:
     """Answer ``q`` from each dataset (one :class:`DatasetAnswer` each, in order).
 
-    ``carriers`` adds the carrying individuals to record rows. With an ``executor`` (a URL, an
-    open fan-out executor, or a function returning one when first needed), a dataset whose scan
-    spans more than :data:`FANOUT_MIN_PARTITIONS` partitions is scanned by fan-out tasks.
+    ``skip``, ``limit`` (lowered to :data:`MAX_LIMIT`) and ``granularity`` are checked here, for
+    callers that did not build a :class:`~sandgrain.beacon.request.BeaconRequest`; then see
+    :func:`answer_variants`.
     """
-    if granularity not in GRANULARITIES:
-        raise InputError(f"requestedGranularity must be one of {', '.join(GRANULARITIES)}")
-    if skip < 0 or limit < 0:
-        raise InputError("skip and limit must not be negative")
-    limit = min(limit, MAX_LIMIT)
+    check_granularity(granularity)
+    skip = check_count(skip, "skip")
+    limit = min(check_count(limit, "limit"), MAX_LIMIT)
+    return answer_variants(
+        catalog, datasets, q, filters=filters, skip=skip, limit=limit,
+        records=granularity == "record", carriers=carriers, executor=executor,
+    )  # fmt: skip
+
+
+def answer_variants(
+    catalog: BeaconCatalog,
+    datasets: list[BeaconDataset],
+    q: VariantQuery,
+    *,
+    filters: list[str] = (),
+    skip: int = 0,
+    limit: int = 10,
+    records: bool = False,
+    carriers: bool = False,
+    executor=None,
+) -> list[DatasetAnswer]:
+    """Answer ``q`` from each dataset, with paging already checked (by a
+    :class:`~sandgrain.beacon.request.BeaconRequest` or :func:`query_variants`).
+
+    ``records`` lists the page of matching rows, ``carriers`` adds the carrying individuals to
+    them. With an ``executor`` (a URL, an open fan-out executor, or a function returning one
+    when first needed), a dataset whose scan spans more than :data:`FANOUT_MIN_PARTITIONS`
+    partitions is scanned by fan-out tasks. A dataset re-ingested meanwhile is answered from
+    its new version (:func:`on_current_version`).
+    """
     filters = list(filters)
-    answers = []
-    for ds in datasets:
-        try:
-            answers.append(_answer_one(catalog, ds, q, filters, skip, limit, granularity,
-                                       carriers, executor))  # fmt: skip
-        except DatasetChangedError:  # re-ingested meanwhile: answer from the new version
-            catalog.refresh()
-            answers.append(_answer_one(catalog, catalog.get(ds.id), q, filters, skip, limit,
-                                       granularity, carriers, executor))  # fmt: skip
-    return answers
+    return [
+        on_current_version(ds, lambda ds: _answer_one(
+            catalog, ds, q, filters, skip, limit, records, carriers, executor))
+        for ds in datasets
+    ]  # fmt: skip
 
 
-def _answer_one(catalog, ds, q, filters, skip, limit, granularity, carriers, executor):
-    if q.assembly_id and _norm_assembly(q.assembly_id) != _norm_assembly(ds.assembly):
+def _answer_one(catalog, ds, q, filters, skip, limit, records, carriers, executor):
+    if q.assembly_id and not same_assembly(q.assembly_id, ds.assembly):
         return DatasetAnswer(ds.id, 0)
     subset = subset_for(ds, filters, q.individual_id)
-    records = granularity == "record"
-    regions, _ = _plan(ds, q, catalog.stores)
+    plan = plan_scan(ds, q, catalog.stores)
     files = []
-    for chrom, rs, re_ in regions:
+    for chrom, rs, re_ in plan.regions:
         files.extend(p["file"] for p in ds.partitions_for(chrom, rs, re_))
     files = list(dict.fromkeys(files))
     if executor is not None and len(files) > FANOUT_MIN_PARTITIONS and not subset.empty:
         ex = executor() if callable(executor) else executor
-        return _fan_out(ds, q, filters, files, skip, limit, records, carriers, ex, subset)
+        return _fan_out(ds, q, filters, files, skip, limit, records, carriers, ex, subset, plan)
     return scan_dataset(
-        ds, q, subset=subset, stores=catalog.stores, skip=skip, limit=limit,
-        records=records, carriers=carriers,
+        ds, plan, subset=subset, skip=skip, limit=limit, records=records, carriers=carriers,
     )  # fmt: skip
 
 
-def _fan_out(ds, q, filters, files, skip, limit, records, carriers, executor, subset):
+def _fan_out(ds, q, filters, files, skip, limit, records, carriers, executor, subset, plan):
     groups = [files[i : i + PARTITIONS_PER_TASK] for i in range(0, len(files), PARTITIONS_PER_TASK)]
     keep = skip + limit if records else 0
     tasks = [
@@ -816,7 +840,7 @@ def _fan_out(ds, q, filters, files, skip, limit, records, carriers, executor, su
                 store=ds.store.reference(),
                 dataset=ds.id,
                 version=ds.version,
-                query=q.to_dict(),
+                plan=plan.to_json(),
                 filters=filters,
                 individual_id=q.individual_id,
                 files=group,
@@ -841,12 +865,6 @@ def _fan_out(ds, q, filters, files, skip, limit, records, carriers, executor, su
     return answer
 
 
-def _norm_assembly(name: str) -> str:
-    from .ingest import canonical_assembly
-
-    return canonical_assembly(name).lower()
-
-
 # -- individuals -----------------------------------------------------------------------------------
 def query_individuals(
     ds: BeaconDataset,
@@ -859,19 +877,41 @@ def query_individuals(
     limit: int = 10,
 ) -> DatasetAnswer:
     """Individuals of one dataset matching the filters (and carrying ``variant_id`` if given),
-    never a revoked one."""
-    if skip < 0 or limit < 0:
-        raise InputError("skip and limit must not be negative")
-    subset = subset_for(ds, list(filters), individual_id)
+    never a revoked one. ``skip`` and ``limit`` (lowered to :data:`MAX_LIMIT`) are checked
+    here; then see :func:`answer_individuals`."""
+    skip = check_count(skip, "skip")
+    limit = min(check_count(limit, "limit"), MAX_LIMIT)
+    return answer_individuals(
+        ds, filters=filters, individual_id=individual_id, variant_id=variant_id,
+        catalog=catalog, skip=skip, limit=limit,
+    )  # fmt: skip
+
+
+def answer_individuals(
+    ds: BeaconDataset,
+    *,
+    filters: list[str] = (),
+    individual_id: str | None = None,
+    variant_id: str | None = None,
+    catalog: BeaconCatalog | None = None,
+    skip: int = 0,
+    limit: int = 10,
+) -> DatasetAnswer:
+    """:func:`query_individuals` with paging already checked; a dataset re-ingested meanwhile
+    is answered from its new version (:func:`on_current_version`)."""
+    return on_current_version(ds, lambda ds: _individuals_of(
+        ds, list(filters), individual_id, variant_id, catalog, skip, limit))  # fmt: skip
+
+
+def _individuals_of(ds, filters, individual_id, variant_id, catalog, skip, limit):
+    subset = subset_for(ds, filters, individual_id)
     mask = subset.mask if subset.mask is not None else np.ones(len(ds.samples), dtype=bool)
     if individual_id is not None and individual_id not in ds.sample_index:
         mask = np.zeros(len(ds.samples), dtype=bool)
     if variant_id is not None:
         q = VariantQuery(variant_id=variant_id)
-        a = scan_dataset(
-            ds, q, subset=Subset(mask), stores=(catalog.stores if catalog else [ds.store]),
-            limit=1, records=True, carriers=True,
-        )  # fmt: skip
+        plan = plan_scan(ds, q, catalog.stores if catalog else [ds.store])
+        a = scan_dataset(ds, plan, subset=Subset(mask), limit=1, records=True, carriers=True)
         carrying = np.zeros(len(ds.samples), dtype=bool)
         for row in a.rows:
             for ident in row["carrier_ids"]:
@@ -880,7 +920,5 @@ def query_individuals(
     chosen = np.flatnonzero(mask)
     answer = DatasetAnswer(ds.id, int(chosen.size), warnings=subset.warnings)
     people = ds.individuals
-    answer.rows = [
-        dict(people[i], dataset=ds.id) for i in chosen[skip : skip + min(limit, MAX_LIMIT)]
-    ]
+    answer.rows = [dict(people[i], dataset=ds.id) for i in chosen[skip : skip + limit]]
     return answer

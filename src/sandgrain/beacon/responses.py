@@ -1,7 +1,12 @@
-"""GA4GH Beacon v2 documents: response envelopes and default-model records, as plain dicts.
+"""GA4GH Beacon v2 documents: response envelopes, as plain dicts.
 
-Pure functions, no web framework: the API layer passes plain data (query engine rows, dataset
-manifests, the beacon's identity) and serialises what comes back. Every builder here is checked in
+Meta sections, result sets, boolean/count/result-set responses, errors and the informational
+endpoints (info, service-info, configuration, map, entry types, filtering terms). The records
+inside result sets (variants, individuals, datasets, cohorts) and their ontology vocabulary are
+built by :mod:`sandgrain.beacon.records`.
+
+Pure functions, no web framework: the service passes plain data (the beacon's identity, counts,
+records) and the interface serialises what comes back. Every builder here is checked in
 the tests against the official v2.1.1 JSON schemas (see :mod:`sandgrain.beacon.schemas`).
 
 References: GA4GH Beacon v2 specification v2.1.1 (framework and default model, 2023); Rambla et al.
@@ -16,22 +21,18 @@ emitted with their later meaning and validate against both.
 
 from __future__ import annotations
 
-import re
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
 from ..errors import InputError
-from .variants import aa_short
+from .request import GRANULARITIES, INCLUDE_MODES
 
 #: Version of the Beacon API these documents follow ("v"-prefixed, as the spec asks).
 API_VERSION = "v2.1.1"
 #: Default ``beaconId`` (reverse domain name).
 DEFAULT_BEACON_ID = "org.sandgrain.beacon"
-GRANULARITIES = ("boolean", "count", "record")
-INCLUDE_MODES = ("HIT", "MISS", "ALL", "NONE")
 COUNT_PRECISIONS = ("exact", "imprecise", "rounded")
 SECURITY_LEVELS = ("PUBLIC", "REGISTERED", "CONTROLLED")
 _SPEC_URL = "https://raw.githubusercontent.com/ga4gh-beacon/beacon-v2/v2.1.1/"
@@ -374,7 +375,7 @@ def result_set(
     """One result set (per dataset): ``id``, ``setType``, ``exists``, ``resultsCount``, ``results``.
 
     *count* is the set's total (before pagination), an int or a :class:`CountReport` (see
-    ``security.protect_count``).
+    ``protection.protect_count``).
     """
     report = _report(count)
     out: dict[str, Any] = {
@@ -539,7 +540,7 @@ def error_response(
 # --------------------------------------------------------------------------------------------
 
 
-def _timestamp(value: str | date | datetime | None) -> str | None:
+def iso_timestamp(value: str | date | datetime | None) -> str | None:
     """RFC 3339 (what ``format: date-time`` means); naive times are taken as UTC."""
     if value is None or value == "":
         return None
@@ -555,14 +556,15 @@ def _timestamp(value: str | date | datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z")
 
 
-def _drop_none(d: dict) -> dict:
+def drop_none(d: dict) -> dict:
+    """``d`` without its ``None`` values (optional schema fields are left out, never null)."""
     return {k: v for k, v in d.items() if v is not None}
 
 
 def info_response(identity: BeaconIdentity | Mapping | None = None) -> dict:
     """``beaconInfoResponse`` for ``/`` and ``/info``."""
     me = _identity(identity)
-    organization = _drop_none(
+    organization = drop_none(
         {
             "id": me.organization_id,
             "name": me.organization_name,
@@ -572,7 +574,7 @@ def info_response(identity: BeaconIdentity | Mapping | None = None) -> dict:
             "logoUrl": me.logo_url,
         }
     )
-    response = _drop_none(
+    response = drop_none(
         {
             "id": me.id,
             "name": me.name,
@@ -583,8 +585,8 @@ def info_response(identity: BeaconIdentity | Mapping | None = None) -> dict:
             "version": API_VERSION,
             "welcomeUrl": me.welcome_url,
             "alternativeUrl": me.alternative_url,
-            "createDateTime": _timestamp(me.created),
-            "updateDateTime": _timestamp(me.updated),
+            "createDateTime": iso_timestamp(me.created),
+            "updateDateTime": iso_timestamp(me.updated),
             "info": {"softwareVersion": me.version or _software_version(), **me.info},
         }
     )
@@ -597,7 +599,7 @@ def service_info(
     """GA4GH service-info 1.0.0 for ``/service-info`` (type ``org.ga4gh:beacon``)."""
     me = _identity(identity)
     url = me.organization_url or me.welcome_url or base_url or "http://localhost/"
-    return _drop_none(
+    return drop_none(
         {
             "id": me.id,
             "name": me.name,
@@ -606,8 +608,8 @@ def service_info(
             "organization": {"name": me.organization_name, "url": url},
             "contactUrl": me.contact_url,
             "documentationUrl": me.documentation_url,
-            "createdAt": _timestamp(me.created),
-            "updatedAt": _timestamp(me.updated),
+            "createdAt": iso_timestamp(me.created),
+            "updatedAt": iso_timestamp(me.updated),
             "environment": me.environment,
             "version": me.version or _software_version(),
         }
@@ -786,7 +788,8 @@ ONTOLOGY_RESOURCES: dict[str, dict] = {
 }
 
 
-def _prefix(curie: str) -> str | None:
+def curie_prefix(curie: str) -> str | None:
+    """The prefix of a CURIE (``HP`` of ``HP:0001250``); None when it has none."""
     head, sep, _ = curie.partition(":")
     return head if sep and head else None
 
@@ -804,7 +807,7 @@ def filtering_term(term: Mapping, *, scopes: Sequence[str] = ("individual",)) ->
     """A ``FilteringTerm``: ``{"id", "label"?, "type", "scopes"}``; the type defaults to the
     ontology's name for a CURIE of a known prefix, the prefix otherwise, ``custom`` without one."""
     term_id = str(term["id"])
-    prefix = _prefix(term_id)
+    prefix = curie_prefix(term_id)
     kind = term.get("type")
     if not kind:
         known = ONTOLOGY_RESOURCES.get(prefix.upper()) if prefix else None
@@ -827,422 +830,8 @@ def filtering_terms_response(
     """``beaconFilteringTermsResponse``; *resources* default to the ontologies the terms use."""
     items = [filtering_term(t, scopes=scopes) for t in terms]
     if resources is None:
-        resources = ontology_resources(p for t in items if (p := _prefix(t["id"])))
+        resources = ontology_resources(p for t in items if (p := curie_prefix(t["id"])))
     return {
         "meta": informational_meta(beacon_id=beacon_id),
         "response": {"filteringTerms": items, "resources": [dict(r) for r in resources]},
     }
-
-
-# --------------------------------------------------------------------------------------------
-# Records of the default model
-# --------------------------------------------------------------------------------------------
-
-#: RefSeq accessions of the assembled chromosomes (NCBI GRCh37.p13 / GRCh38.p14 assembly reports).
-REFSEQ_ACCESSIONS: dict[str, dict[str, str]] = {
-    "GRCh37": {
-        "1": "NC_000001.10", "2": "NC_000002.11", "3": "NC_000003.11", "4": "NC_000004.11",
-        "5": "NC_000005.9", "6": "NC_000006.11", "7": "NC_000007.13", "8": "NC_000008.10",
-        "9": "NC_000009.11", "10": "NC_000010.10", "11": "NC_000011.9", "12": "NC_000012.11",
-        "13": "NC_000013.10", "14": "NC_000014.8", "15": "NC_000015.9", "16": "NC_000016.9",
-        "17": "NC_000017.10", "18": "NC_000018.9", "19": "NC_000019.9", "20": "NC_000020.10",
-        "21": "NC_000021.8", "22": "NC_000022.10", "X": "NC_000023.10", "Y": "NC_000024.9",
-        "MT": "NC_012920.1",
-    },
-    "GRCh38": {
-        "1": "NC_000001.11", "2": "NC_000002.12", "3": "NC_000003.12", "4": "NC_000004.12",
-        "5": "NC_000005.10", "6": "NC_000006.12", "7": "NC_000007.14", "8": "NC_000008.11",
-        "9": "NC_000009.12", "10": "NC_000010.11", "11": "NC_000011.10", "12": "NC_000012.12",
-        "13": "NC_000013.11", "14": "NC_000014.9", "15": "NC_000015.10", "16": "NC_000016.10",
-        "17": "NC_000017.11", "18": "NC_000018.10", "19": "NC_000019.10", "20": "NC_000020.11",
-        "21": "NC_000021.9", "22": "NC_000022.11", "X": "NC_000023.11", "Y": "NC_000024.10",
-        "MT": "NC_012920.1",
-    },
-}  # fmt: skip
-_ASSEMBLY_ALIASES = {
-    "grch37": "GRCh37", "hg19": "GRCh37", "b37": "GRCh37", "hs37d5": "GRCh37",
-    "grch38": "GRCh38", "hg38": "GRCh38", "b38": "GRCh38",
-}  # fmt: skip
-_ACCESSION = re.compile(r"^(?:[A-Z]{2}_\d+|[A-Z]{1,2}\d+)\.\d+$")
-
-
-def canonical_assembly(assembly: str | None) -> str | None:
-    """``GRCh37`` / ``GRCh38`` for their usual names (``hg19``, ``GRCh37.p13``, ``b37`` …)."""
-    if not assembly:
-        return None
-    key = assembly.strip().split(".")[0].lower()
-    return _ASSEMBLY_ALIASES.get(key, assembly)
-
-
-def canonical_chrom(chrom: str) -> str:
-    """``1``…``22``, ``X``, ``Y``, ``MT`` from ``chr1``, ``chrM``, ``M`` …; others unchanged."""
-    c = chrom[3:] if chrom.lower().startswith("chr") else chrom
-    if c.upper() in ("M", "MT"):
-        return "MT"
-    return c.upper() if c.upper() in ("X", "Y") else c
-
-
-def refseq_accession(assembly: str | None, chrom: str) -> str | None:
-    """The RefSeq accession of a chromosome (``NC_000001.10`` for GRCh37 ``1``), if known."""
-    table = REFSEQ_ACCESSIONS.get(canonical_assembly(assembly) or "", {})
-    return table.get(canonical_chrom(chrom))
-
-
-def sequence_id(assembly: str | None, chrom: str) -> str:
-    """A CURIE for the sequence: ``refseq:NC_…`` when known, ``refseq:``/``insdc:`` for a contig
-    named by its accession, else ``<assembly>:<chrom>``."""
-    accession = refseq_accession(assembly, chrom)
-    if accession:
-        return f"refseq:{accession}"
-    if _ACCESSION.match(chrom):
-        return f"refseq:{chrom}" if "_" in chrom else f"insdc:{chrom}"
-    return f"{canonical_assembly(assembly) or 'unknown'}:{chrom}"
-
-
-#: Zygosity terms (Genotype Ontology).
-HETEROZYGOUS = {"id": "GENO:0000135", "label": "heterozygous"}
-HOMOZYGOUS = {"id": "GENO:0000136", "label": "homozygous"}
-HEMIZYGOUS = {"id": "GENO:0000134", "label": "hemizygous"}
-HEMIZYGOUS_X = {"id": "GENO:0000604", "label": "hemizygous X-linked"}
-
-#: Sequence Ontology ids of the consequence terms SnpEff and VEP write.
-SO_TERMS: dict[str, str] = {
-    "transcript_ablation": "SO:0001893",
-    "splice_acceptor_variant": "SO:0001574",
-    "splice_donor_variant": "SO:0001575",
-    "stop_gained": "SO:0001587",
-    "frameshift_variant": "SO:0001589",
-    "stop_lost": "SO:0001578",
-    "start_lost": "SO:0002012",
-    "transcript_amplification": "SO:0001889",
-    "feature_elongation": "SO:0001907",
-    "feature_truncation": "SO:0001906",
-    "inframe_insertion": "SO:0001821",
-    "inframe_deletion": "SO:0001822",
-    "conservative_inframe_insertion": "SO:0001823",
-    "disruptive_inframe_insertion": "SO:0001824",
-    "conservative_inframe_deletion": "SO:0001825",
-    "disruptive_inframe_deletion": "SO:0001826",
-    "missense_variant": "SO:0001583",
-    "protein_altering_variant": "SO:0001818",
-    "splice_region_variant": "SO:0001630",
-    "incomplete_terminal_codon_variant": "SO:0001626",
-    "initiator_codon_variant": "SO:0001582",
-    "start_retained_variant": "SO:0002019",
-    "stop_retained_variant": "SO:0001567",
-    "synonymous_variant": "SO:0001819",
-    "coding_sequence_variant": "SO:0001580",
-    "mature_miRNA_variant": "SO:0001620",
-    "5_prime_UTR_variant": "SO:0001623",
-    "3_prime_UTR_variant": "SO:0001624",
-    "5_prime_UTR_premature_start_codon_gain_variant": "SO:0001988",
-    "non_coding_transcript_exon_variant": "SO:0001792",
-    "non_coding_exon_variant": "SO:0001792",
-    "exon_variant": "SO:0001791",
-    "exon_loss_variant": "SO:0001572",
-    "intron_variant": "SO:0001627",
-    "NMD_transcript_variant": "SO:0001621",
-    "non_coding_transcript_variant": "SO:0001619",
-    "upstream_gene_variant": "SO:0001631",
-    "downstream_gene_variant": "SO:0001632",
-    "TF_binding_site_variant": "SO:0001782",
-    "regulatory_region_variant": "SO:0001566",
-    "intragenic_variant": "SO:0002011",
-    "intergenic_variant": "SO:0001628",
-    "intergenic_region": "SO:0000605",
-    "gene_fusion": "SO:0001565",
-    "bidirectional_gene_fusion": "SO:0002086",
-    "rare_amino_acid_variant": "SO:0002008",
-    "structural_interaction_variant": "SO:0002093",
-    "sequence_feature": "SO:0000110",
-}
-
-_BASES_RE = re.compile(r"^[ACGTUNRYSWKMBDHV\-.]*$")
-
-
-def molecular_effect(term: str) -> dict:
-    """An ontology term for a consequence name (``missense_variant`` → ``SO:0001583``).
-
-    Unknown names get a ``CUSTOM:`` CURIE, as the framework suggests where no ontology applies.
-    """
-    if ":" in term and _prefix(term):
-        return {"id": term}
-    so = SO_TERMS.get(term)
-    return {"id": so, "label": term} if so else {"id": f"CUSTOM:{term}", "label": term}
-
-
-def _unique(items: Iterable[str]) -> list[str]:
-    return [i for i in dict.fromkeys(i for i in items if i)]
-
-
-def _zygosity(dosage: int, chrom: str, haploid: bool) -> dict:
-    if dosage >= 2:
-        return dict(HOMOZYGOUS)
-    if haploid or chrom in ("Y", "MT"):
-        return dict(HEMIZYGOUS_X if chrom == "X" else HEMIZYGOUS)
-    return dict(HETEROZYGOUS)
-
-
-def _alternate_ids(ids: Iterable[str]) -> list[dict]:
-    out = []
-    for raw in _unique(i.strip() for i in ids if i and i != "."):
-        if re.fullmatch(r"rs\d+", raw):
-            out.append(
-                {
-                    "id": f"dbSNP:{raw}",
-                    "reference": f"https://www.ncbi.nlm.nih.gov/snp/{raw}",
-                    "notes": "dbSNP id",
-                }
-            )
-        else:
-            out.append({"id": raw, "notes": "VCF ID"})
-    return out
-
-
-def _hgvs_g(accession: str | None, start0: int, end0: int, ref: str, alt: str, kind: str):
-    # Only the forms that need no 3' normalisation against the reference (HGVS 2016 rules).
-    if not accession or not _BASES_RE.match(ref + alt):
-        return None
-    if kind == "SNP" and len(ref) == len(alt) == 1:
-        return f"{accession}:g.{start0 + 1}{ref}>{alt}"
-    if kind == "MNP" and len(ref) == len(alt) > 1:
-        return f"{accession}:g.{start0 + 1}_{end0}delins{alt}"
-    return None
-
-
-def variant_record(
-    row: Mapping,
-    *,
-    case_level: bool = True,
-    haploid_ids: Iterable[str] = (),
-    population: str = "ALL",
-    source: str | None = None,
-    source_reference: str | None = None,
-) -> dict:
-    """A ``genomicVariations`` default-model record from a query-engine variant row.
-
-    Location is a VRS 1.3 ``SequenceLocation`` on the RefSeq accession with 0-based interbase
-    ``start``/``end`` (the row's ``start0``/``end0``); alleles are the row's VCF-style alleles, a
-    symbolic ALT (``<DEL>``, breakends) becoming ``N`` with the VCF allele kept in ``info``.
-    Frequencies carry the dataset's ``AC``/``AN`` and homozygote count beside the required
-    frequency (``alleleCount``/``alleleNumber``/``alleleCountHomozygous``, as Beacon networks use).
-    With *case_level* and carrier ids in the row, each carrier becomes a ``caseLevelData`` item
-    with its zygosity; *haploid_ids* are carriers with one copy of this chromosome (males on X).
-    """
-    chrom = canonical_chrom(str(row["chrom"]))
-    assembly = row.get("assembly")
-    accession = refseq_accession(assembly, chrom)
-    ref = str(row["ref"]).upper()
-    alt = str(row["alt"])
-    kind = str(row.get("variant_type") or "")
-    start0, end0 = int(row["start0"]), int(row["end0"])
-    info: dict[str, Any] = {}
-    if not _BASES_RE.match(ref):
-        info["vcfReferenceAllele"] = ref
-        ref = "N"
-    alt_bases = alt.upper()
-    if not _BASES_RE.match(alt_bases):
-        info["vcfAlternateAllele"] = alt
-        alt_bases = "N"
-    record: dict[str, Any] = {
-        "variantInternalId": str(row["variant_id"]),
-        "variation": {
-            "variantType": kind or "SNP",
-            "referenceBases": ref,
-            "alternateBases": alt_bases,
-            "location": {
-                "type": "SequenceLocation",
-                "sequence_id": sequence_id(assembly, chrom),
-                "interval": {
-                    "type": "SequenceInterval",
-                    "start": {"type": "Number", "value": start0},
-                    "end": {"type": "Number", "value": max(end0, start0 + 1)},
-                },
-            },
-        },
-    }
-    identifiers: dict[str, Any] = {}
-    alternative = _alternate_ids(row.get("ids") or ())
-    if alternative:
-        identifiers["variantAlternativeIds"] = alternative
-    hgvs = _hgvs_g(accession, start0, end0, ref, alt_bases, kind)
-    if hgvs:
-        identifiers["genomicHGVSId"] = hgvs
-    if identifiers:
-        record["identifiers"] = identifiers
-
-    af = row.get("af")
-    if af is None and row.get("an"):
-        af = row.get("ac", 0) / row["an"]
-    if af is not None:
-        frequency: dict[str, Any] = {"population": population, "alleleFrequency": float(af)}
-        for key, name in (("ac", "alleleCount"), ("an", "alleleNumber")):
-            if row.get(key) is not None:
-                frequency[name] = int(row[key])
-        if row.get("hom") is not None:
-            frequency["alleleCountHomozygous"] = int(row["hom"])
-        dataset = row.get("dataset", "")
-        record["frequencyInPopulations"] = [
-            {
-                "source": source or f"sandgrain Beacon dataset {dataset}".strip(),
-                "sourceReference": source_reference or f"dataset:{dataset}",
-                "frequencies": [frequency],
-            }
-        ]
-
-    molecular: dict[str, Any] = {}
-    genes = _unique(row.get("genes") or ())
-    if genes:
-        molecular["geneIds"] = genes
-    changes = _unique(aa_short(c) for c in row.get("aa_changes") or ())
-    if changes:
-        molecular["aminoacidChanges"] = changes
-    effects = _unique(e for raw in row.get("effects") or () for e in str(raw).split("&"))
-    if effects:
-        molecular["molecularEffects"] = [molecular_effect(e) for e in effects]
-    if molecular:
-        record["molecularAttributes"] = molecular
-
-    carriers = row.get("carrier_ids")
-    if case_level and carriers:
-        dosages = row.get("carrier_dosage") or [1] * len(carriers)
-        haploid = set(haploid_ids)
-        record["caseLevelData"] = [
-            {
-                "biosampleId": str(sample),
-                "individualId": str(sample),
-                "zygosity": _zygosity(int(d), chrom, sample in haploid),
-            }
-            for sample, d in zip(carriers, dosages, strict=True)
-        ]
-    if info:
-        record["info"] = info
-    return record
-
-
-UNKNOWN_SEX = {"id": "NCIT:C17998", "label": "unknown"}
-
-
-def _term(term: Mapping | None) -> dict | None:
-    if not term or not term.get("id"):
-        return None
-    out = {"id": str(term["id"])}
-    if term.get("label"):
-        out["label"] = str(term["label"])
-    return out
-
-
-def individual_record(row: Mapping) -> dict:
-    """An ``individuals`` default-model record; an unknown sex is ``NCIT:C17998`` (required)."""
-    record: dict[str, Any] = {"id": str(row["id"]), "sex": _term(row.get("sex")) or UNKNOWN_SEX}
-    for key, name in (("ethnicity", "ethnicity"), ("geographic_origin", "geographicOrigin")):
-        term = _term(row.get(key))
-        if term:
-            record[name] = term
-    diseases = [t for t in map(_term, row.get("diseases") or ()) if t]
-    if diseases:
-        record["diseases"] = [{"diseaseCode": t} for t in diseases]
-    features = [t for t in map(_term, row.get("phenotypic_features") or ()) if t]
-    if features:
-        record["phenotypicFeatures"] = [{"featureType": t} for t in features]
-    return record
-
-
-def _get(obj: Any, key: str, default: Any = None) -> Any:
-    if isinstance(obj, Mapping):
-        return obj.get(key, default)
-    return getattr(obj, key, default)
-
-
-def dataset_record(ds: Any) -> dict:
-    """A ``datasets`` default-model record from a dataset manifest (mapping or object)."""
-    record: dict[str, Any] = {
-        "id": str(_get(ds, "id")),
-        "name": str(_get(ds, "name") or _get(ds, "id")),
-    }
-    for key, name in (("description", "description"), ("version", "version")):
-        value = _get(ds, key)
-        if value not in (None, ""):
-            record[name] = str(value)
-    for key, name in (("created", "createDateTime"), ("updated", "updateDateTime")):
-        stamp = _timestamp(_get(ds, key))
-        if stamp:
-            record[name] = stamp
-    url = _get(ds, "external_url")
-    if url:
-        record["externalUrl"] = str(url)
-    info = _drop_none(
-        {
-            "assemblyId": _get(ds, "assembly"),
-            "accessLevel": str(_get(ds, "access")).upper() if _get(ds, "access") else None,
-            "variantCount": _get(ds, "n_variants"),
-            "individualCount": _get(ds, "n_individuals"),
-        }
-    )
-    if info:
-        record["info"] = info
-    return record
-
-
-_GENOTYPING = {"id": "OBI:0000070", "label": "genotyping assay"}
-_CLINICAL = {"id": "OGMS:0000015", "label": "clinical history"}
-
-
-def _distribution(name: str, values: list[list[dict]]) -> dict:
-    # Aggregate only (a count per category): members are never listed (Beacon cohort model).
-    counts: Counter[str] = Counter()
-    with_data = 0
-    for terms in values:
-        if terms:
-            with_data += 1
-        for t in {(t.get("label") or t["id"]) for t in terms}:
-            counts[t] += 1
-    out: dict[str, Any] = {"availability": with_data > 0, "availabilityCount": with_data}
-    if counts:
-        out["distribution"] = {name: dict(sorted(counts.items()))}
-    return out
-
-
-def cohort_record(ds: Any, individuals: Iterable[Mapping] | None = None) -> dict:
-    """The beacon-defined cohort of a dataset: all its individuals, with aggregate
-    sex/ethnicity/origin/disease/phenotype distributions when *individuals* are given."""
-    ds_id = str(_get(ds, "id"))
-    name = _get(ds, "name") or ds_id
-    rows = None if individuals is None else list(individuals)
-    size = len(rows) if rows is not None else _get(ds, "n_individuals")
-    record: dict[str, Any] = {
-        "id": ds_id,
-        "name": f"All individuals of dataset {name}",
-        "cohortType": "beacon-defined",
-        "cohortDataTypes": [dict(_GENOTYPING)],
-    }
-    if size is not None:
-        record["cohortSize"] = int(size)
-    if rows:
-        if any(r.get("diseases") or r.get("phenotypic_features") for r in rows):
-            record["cohortDataTypes"].append(dict(_CLINICAL))
-
-        def terms(r: Mapping, key: str) -> list[dict]:
-            value = r.get(key)
-            items = value if isinstance(value, list) else [value]
-            return [t for t in map(_term, items) if t]
-
-        n = len(rows)
-        record["collectionEvents"] = [
-            {
-                "eventNum": 1,
-                "eventSize": n,
-                "eventGenders": _distribution("genders", [terms(r, "sex") for r in rows]),
-                "eventEthnicities": _distribution(
-                    "ethnicities", [terms(r, "ethnicity") for r in rows]
-                ),
-                "eventLocations": _distribution(
-                    "locations", [terms(r, "geographic_origin") for r in rows]
-                ),
-                "eventDiseases": _distribution("diseases", [terms(r, "diseases") for r in rows]),
-                "eventPhenotypes": _distribution(
-                    "phenotypes", [terms(r, "phenotypic_features") for r in rows]
-                ),
-            }
-        ]
-    return record

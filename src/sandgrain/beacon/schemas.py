@@ -34,7 +34,9 @@ from referencing import Registry
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
 
-from ..errors import SandgrainError
+from ..config import Settings
+from .errors import SchemaNetworkError, SchemaUnavailableError, SchemaValidationError
+from .settings import BeaconSettings
 
 #: Environment variable naming the spec folder (the one holding ``framework/`` and ``models/``).
 ENV_VAR = "SANDGRAIN_BEACON_SCHEMAS"
@@ -86,46 +88,15 @@ _MISPLACED = {
 }
 
 
-class SchemaUnavailableError(SandgrainError):
-    """The Beacon v2 spec files are not where they were looked for."""
-
-    http_status = 503
-    title = "Beacon schemas unavailable"
-
-
-class SchemaNetworkError(SandgrainError):
-    """A schema referred to something outside the local spec; it is never fetched."""
-
-    http_status = 500
-    title = "Schema reference not available offline"
-
-
-class SchemaValidationError(SandgrainError, ValueError):
-    """A document does not conform to its Beacon v2 schema; :attr:`errors` lists why."""
-
-    http_status = 500
-    title = "Document does not conform to the Beacon v2 schema"
-
-    def __init__(self, name: str, errors: list[str]):
-        shown = "\n  ".join(errors[:20])
-        more = f"\n  … and {len(errors) - 20} more" if len(errors) > 20 else ""
-        super().__init__(f"{len(errors)} error(s) against {name}:\n  {shown}{more}")
-        self.name = name
-        self.errors = errors
-
-
-def schema_dir(path: str | os.PathLike | None = None) -> Path:
-    """The spec directory: *path*, else ``$SANDGRAIN_BEACON_SCHEMAS``, else
-    ``$SANDGRAIN_TEST_DATA/beacon-v2-schemas``, else ``../shared/data/beacon-v2-schemas`` from the
-    current directory. Raises :class:`SchemaUnavailableError` when it holds no spec."""
+def schema_dir(path: str | os.PathLike | None = None, settings: Settings | None = None) -> Path:
+    """The spec directory: *path*, else the settings' ``SANDGRAIN_BEACON_SCHEMAS``, else
+    ``beacon-v2-schemas`` in the shared data folder (``SANDGRAIN_TEST_DATA``, default
+    ``../shared/data``). Raises :class:`SchemaUnavailableError` when it holds no spec."""
     if path is not None:
         candidate = Path(path)
-    elif os.environ.get(ENV_VAR):
-        candidate = Path(os.environ[ENV_VAR])
-    elif os.environ.get("SANDGRAIN_TEST_DATA"):
-        candidate = Path(os.environ["SANDGRAIN_TEST_DATA"]) / "beacon-v2-schemas"
     else:
-        candidate = Path("..") / "shared" / "data" / "beacon-v2-schemas"
+        settings = settings or Settings.from_env()
+        candidate = settings.section(BeaconSettings).schema_dir(settings)
     if not (candidate / "framework" / "json").is_dir():
         raise SchemaUnavailableError(
             f"the Beacon {SPEC_VERSION} schemas are not in {candidate.resolve()}; "

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -27,9 +26,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..errors import InputError, NotFoundError, StorageError
+from ..errors import InputError, NotFoundError
+from ..genome.chromosomes import ChromosomeNames
 from ..storage import Dataset, Store
+from .errors import DatasetChangedError
 from .ingest import KIND
+from .settings import DEFAULT_CACHE_MB
 
 logger = logging.getLogger(__name__)
 
@@ -42,14 +44,15 @@ LIGHT = [
 HEAVY = ["ploidy", "carrier_idx", "carrier_dose", "exc_idx", "exc_called"]
 
 
-def stores_from_env(main: Store) -> list[Store]:
-    """The stores a Beacon answers from: the main store, then ``SANDGRAIN_BEACON_STORES``.
+def federated_stores(main: Store, text: str) -> list[Store]:
+    """The stores a Beacon answers from: the main store, then those ``text`` names (the
+    ``SANDGRAIN_BEACON_STORES`` setting, :class:`~sandgrain.beacon.settings.BeaconSettings`).
 
-    ``SANDGRAIN_BEACON_STORES`` is a comma-separated list of store URLs, or a JSON list of
+    ``text`` is a comma-separated list of store URLs, or a JSON list of
     ``{"url": "s3://bucket/prefix", "storage_options": {"endpoint_url": …, "key": …, "secret": …}}``
     (the fsspec/s3fs options of each store; another account's bucket gets its own keys).
     """
-    text = os.environ.get("SANDGRAIN_BEACON_STORES", "").strip()
+    text = text.strip()
     stores = [main]
     if not text:
         return stores
@@ -65,11 +68,6 @@ def stores_from_env(main: Store) -> list[Store]:
             raise InputError("each entry of SANDGRAIN_BEACON_STORES needs a url")
         stores.append(Store(spec["url"], spec.get("storage_options")))
     return stores
-
-
-class DatasetChangedError(StorageError):
-    """A dataset was replaced (re-ingested) or removed while a query read it; asking again
-    reads the current version."""
 
 
 @dataclass
@@ -134,20 +132,16 @@ class BeaconDataset:
             ) from None
 
     @cached_property
-    def chromosomes(self) -> dict[str, str]:
-        """Every accepted spelling of a chromosome name → the dataset's own name."""
-        names: dict[str, str] = {}
-        for chrom in self.meta.get("chromosomes", []):
-            bare = chrom[3:] if chrom.lower().startswith("chr") else chrom
-            for alias in {chrom, bare, f"chr{bare}"}:
-                names.setdefault(alias.lower(), chrom)
-            if bare.upper() in ("MT", "M"):
-                for alias in ("mt", "m", "chrm", "chrmt"):
-                    names.setdefault(alias, chrom)
-        return names
+    def chromosome_names(self) -> ChromosomeNames:
+        """The dataset's chromosome names, resolved as the genome domain resolves them (``chr``
+        prefix, mitochondrion spellings, and the accessions of the dataset's assembly)."""
+        return ChromosomeNames(
+            self.meta.get("chromosomes", []), genome=self.id, assembly=self.assembly
+        )
 
     def resolve_chrom(self, name: str) -> str | None:
-        return self.chromosomes.get(name.strip().lower())
+        """The dataset's own name for chromosome ``name``; None when it has no such chromosome."""
+        return self.chromosome_names.get(name)
 
     def partitions_for(self, chrom: str | None, start0: int = 0, end0: int | None = None):
         """The partitions holding variants that may overlap ``[start0, end0)`` (all when
@@ -192,9 +186,7 @@ class BeaconCatalog:
             raise InputError("a Beacon needs at least one store")
         self.stores = stores
         self.ttl = ttl
-        if cache_bytes is None:
-            cache_bytes = int(os.environ.get("SANDGRAIN_BEACON_CACHE_MB", "1024")) << 20
-        self.cache_bytes = cache_bytes
+        self.cache_bytes = DEFAULT_CACHE_MB << 20 if cache_bytes is None else cache_bytes
         self._cached_bytes = 0
         self._lock = threading.Lock()
         self._listed_at = -1e18

@@ -7,6 +7,7 @@ means a bug in sandgrain.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
 import typer
 
@@ -15,22 +16,10 @@ try:  # typer ≥ 0.24 carries its own copy of click
 except ImportError:  # pragma: no cover - older typer uses click itself
     from click import exceptions as click_exc
 
+from .. import registry
 from ..config import Settings
 from ..errors import SandgrainError
-from . import beacon, genome, guides, serve
-
-app = typer.Typer(
-    name="sandgrain",
-    help="sandgrain — a search engine for genomes.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-app.add_typer(genome.app, name="genome")
-app.add_typer(guides.app, name="guides")
-app.add_typer(beacon.app, name="beacon")
-serve.register(app)
+from . import serve
 
 
 def _version(value: bool) -> None:
@@ -41,7 +30,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _root(
     ctx: typer.Context,
     home: str = typer.Option(None, "--home", help="Data home (env SANDGRAIN_HOME)."),
@@ -69,6 +57,39 @@ def _root(
     ctx.obj = Settings.from_env(
         home=home, store_url=store, s3_endpoint=s3_endpoint, executor=executor, retries=retries
     )
+
+
+def build_app(domains: Sequence[registry.Domain] | None = None) -> typer.Typer:
+    """The ``sandgrain`` command: global options, each registered domain's sub-app as
+    ``sandgrain <domain>``, the commands domains add to each other's groups (see
+    :mod:`sandgrain.registry`), then ``serve`` and ``demo``."""
+    domains = registry.domains() if domains is None else domains
+    root = typer.Typer(
+        name="sandgrain",
+        help="sandgrain — a search engine for genomes.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    root.callback()(_root)
+    groups: dict[str, typer.Typer] = {}
+    for domain in domains:
+        if domain.cli:
+            groups[domain.name] = registry.resolve(domain.cli)
+            root.add_typer(groups[domain.name], name=domain.name, help=domain.summary)
+    for domain in domains:
+        for group, name, reference in domain.cli_extensions:
+            if group not in groups:
+                raise TypeError(f"domain {domain.name} extends {group!r}, which has no CLI")
+            known = {c.name for c in groups[group].registered_commands}
+            if name not in known:  # a domain's sub-app is one object: add a command once
+                groups[group].command(name)(registry.resolve(reference))
+    serve.register(root)
+    return root
+
+
+app = build_app()
 
 
 def fail(message: str, code: int = 1) -> int:

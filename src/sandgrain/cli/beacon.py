@@ -12,10 +12,10 @@ from rich.console import Console
 from rich.table import Table
 
 from ..beacon import consent
-from ..beacon.genes import import_genes
 from ..beacon.ingest import ACCESS_TIERS, DEFAULT_WINDOW_BP, KIND, ingest
 from ..beacon.store import BeaconCatalog
 from ..errors import InputError, NotFoundError
+from ..genome.gene_tables import import_gene_table
 from ..storage import Store
 from .progress import task_progress
 
@@ -31,9 +31,10 @@ def _store(ctx: typer.Context) -> Store:
 
 
 def _audit(ctx: typer.Context, kind: str, dataset: str, individual: str, reason: str) -> None:
-    from ..beacon.security import AuditLog, SecurityConfig
+    from ..beacon.audit import AuditLog
+    from ..beacon.policy import SecurityConfig
 
-    config = SecurityConfig.from_env()
+    config = SecurityConfig.from_settings(ctx.obj)
     AuditLog.from_config(config, ctx.obj).record(
         {
             "kind": kind,
@@ -146,7 +147,7 @@ def remove_cmd(ctx: typer.Context, dataset: str = typer.Argument(..., help="Data
     """Remove a dataset (and its consent records)."""
     store = _store(ctx)
     store.delete_dataset(KIND, dataset)
-    store.delete(f"beacon-consent/{dataset}.json")
+    consent.forget(store, dataset)
     out.print(f"removed dataset {dataset}")
 
 
@@ -194,5 +195,5 @@ def genes_cmd(
             data = gzip.decompress(data)
         except (OSError, EOFError) as exc:
             raise InputError(f"{file.name}: damaged gzip data ({exc})") from None
-    n = import_genes(_store(ctx), assembly, file, data)
+    n = import_gene_table(_store(ctx), assembly, file, data)
     out.print(f"{n:,} genes for {assembly}")

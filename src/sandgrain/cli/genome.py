@@ -9,7 +9,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import InputError
 from ..genome.composition import composition
 from ..genome.regions import Region
 from ..genome.store import add_genome, list_genomes, open_genome, remove_genome
@@ -268,56 +267,3 @@ def composition_cmd(
             r["chrom"], *(f"{r[k]:,}" for k in ("length", "A", "C", "G", "T", "N", "masked"))
         )
     out.print(table)
-
-
-@app.command("index")
-def index_cmd(
-    ctx: typer.Context,
-    name: str = typer.Argument(..., help="Genome name or alias."),
-    nuclease: str = typer.Option(
-        "SpCas9", "--nuclease", help="SpCas9, SaCas9, AsCas12a, LbCas12a (or --pam for your own)."
-    ),
-    offtarget_pams: str = typer.Option(
-        None,
-        "--offtarget-pams",
-        help="PAMs indexed besides the nuclease's own, e.g. NAG,NGA (SpCas9's weaker PAMs).",
-    ),
-    pam: str = typer.Option(None, "--pam", help="A custom PAM in IUPAC letters, e.g. NNGRRT."),
-    guide_length: int = typer.Option(None, "--guide-length", help="Custom protospacer length."),
-    pam_side: str = typer.Option(
-        "3", "--pam-side", help="Custom PAM side: 3 (Cas9) or 5 (Cas12a)."
-    ),
-    partition_bp: int = typer.Option(
-        256_000_000, "--partition-bp", min=1000, help="Genome bases per index partition (task)."
-    ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
-) -> None:
-    """Build the off-target site index of a genome for a nuclease (once per genome and PAM)."""
-    from ..guides.nucleases import custom_nuclease, get_nuclease
-    from ..guides.siteindex import SiteFamily, build_index
-
-    settings = ctx.obj
-    genome = open_genome(_store(ctx), name)
-    if pam or guide_length:
-        if not (pam and guide_length):
-            raise InputError("a custom nuclease needs both --pam and --guide-length")
-        nuc = custom_nuclease(pam, guide_length, pam_side)
-    else:
-        nuc = get_nuclease(nuclease)
-    extra = [p.strip() for p in offtarget_pams.split(",") if p.strip()] if offtarget_pams else None
-    family = SiteFamily.of(nuc, extra)
-    with task_progress(f"index {genome.name} for {','.join(family.pams)}", quiet) as progress:
-        ds = build_index(
-            genome,
-            family,
-            executor=settings.executor,
-            partition_bp=partition_bp,
-            retries=settings.retries,
-            progress=progress,
-        )
-    size = ds.manifest["total_size"]
-    typer.echo(
-        f"indexed {genome.name}: {ds.meta['sites']:,} sites for {','.join(family.pams)} "
-        f"({len(ds.meta['partitions'])} partitions, {size / 1e6:,.1f} MB)",
-        err=True,
-    )

@@ -14,7 +14,7 @@ import typer
 from ..errors import InputError
 from ..genome.store import open_genome
 from ..guides.candidates import MAX_TARGET_BP
-from ..guides.design import design_guides, resolve_nuclease, score_search, search_guides
+from ..guides.design import design_guides, score_search, search_guides
 from ..guides.formats import (
     check_output_path,
     parse_guides,
@@ -25,6 +25,7 @@ from ..guides.formats import (
     to_tsv,
     write_output,
 )
+from ..guides.request import DesignRequest, ScoreRequest, resolve_nuclease
 from ..storage import Store
 from .progress import task_progress
 
@@ -122,56 +123,37 @@ def design(
 ) -> None:
     """Design guides for a gene, region or sequence; rank them by genome-wide specificity."""
     fmt = _choice(fmt, ("tsv", "json", "bed"), "--format")
-    given = [
-        f"--{name}"
-        for name, value in (
-            ("gene", gene),
-            ("region", region),
-            ("sequence", sequence),
-            ("fasta", fasta),
-        )
-        if value is not None
-    ]
-    if len(given) != 1:
-        got = "none" if not given else " and ".join(given)
-        raise InputError(
-            f"give exactly one target: --gene, --region, --sequence or --fasta (got {got})"
-        )
-    check_output_path(out)
-    nuc = resolve_nuclease(
-        nuclease,
+    request = DesignRequest(
+        gene=gene,
+        region=region,
+        sequence=sequence,
+        fasta=fasta,
+        nuclease=nuclease,
         pam=pam,
         guide_length=guide_length,
         pam_side=pam_side,
         offtarget_pams=offtarget_pams,
+        within=within,
+        max_mismatches=max_mismatches,
+        max_target_bp=max_target_bp,
+        max_offtargets_listed=max_offtargets_listed,
+        list_offtargets=fmt == "json",  # TSV and BED list no off-target
+        exclude_on_target=not no_exclude_on_target,
     )
+    check_output_path(out)
     settings = ctx.obj
     g = open_genome(_store(ctx), genome)
     with task_progress(f"off-target search in {g.name}", quiet) as progress:
         doc = design_guides(
-            g,
-            gene=gene,
-            region=region,
-            sequence=sequence,
-            fasta=fasta,
-            nuclease=nuc,
-            within=within,
-            max_mismatches=max_mismatches,
-            executor=settings.executor,
-            retries=settings.retries,
-            max_target_bp=max_target_bp,
-            max_offtargets_listed=max_offtargets_listed,
-            list_offtargets=fmt == "json",  # TSV and BED list no off-target
-            exclude_on_target=not no_exclude_on_target,
-            progress=progress,
+            g, request, executor=settings.executor, retries=settings.retries, progress=progress
         )
     text = {"tsv": to_tsv, "json": to_json, "bed": to_bed}[fmt](doc)
     write_output(text, out)
     if not quiet:
         target = doc["target"]
         _note(
-            f"{len(doc['guides'])} {nuc.name} guides for {target['type']} {target['name']} in "
-            f"{g.name}, off-targets up to {doc['max_mismatches']} mismatches"
+            f"{len(doc['guides'])} {request.nuclease.name} guides for {target['type']} "
+            f"{target['name']} in {g.name}, off-targets up to {doc['max_mismatches']} mismatches"
             + (f"; written to {out}" if out else "")
         )
     _truncation_notes(doc, max_offtargets_listed)
@@ -188,6 +170,9 @@ def _search(
     pam_side,
     offtarget_pams,
     max_mismatches: int,
+    max_offtargets_listed: int | None,
+    list_offtargets: bool,
+    exclude_on_target: bool,
     out: str | None,
     quiet: bool,
 ):
@@ -201,18 +186,20 @@ def _search(
         offtarget_pams=offtarget_pams,
     )
     lines = parse_guides(_read_guides_text(guides_source), nuc)
+    request = ScoreRequest(
+        [line.sequence for line in lines],
+        nuclease=nuc,
+        max_mismatches=max_mismatches,
+        guide_mismatches=[line.max_mismatches for line in lines],
+        max_offtargets_listed=max_offtargets_listed,
+        list_offtargets=list_offtargets,
+        exclude_on_target=exclude_on_target,
+    )
     settings = ctx.obj
     g = open_genome(_store(ctx), genome)
     with task_progress(f"off-target search in {g.name}", quiet) as progress:
         return search_guides(
-            g,
-            [line.sequence for line in lines],
-            nuclease=nuc,
-            max_mismatches=max_mismatches,
-            guide_mismatches=[line.max_mismatches for line in lines],
-            executor=settings.executor,
-            retries=settings.retries,
-            progress=progress,
+            g, request, executor=settings.executor, retries=settings.retries, progress=progress
         )
 
 
@@ -262,15 +249,13 @@ def score(
         pam_side=pam_side,
         offtarget_pams=offtarget_pams,
         max_mismatches=max_mismatches,
+        max_offtargets_listed=max_offtargets_listed,
+        list_offtargets=fmt == "json",
+        exclude_on_target=not no_exclude_on_target,
         out=out,
         quiet=quiet,
     )
-    doc = score_search(
-        search,
-        max_offtargets_listed=max_offtargets_listed,
-        exclude_on_target=not no_exclude_on_target,
-        list_offtargets=fmt == "json",
-    )
+    doc = score_search(search)
     write_output(to_tsv(doc) if fmt == "tsv" else to_json(doc), out)
     if fmt == "json":
         _truncation_notes(doc, max_offtargets_listed)
@@ -305,8 +290,6 @@ def offtargets(
 ) -> None:
     """Every site of each guide in the genome, its own included; a drop-in for Cas-OFFinder 2.4."""
     fmt = _choice(fmt, ("casoffinder", "tsv", "json"), "--format")
-    if max_offtargets_listed is not None and max_offtargets_listed < 0:
-        raise InputError("--max-offtargets-listed must be 0 or more")
     search = _search(
         ctx,
         genome,
@@ -317,10 +300,13 @@ def offtargets(
         pam_side=pam_side,
         offtarget_pams=offtarget_pams,
         max_mismatches=max_mismatches,
+        max_offtargets_listed=max_offtargets_listed,
+        list_offtargets=True,
+        exclude_on_target=False,  # every site, the guide's own included
         out=out,
         quiet=quiet,
     )
-    limit = max_offtargets_listed
+    limit = search.request.max_offtargets_listed
     if fmt == "casoffinder":
         # objects only for the sites printed: the listing limit is applied on the columns
         listed = [search.sites(i, limit) for i in range(len(search.guides))]
@@ -336,8 +322,6 @@ def offtargets(
                 + (", …" if len(cut) > 10 else "")
             )
         return
-    doc = score_search(
-        search, max_offtargets_listed=limit, command="guides offtargets", exclude_on_target=False
-    )
+    doc = score_search(search, command="guides offtargets")
     write_output(to_offtargets_tsv(doc) if fmt == "tsv" else to_json(doc), out)
     _truncation_notes(doc, limit)

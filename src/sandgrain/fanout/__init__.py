@@ -1,7 +1,8 @@
 """The fan-out engine: run a plan of tasks on one of several backends and gather the results.
 
 >>> from sandgrain.fanout import Task, run_plan
->>> tasks = [Task("sandgrain.fanout.demo_tasks:sum_range", {"start": 0, "end": 10, "max_size": 4})]
+>>> sum_range = "sandgrain.testing.fanout_tasks:sum_range"  # a test helper task
+>>> tasks = [Task(sum_range, {"start": 0, "end": 10, "max_size": 4})]
 >>> run_plan(tasks, "serial")
 [(0, 2, 2), (2, 5, 17), (5, 7, 16), (7, 10, 29)]
 

@@ -10,9 +10,11 @@ Two pieces:
   the ``chr`` prefix added or removed (its case ignored) and the usual names of the mitochondrial
   genome (``chrM``, ``M``, ``MT``, ``chrMT``, ``Mito``, ``mitochondrion``) treated as one.
   Numbers are never turned into roman numerals or back: SGD's ``chromosome 15`` is mapped to
-  ``XV`` by the SGD reader in :mod:`sandgrain.genome.annotation`, not here.
+  ``XV`` by the SGD reader in :mod:`sandgrain.genome.annotation.sgd`, not here.
 * :class:`ChromosomeNames` — the genome's own names, in order, and :meth:`ChromosomeNames.resolve`,
-  which tries an exact match, then a case-insensitive one, then the alias candidates.
+  which tries an exact match, then a case-insensitive one, then the alias candidates, then — for
+  a genome of a known assembly — the chromosome's other names and accessions from
+  :mod:`sandgrain.genome.assemblies` (``NC_000020.10``, ``refseq:NC_000020.10``, ``CM000682.1``).
 
 Example::
 
@@ -20,6 +22,7 @@ Example::
     names.resolve("chrI")   # -> "I"
     names.resolve("chrM")   # -> "Mito"
     names.resolve("chrZZ")  # NotFoundError: unknown chromosome 'chrZZ' in genome yeast; known: ...
+    ChromosomeNames(["chr20"], assembly="hg19").resolve("refseq:NC_000020.10")  # -> "chr20"
 """
 
 from __future__ import annotations
@@ -27,11 +30,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 
 from ..errors import AmbiguousNameError, InputError, NotFoundError
+from .assemblies import MITO_NAMES, accession_chrom, find_assembly, strip_curie
 
-__all__ = ["MITO_NAMES", "ChromosomeNames", "alias_candidates"]
+__all__ = ["ChromosomeNames", "alias_candidates"]
 
-#: Spellings of the mitochondrial chromosome, all taken as the same sequence.
-MITO_NAMES: tuple[str, ...] = ("chrM", "M", "MT", "chrMT", "Mito", "chrMito", "mitochondrion")
 _MITO_LOWER = frozenset(n.lower() for n in MITO_NAMES)
 
 #: How many names an error message lists in full before it shortens the list.
@@ -77,7 +79,7 @@ class ChromosomeNames:
     """The chromosome names of one genome, and resolution of user-given names to them.
 
     ``names`` are the genome's own names in genome order (e.g. the FASTA order); ``genome`` is only
-    used in error messages.
+    used in error messages; ``assembly`` (any alias, e.g. ``hg19``) lets accessions resolve.
 
     Resolution rules of :meth:`resolve`, first that applies wins:
 
@@ -86,12 +88,20 @@ class ChromosomeNames:
     3. one of its :func:`alias_candidates` equals a genome name ignoring case; candidates that
        match several genome names (say the genome has both ``M`` and ``MT``) raise
        :class:`AmbiguousNameError`;
-    4. otherwise :class:`NotFoundError`, listing the known names.
+    4. rules 1–3 for the name without a CURIE prefix (``refseq:NC_045512.2`` → ``NC_045512.2``);
+    5. the name is a spelling of a chromosome of the genome's assembly (its accessions, UCSC
+       name, … see :mod:`sandgrain.genome.assemblies`) and rules 1–3 find one genome name for
+       that chromosome's spellings; when the assembly is not a known one, an accession of any
+       known assembly (:func:`~sandgrain.genome.assemblies.accession_chrom`) is tried instead;
+    6. otherwise :class:`NotFoundError`, listing the known names.
     """
 
-    def __init__(self, names: Iterable[str], genome: str | None = None):
+    def __init__(
+        self, names: Iterable[str], genome: str | None = None, assembly: str | None = None
+    ):
         self._names: tuple[str, ...] = tuple(dict.fromkeys(names))
         self.genome = genome
+        self.assembly = find_assembly(assembly)
         self._lower: dict[str, list[str]] = {}
         for n in self._names:
             self._lower.setdefault(n.lower(), []).append(n)
@@ -108,12 +118,35 @@ class ChromosomeNames:
         return iter(self._names)
 
     def __repr__(self) -> str:
-        return f"ChromosomeNames({list(self._names)!r}, genome={self.genome!r})"
+        assembly = self.assembly.name if self.assembly else None
+        return f"ChromosomeNames({list(self._names)!r}, genome={self.genome!r}, {assembly=!r})"
 
     def _where(self) -> str:
         return f" in genome {self.genome}" if self.genome else ""
 
     def _matches(self, name: str) -> list[str]:
+        """Genome names that ``name`` can mean, by rules 1–5 (the first rule with a match)."""
+        found = self._matches_spelling(name)
+        if found:
+            return found
+        bare = strip_curie(name)
+        if bare != name:
+            found = self._matches_spelling(bare)
+            if found:
+                return found
+        if self.assembly is not None:
+            chrom = self.assembly.find(name)
+            spellings = chrom.spellings() if chrom else ()
+        else:
+            canonical = accession_chrom(name)
+            spellings = (canonical,) if canonical else ()
+        for spelling in spellings:
+            for n in self._matches_spelling(spelling):
+                if n not in found:
+                    found.append(n)
+        return found
+
+    def _matches_spelling(self, name: str) -> list[str]:
         """Genome names that ``name`` can mean, by rules 1–3 (the first rule with a match)."""
         if name in self._names:
             return [name]

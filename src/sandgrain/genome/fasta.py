@@ -9,6 +9,9 @@ Checks: the file starts with a header line; names are present and unique; no seq
 sequence letters are A, C, G, T, N in either case (soft-masking and N runs are kept as they are).
 IUPAC ambiguity codes (R, Y, K, M, S, W, B, D, H, V) are refused unless ``iupac_to_n`` is set,
 in which case they become N (n when soft-masked), and their count is recorded.
+
+:func:`read_fasta_records` reads a small FASTA a user gives (a design target) into memory,
+size-limited, keeping its letters as they are.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import os
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -248,6 +252,58 @@ class FastaImporter:
             f"{s.name}\t{s.length}\t{s.offset}\t{self.width}\t{self.width + 1}\n"
             for s in self.sequences
         )
+
+
+def read_fasta_records(path, *, max_bp: int = 0, limit_hint: str = "") -> list[tuple[str, str]]:
+    """``(name, sequence)`` records of a small FASTA file (plain or gzipped), in file order.
+
+    For targets and queries a user gives, not for genomes (see :class:`FastaImporter`): the
+    sequences are kept as they are (case, IUPAC letters; whitespace inside lines dropped), and
+    the reader stops with an :class:`~sandgrain.errors.InputError` as soon as more than
+    ``max_bp`` bases were read (0: no limit), so a whole genome given by mistake fails fast.
+    ``limit_hint`` ends that message (what the user can do about it). Names must be present and
+    unique; the file must start with a ``>`` header.
+    """
+    label = os.fspath(path)
+    try:
+        raw = open(label, "rb")  # noqa: SIM115 - closed below, wrapped by the gzip reader
+    except FileNotFoundError:
+        raise InputError(f"cannot read FASTA {label}: no such file") from None
+    except OSError as exc:
+        raise InputError(f"cannot read FASTA {label}: {exc.strerror or exc}") from None
+    records: list[tuple[str, list[str]]] = []
+    names: set[str] = set()
+    total = 0
+    try:
+        with raw, open_maybe_gzip(raw) as fh:
+            for lineno, line in enumerate(fh, 1):
+                text = line.decode("ascii", errors="replace").strip()
+                if not text:
+                    continue
+                if text.startswith(">"):
+                    name = text[1:].split(maxsplit=1)[0] if text[1:].strip() else ""
+                    if not name:
+                        raise InputError(f"FASTA {label} line {lineno}: a record without a name")
+                    if name in names:
+                        raise InputError(f"FASTA {label}: duplicate sequence name {name!r}")
+                    names.add(name)
+                    records.append((name, []))
+                    continue
+                if not records:
+                    raise InputError(f"{label} is not a FASTA file: it must start with '>name'")
+                text = "".join(text.split())
+                total += len(text)
+                if max_bp and total > max_bp:
+                    raise InputError(
+                        f"FASTA {label} holds more than the limit of {max_bp:,} bp"
+                        + (f"; {limit_hint}" if limit_hint else "")
+                    )
+                records[-1][1].append(text)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(f"cannot read FASTA {label}: {exc}") from None
+    if not records:
+        raise InputError(f"FASTA {label} is empty")
+    return [(name, "".join(parts)) for name, parts in records]
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from ..errors import ConflictError, InputError, NotFoundError
 from ..provenance import HashingReader, provenance, sha256_file
 from ..storage import Dataset, Store, check_name, scratch_dir
-from .annotation import GeneTable, read_annotation
+from .annotation.genes import GeneTable
+from .annotation.read import read_annotation
 from .bgzf import BgzfRangeReader, BgzfWriter, parse_gzi
 from .chromosomes import ChromosomeNames
 from .fasta import FastaImporter, open_maybe_gzip, parse_fai
@@ -41,7 +42,11 @@ class Genome:
         self.meta = dataset.meta
         self.chromosomes: list[dict] = self.meta["chromosomes"]
         self._lengths = {c["name"]: c["length"] for c in self.chromosomes}
-        self.names = ChromosomeNames([c["name"] for c in self.chromosomes], genome=self.name)
+        self.names = ChromosomeNames(
+            [c["name"] for c in self.chromosomes],
+            genome=self.name,
+            assembly=self.meta.get("assembly"),
+        )
 
     def __repr__(self) -> str:
         return f"Genome({self.name!r}, {len(self.chromosomes)} sequences)"

@@ -30,7 +30,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from ..genome.annotation import Gene, GeneTable
+from ..genome.annotation.genes import Gene, GeneTable
 
 __all__ = [
     "CLASSES",

@@ -41,6 +41,9 @@ __all__ = [
     "MAX_TARGET_BP",
     "WITHIN",
     "Candidate",
+    "check_target_size",
+    "check_within",
+    "clean_sequence",
     "find_candidates",
     "find_candidates_in_regions",
     "find_candidates_in_sequence",
@@ -166,6 +169,14 @@ def _merge(parts: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
     return [(s, e) for s, e in out]
 
 
+def check_within(within: str) -> str:
+    """``within`` normalised (``exons``, ``cds`` or ``gene``), or an InputError."""
+    key = str(within).strip().lower()
+    if key not in WITHIN:
+        raise InputError(f"--within must be one of {', '.join(WITHIN)}, not {within!r}")
+    return key
+
+
 def gene_regions(gene, within: str = "exons") -> list[Region]:
     """The parts of a gene to target, sorted and disjoint (overlapping or abutting parts joined).
 
@@ -173,9 +184,7 @@ def gene_regions(gene, within: str = "exons") -> list[Region]:
     (coding parts; a gene without CDS, e.g. a tRNA, is an error) or ``gene`` (its whole span,
     introns included). Regions carry the gene's strand.
     """
-    key = str(within).strip().lower()
-    if key not in WITHIN:
-        raise InputError(f"--within must be one of {', '.join(WITHIN)}, not {within!r}")
+    key = check_within(within)
     name = getattr(gene, "symbol", None) or getattr(gene, "gene_id", "the gene")
     if key == "gene":
         parts = [(gene.start0, gene.end0)]
@@ -193,7 +202,9 @@ def gene_regions(gene, within: str = "exons") -> list[Region]:
     return [Region(gene.chrom, s, e, gene.strand) for s, e in _merge(parts)]
 
 
-def _check_size(total: int, what: str, max_bp: int | None) -> None:
+def check_target_size(total: int, what: str, max_bp: int | None) -> None:
+    """An InputError when a target of ``total`` bp is over ``max_bp`` (``None``:
+    :data:`MAX_TARGET_BP`; 0: no limit); ``what`` names the target in the message."""
     limit = MAX_TARGET_BP if max_bp is None else max_bp
     if limit and total > limit:
         raise InputError(
@@ -331,7 +342,7 @@ def find_candidates(
     length = genome.length(chrom)
     if region.end0 > length:
         raise InputError(f"region {region} is out of range: chromosome {chrom} has {length:,} bp")
-    _check_size(region.length, f"target {region}", max_bp)
+    check_target_size(region.length, f"target {region}", max_bp)
     margin = _margin(nuclease)
     lo, hi = max(0, region.start0 - margin), min(length, region.end0 + margin)
     text = genome.sequence(chrom, lo, hi)
@@ -351,7 +362,7 @@ def find_candidates_in_regions(
     nuclease = get_nuclease(nuclease)
     total = sum(r.length for r in regions)
     what = f"target {regions[0]}" if len(regions) == 1 else f"target of {len(regions)} regions"
-    _check_size(total, what, max_bp)
+    check_target_size(total, what, max_bp)
     seen: dict[tuple[str, int, str], Candidate] = {}
     order: dict[str, int] = {}
     for region in regions:
@@ -363,6 +374,21 @@ def find_candidates_in_regions(
 
 _SEQ_LETTERS = re.compile(r"[^ACGTRYSWKMBDHVNacgtryswkmbdhvn]")
 _SPACE = re.compile(r"\s+")
+
+
+def clean_sequence(seq: str | None, name: str = "sequence") -> str:
+    """A raw DNA sequence without its whitespace, checked: not empty, IUPAC letters only
+    (either case). ``name`` names it in the messages."""
+    text = _SPACE.sub("", seq or "")
+    if not text:
+        raise InputError(f"{name} is empty: give a DNA sequence (A, C, G, T, N)")
+    bad = _SEQ_LETTERS.search(text)
+    if bad:
+        raise InputError(
+            f"{name} has an invalid letter {bad.group()!r} at position {bad.start() + 1}; "
+            f"a DNA sequence uses A, C, G, T, N (and IUPAC codes)"
+        )
+    return text
 
 
 def find_candidates_in_sequence(
@@ -380,14 +406,6 @@ def find_candidates_in_sequence(
     ``context30`` is ``None`` when its flanks run off either end.
     """
     nuclease = get_nuclease(nuclease)
-    text = _SPACE.sub("", seq or "")
-    if not text:
-        raise InputError(f"{name} is empty: give a DNA sequence (A, C, G, T, N)")
-    bad = _SEQ_LETTERS.search(text)
-    if bad:
-        raise InputError(
-            f"{name} has an invalid letter {bad.group()!r} at position {bad.start() + 1}; "
-            f"a DNA sequence uses A, C, G, T, N (and IUPAC codes)"
-        )
-    _check_size(len(text), name, max_bp)
+    text = clean_sequence(seq, name)
+    check_target_size(len(text), name, max_bp)
     return _scan(text, 0, name, len(text), 0, len(text), nuclease, cut_within=True)

@@ -1,9 +1,9 @@
 """Reading guide lists and writing guide-design results: JSON, TSV, BED and Cas-OFFinder.
 
-Writers take the documents of :mod:`sandgrain.guides.design` (or, for Cas-OFFinder, the raw
-search results) and return text. :func:`write_output` puts text on stdout or atomically into a
-file: a temporary file in the same directory, then :func:`os.replace`, so a failed run never
-leaves a partial file.
+Writers take the documents of :mod:`sandgrain.guides.design` (:mod:`.document`; or, for
+Cas-OFFinder, the raw search results) and return text. :func:`write_output` puts text on stdout
+or atomically into a file: a temporary file in the same directory, then :func:`os.replace`, so a
+failed run never leaves a partial file.
 
 TSV conventions (every column sortable as plain values): a header line with the JSON keys as
 column names; numbers in plain decimal notation (7 significant digits), booleans ``true`` /
@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from typing import NamedTuple, TextIO
 
 from ..errors import InputError
+from .document import GUIDE_FIELDS
 from .iupac import check_pattern
 from .nucleases import Nuclease
 from .search import MAX_MISMATCHES, OffTargetSite
@@ -111,8 +112,6 @@ NESTED_GUIDE_FIELDS = {"on_target": ("chrom", "start", "end", "strand")}
 
 
 def _guide_columns(doc: dict) -> list[str]:
-    from .design import GUIDE_FIELDS
-
     guides = doc.get("guides") or []
     keys = list(guides[0]) if guides else list(GUIDE_FIELDS)
     return [k for k in keys if k != "offtargets"]

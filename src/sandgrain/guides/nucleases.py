@@ -47,6 +47,7 @@ __all__ = [
     "Nuclease",
     "custom_nuclease",
     "get_nuclease",
+    "is_spcas9_like",
     "normalize_pam_side",
 ]
 
@@ -341,3 +342,9 @@ def custom_nuclease(
         cut_offset=cut_offset,
         description=f"user-defined: {pam} PAM {side}' of a {length}-nt protospacer",
     )
+
+
+def is_spcas9_like(nuclease: Nuclease) -> bool:
+    """Whether MIT (Hsu et al. 2013), CFD (Doench et al. 2016) and Rule Set 1 (Doench et al.
+    2014) apply: 20-nt protospacers with an ``NGG`` 3' PAM, the shape they were fitted on."""
+    return nuclease.pam == "NGG" and nuclease.pam_side == "3" and nuclease.guide_length == 20

@@ -53,6 +53,14 @@ class OffTargetSite:
         return start, start + L
 
 
+def check_max_mismatches(k) -> int:
+    """``k`` as an int when it is a whole number 0…:data:`MAX_MISMATCHES` (the most the
+    pigeonhole search enumerates), else an InputError."""
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 0 <= k <= MAX_MISMATCHES:
+        raise InputError(f"maximum mismatches must be a whole number 0–{MAX_MISMATCHES}, not {k!r}")
+    return int(k)
+
+
 def check_guides(guides: Sequence[str], length: int) -> list[str]:
     """Upper-case guides, each exactly ``length`` letters of A, C, G, T."""
     clean = []
@@ -182,7 +190,13 @@ def search_partition(
     options = json.dumps(st.storage_options, sort_keys=True)
     fam, prep = _prepared(st.url, options, index, version, guides_key, max_mismatches)
     arr = _load_partition(st.url, options, index, version, pid)
-    k = max_mismatches
+    return search_arrays(arr, prep, fam, max_mismatches)
+
+
+def search_arrays(arr: dict, prep: dict, fam: SiteFamily, k: int) -> dict:
+    """Hits of the guides of ``prep`` (:func:`prepare_guides`) in the arrays of one partition
+    (:func:`~sandgrain.guides.siteindex.site_arrays`) within ``k`` mismatches: the pigeonhole
+    kernel over the A/C/G/T sites, brute force over the sites with an N."""
     g, i, m, s = kernels.search_partition(
         prep["rest_a"],
         prep["rest_b"],
@@ -316,8 +330,7 @@ def search_table(
     nuclease: str | None = None,
 ) -> OffTargetTable:
     """All sites within ``max_mismatches`` of each guide, as an :class:`OffTargetTable`."""
-    if not 0 <= max_mismatches <= MAX_MISMATCHES:
-        raise InputError(f"maximum mismatches must be 0–{MAX_MISMATCHES}, not {max_mismatches}")
+    max_mismatches = check_max_mismatches(max_mismatches)
     guides = check_guides(guides, family.length)
     ds = open_index(genome, family, nuclease)
     store = genome.dataset.store

@@ -32,13 +32,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InputError, NotFoundError
+from ..errors import InputError
 from ..fanout import Task, run_plan
 from ..genome.store import Genome
 from ..provenance import provenance
 from ..storage import Store, scratch_dir
 from . import kernels
+from .errors import MissingIndexError
 from .iupac import check_pattern
+from .nucleases import NUCLEASES
 
 KIND = "siteindex"
 FORMAT = "sandgrain.siteindex"
@@ -149,7 +151,10 @@ def plan_partitions(chromosomes: list[dict], partition_bp: int) -> list[list[lis
 
 
 # -- building ---------------------------------------------------------------------------------
-def _split_keys(packed: np.ndarray, fam: SiteFamily):
+def split_keys(packed: np.ndarray, fam: SiteFamily):
+    """The bucket keys and rests of packed protospacers: key A is the first ``key_a`` bases,
+    rest A the others; key B is ``key_b`` bases from the start of the second half, rest B the
+    first half followed by the bases after key B."""
     L, h, ka, kb = fam.length, fam.half, fam.key_a, fam.key_b
     key_a = (packed >> np.uint64(2 * (L - ka))).astype(np.int64)
     rest_a = (packed & np.uint64((1 << (2 * (L - ka))) - 1)).astype(np.uint32)
@@ -162,43 +167,44 @@ def _split_keys(packed: np.ndarray, fam: SiteFamily):
     return key_a, rest_a, key_b, rest_b
 
 
-def build_partition(
-    store: dict, genome: dict, prefix: str, pid: int, segments: list, family: dict
-) -> dict:
-    """Fan-out task: extract, bucket and store the sites of one partition."""
-    fam = SiteFamily(tuple(family["pams"]), family["length"], family["pam_side"])
-    g = Genome.from_reference(genome)
+def segment_sites(
+    codes: np.ndarray, lo: int, hi: int, fam: SiteFamily, chrom_idx: int, pos_base: int
+):
+    """The sites of ``fam`` whose window starts in ``codes[lo:hi]`` (base codes of
+    :func:`kernels.encode`), both strands: ``(packed, loc, pam)`` of the sites whose protospacer
+    is all A/C/G/T, and ``(n_codes, n_loc, n_pam)`` of those with an N in it (their protospacer's
+    codes kept whole, since 2 bits cannot hold an N). ``loc`` words are those of
+    :func:`kernels.extract_sites`, positions offset by ``pos_base``."""
     L, P = fam.length, fam.pam_length
-    masks = fam.pam_masks()
-    pieces, npieces = [], []
-    for chrom, start, end, chrom_idx in segments:
-        stop = min(end + L + P - 1, g.length(chrom))
-        codes = kernels.encode(g.sequence(chrom, start, stop))
-        packed, loc, pam, hasn = kernels.extract_sites(
-            codes, 0, end - start, L, P, masks, fam.pam_side == "5", chrom_idx, start
+    pam5 = fam.pam_side == "5"
+    packed, loc, pam, hasn = kernels.extract_sites(
+        codes, lo, hi, L, P, fam.pam_masks(), pam5, chrom_idx, pos_base
+    )
+    keep = ~hasn
+    nloc = loc[hasn]
+    if len(nloc):
+        ncodes = np.stack(
+            [
+                kernels.window_codes(
+                    codes, int(x & 0xFFFFFFFF) - pos_base, L, P, pam5, int((x >> 52) & 1)
+                )
+                for x in nloc
+            ]
         )
-        keep = ~hasn
-        pieces.append((packed[keep], loc[keep], pam[keep]))
-        if hasn.any():
-            nloc = loc[hasn]
-            ncodes = np.stack(
-                [
-                    kernels.window_codes(
-                        codes,
-                        int(x & 0xFFFFFFFF) - start,
-                        L,
-                        P,
-                        fam.pam_side == "5",
-                        int((x >> 52) & 1),
-                    )
-                    for x in nloc
-                ]
-            )
-            npieces.append((ncodes, nloc, pam[hasn]))
+    else:
+        ncodes = np.zeros((0, L), np.uint8)
+    return (packed[keep], loc[keep], pam[keep]), (ncodes, nloc, pam[hasn])
+
+
+def site_arrays(pieces: list, npieces: list, fam: SiteFamily) -> dict[str, np.ndarray]:
+    """The arrays of one index partition from the :func:`segment_sites` of its segments:
+    sites bucketed by first-half key (``a_*``) and by second-half key (``b_*``, pointing into
+    the ``a_*`` order), and the N-sites apart (``n_*``)."""
+    L = fam.length
     packed = np.concatenate([p[0] for p in pieces]) if pieces else np.zeros(0, np.uint64)
     loc = np.concatenate([p[1] for p in pieces]) if pieces else np.zeros(0, np.uint64)
     pam = np.concatenate([p[2] for p in pieces]) if pieces else np.zeros(0, np.uint16)
-    key_a, rest_a, key_b, rest_b = _split_keys(packed, fam)
+    key_a, rest_a, key_b, rest_b = split_keys(packed, fam)
     order_a = np.argsort(key_a, kind="stable")
     arrays = {
         "a_off": _offsets(key_a[order_a], fam.key_a),
@@ -211,6 +217,7 @@ def build_partition(
     arrays["b_off"] = _offsets(kb_sorted[order_b], fam.key_b)
     arrays["b_rest"] = rest_b[order_a][order_b]
     arrays["b_idx"] = order_b.astype(np.uint32)
+    npieces = [p for p in npieces if len(p[1])]
     if npieces:
         arrays["n_codes"] = np.concatenate([p[0] for p in npieces])
         arrays["n_loc"] = np.concatenate([p[1] for p in npieces])
@@ -219,6 +226,24 @@ def build_partition(
         arrays["n_codes"] = np.zeros((0, L), np.uint8)
         arrays["n_loc"] = np.zeros(0, np.uint64)
         arrays["n_pam"] = np.zeros(0, np.uint16)
+    return arrays
+
+
+def build_partition(
+    store: dict, genome: dict, prefix: str, pid: int, segments: list, family: dict
+) -> dict:
+    """Fan-out task: extract, bucket and store the sites of one partition."""
+    fam = SiteFamily(tuple(family["pams"]), family["length"], family["pam_side"])
+    g = Genome.from_reference(genome)
+    L, P = fam.length, fam.pam_length
+    pieces, npieces = [], []
+    for chrom, start, end, chrom_idx in segments:
+        stop = min(end + L + P - 1, g.length(chrom))
+        codes = kernels.encode(g.sequence(chrom, start, stop))
+        sites, nsites = segment_sites(codes, 0, end - start, fam, chrom_idx, start)
+        pieces.append(sites)
+        npieces.append(nsites)
+    arrays = site_arrays(pieces, npieces, fam)
     st = Store.from_reference(store)
     files = {}
     with scratch_dir("sandgrain-index-") as tmp:
@@ -230,7 +255,7 @@ def build_partition(
             files[file] = {"size": os.path.getsize(path), "sha256": _sha256(path)}
     return {
         "pid": pid,
-        "sites": int(len(packed)),
+        "sites": int(len(arrays["a_loc"])),
         "n_sites": int(len(arrays["n_loc"])),
         "files": files,
     }
@@ -333,8 +358,9 @@ def index_command(genome: str, family: SiteFamily, nuclease: str | None = None) 
 def open_index(genome: Genome, family: SiteFamily, nuclease: str | None = None):
     """The stored index that answers ``family`` for ``genome``: its own, or else the smallest
     index of the same protospacer length and PAM side whose PAMs include all of ``family``'s
-    (the search then keeps only sites next to the requested PAMs). A clear error naming the
-    command to run otherwise."""
+    (the search then keeps only sites next to the requested PAMs). A
+    :class:`~sandgrain.guides.errors.MissingIndexError` naming the command to run when there is
+    none, or when it was built for an older import of the genome."""
     store = genome.dataset.store
     pams = ",".join(family.pams)
     command = index_command(genome.name, family, nuclease)
@@ -349,20 +375,36 @@ def open_index(genome: Genome, family: SiteFamily, nuclease: str | None = None):
                 continue
             other = store.open_dataset(KIND, name)
             fam = other.meta.get("family", {})
-            if (other.meta.get("genome") == genome.name and fam.get("length") == family.length
-                    and fam.get("pam_side") == family.pam_side
-                    and wanted <= set(fam.get("pams", ()))):
+            if (
+                other.meta.get("genome") == genome.name
+                and fam.get("length") == family.length
+                and fam.get("pam_side") == family.pam_side
+                and wanted <= set(fam.get("pams", ()))
+            ):
                 supersets.append((len(fam["pams"]), name, other))
         if supersets:
             ds = min(supersets, key=lambda x: x[:2])[2]
     if ds is None:
-        raise NotFoundError(
+        raise MissingIndexError(
             f"genome {genome.name} has no site index for PAM {pams}, {family.length}-nt "
             f"protospacers; build it with `{command}`"
         )
     if ds.meta.get("genome_version") != genome.dataset.manifest["version"]:
-        raise InputError(
+        raise MissingIndexError(
             f"the site index of {genome.name} was built for an older import of the genome; "
             f"rebuild it with `{command}`"
         )
     return ds
+
+
+def indexed_nucleases(genome: Genome) -> list[str]:
+    """The shipped nucleases whose site index (their own, or a larger one) exists and is up to
+    date for ``genome``: those a guide design in it can use."""
+    found = []
+    for name, nuclease in NUCLEASES.items():
+        try:
+            open_index(genome, SiteFamily.of(nuclease), name)
+        except MissingIndexError:
+            continue
+        found.append(name)
+    return found

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import re
 import time
+from collections.abc import Sequence
 from http import HTTPStatus
 from pathlib import Path
 
@@ -26,14 +27,13 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .. import __version__
-from ..beacon import api as beacon_api
+from .. import __version__, registry
 from ..config import Settings
 from ..errors import SandgrainError
 from ..jobs import JobManager, JobStore
 from ..storage import Store
-from . import api, pages
-from .jobs import COMPOSITION, GUIDES_DESIGN, composition_job, guides_design_job
+from . import jobs as job_routes
+from .common import GenomeCache, ResultCache
 
 logger = logging.getLogger(__name__)
 
@@ -106,23 +106,25 @@ def _allowed_methods(request: Request) -> str:
 
 
 def create_app(
-    settings: Settings | None = None, *, job_workers: int = DEFAULT_JOB_WORKERS
+    settings: Settings | None = None,
+    *,
+    job_workers: int = DEFAULT_JOB_WORKERS,
+    domains: Sequence[registry.Domain] | None = None,
 ) -> FastAPI:
     """Build the app; tests build their own with their own settings.
 
     ``job_workers`` jobs run at once in this server (guide designs, genome composition).
+    ``domains`` are the domains whose routers, job kinds and state the app serves (default:
+    every registered domain, see :mod:`sandgrain.registry`).
     """
     settings = settings or Settings.from_env()
+    domains = registry.domains() if domains is None else tuple(domains)
     store = Store.from_settings(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        Path(settings.jobs_path).parent.mkdir(parents=True, exist_ok=True)
-        jobs = JobStore(settings.jobs_path)
-        handlers = {
-            COMPOSITION: composition_job(settings),
-            GUIDES_DESIGN: guides_design_job(settings, app.state.genomes.get),
-        }
+        jobs = JobStore(settings.database_url)
+        handlers = registry.job_handlers(services, domains)
         manager = JobManager(jobs, handlers, max_workers=job_workers)
         manager.start()  # marks jobs left running by a dead server as failed
         app.state.jobs, app.state.manager = jobs, manager
@@ -141,9 +143,10 @@ def create_app(
             while manager.running and time.monotonic() < deadline:
                 await asyncio.sleep(0.02)
             jobs.close()
-            beacon = getattr(app.state, "beacon", None)
-            if beacon is not None:
-                beacon.close()
+            for domain in domains:
+                resource = getattr(app.state, domain.name, None)
+                if resource is not None and hasattr(resource, "close"):
+                    resource.close()
 
     app = FastAPIOffline(
         title="sandgrain",
@@ -153,8 +156,13 @@ def create_app(
     )
     app.state.settings = settings
     app.state.store = store
-    app.state.genomes = api.GenomeCache(store)
-    app.state.results = api.ResultCache(store)
+    app.state.genomes = GenomeCache(store)
+    app.state.results = ResultCache(store)
+    services = registry.Services(settings=settings, store=store, genome=app.state.genomes.get)
+    app.state.services = services
+    for domain in domains:
+        if domain.web_state:  # a per-app resource of the domain, closed when the app stops
+            setattr(app.state, domain.name, registry.resolve(domain.web_state)(services))
 
     @app.exception_handler(SandgrainError)
     async def _sandgrain_error(request: Request, exc: SandgrainError):
@@ -218,10 +226,10 @@ def create_app(
             "genomes": len(store.dataset_names("genomes")),
         }
 
-    app.include_router(api.router)
-    app.include_router(beacon_api.router)
-
-    app.include_router(pages.router)
+    app.include_router(job_routes.router)
+    for domain in domains:
+        for reference in domain.routers:
+            app.include_router(registry.resolve(reference))
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
     def openapi() -> dict:

@@ -2,8 +2,11 @@
 the OpenAPI schema at ``/openapi.json``.
 
 Requests forbid unknown fields and bound every string, so a malformed request is refused with
-``422`` before any work starts. Response models describe what the routes return; the large guide
-documents are sent as they are stored (the models document them, they do not re-validate them).
+``422`` before any work starts. The rules of a guide request live in the guides domain
+(:mod:`sandgrain.guides.request`): a model here bounds its fields for the schema and turns
+itself into the domain's request (``to_request()``), which checks the rest. Response models
+describe what the routes return; the large guide documents are sent as they are stored (the
+models document them, they do not re-validate them).
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from ..guides import request as guides_request
 from ..guides.candidates import MAX_TARGET_BP
 from ..guides.nucleases import NUCLEASES
+from ..guides.request import check_one_target
 from ..guides.search import MAX_MISMATCHES
 
 __all__ = [
@@ -248,19 +253,30 @@ class DesignRequest(BaseModel):
 
     @model_validator(mode="after")
     def _one_target(self) -> DesignRequest:
-        given = [k for k in ("gene", "region", "sequence") if getattr(self, k) is not None]
-        if len(given) != 1:
-            what = "none" if not given else " and ".join(given)
-            raise ValueError(
-                f"give exactly one target — a gene, a region or a sequence — not {what}"
-            )
+        # the domain's rule, run here so that a body without exactly one target is refused
+        # like any other malformed body (422); its InputError is a ValueError
+        check_one_target(**self.target_fields)
         return self
+
+    @property
+    def target_fields(self) -> dict[str, str | None]:
+        """``{"gene": …, "region": …, "sequence": …}`` as given (``None``: not given)."""
+        return {"gene": self.gene, "region": self.region, "sequence": self.sequence}
 
     @property
     def target(self) -> dict[str, str]:
         """``{"gene": …}``, ``{"region": …}`` or ``{"sequence": …}``."""
-        values = {"gene": self.gene, "region": self.region, "sequence": self.sequence}
-        return {k: v for k, v in values.items() if v is not None}
+        return {k: v for k, v in self.target_fields.items() if v is not None}
+
+    def to_request(self) -> guides_request.DesignRequest:
+        """The guides domain's request (checked there: 400 or 404 when invalid)."""
+        return guides_request.DesignRequest(
+            **self.target,
+            nuclease=self.nuclease,
+            max_mismatches=self.max_mismatches,
+            within=self.within,
+            max_offtargets_listed=None,  # every off-target: the API pages through them
+        )
 
 
 class ScoreRequest(BaseModel):
@@ -297,6 +313,15 @@ class ScoreRequest(BaseModel):
         description="List at most this many off-targets per guide (most dangerous first); "
         "counts stay exact.",
     )
+
+    def to_request(self) -> guides_request.ScoreRequest:
+        """The guides domain's request (checked there: 400 or 404 when invalid)."""
+        return guides_request.ScoreRequest(
+            self.guides,
+            nuclease=self.nuclease,
+            max_mismatches=self.max_mismatches,
+            max_offtargets_listed=self.offtargets_limit,
+        )
 
     @field_validator("guides")
     @classmethod

@@ -9,7 +9,6 @@ The app factory includes :data:`router` and mounts :data:`STATIC_DIR` at ``/stat
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from ..errors import SandgrainError
 from ..genome.store import list_genomes
 from ..guides.nucleases import NUCLEASES
 from ..guides.search import MAX_MISMATCHES
-from ..guides.siteindex import SiteFamily, open_index
+from .genomes import genome_summary
 
 __all__ = ["STATIC_DIR", "TEMPLATES", "router"]
 
@@ -36,22 +35,9 @@ DEFAULT_MISMATCHES = 4
 router = APIRouter(include_in_schema=False)
 
 
-def _indexed_nucleases(genome) -> list[str]:
-    """The shipped nucleases the genome has a site index for (what a design can use)."""
-    names = []
-    for name, nuclease in NUCLEASES.items():
-        with contextlib.suppress(SandgrainError):
-            open_index(genome, SiteFamily.of(nuclease), name)
-            names.append(name)
-    return names
-
-
 def _genomes(request: Request) -> list[dict]:
     """Each genome's summary with the nucleases it is indexed for."""
-    rows = []
-    for genome in list_genomes(request.app.state.store):
-        rows.append({**genome.summary(), "indexed_nucleases": _indexed_nucleases(genome)})
-    return rows
+    return [genome_summary(genome) for genome in list_genomes(request.app.state.store)]
 
 
 def _nucleases() -> list[dict]:

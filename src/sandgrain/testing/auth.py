@@ -30,7 +30,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from .security import OidcIssuer, SecurityConfig, VisaIssuer
+from sandgrain.beacon.policy import OidcIssuer, SecurityConfig, VisaIssuer
 
 
 @dataclass(frozen=True)

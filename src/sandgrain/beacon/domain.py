@@ -1,0 +1,18 @@
+"""The Beacon domain registers itself: a GA4GH Beacon v2 over variant datasets in the store.
+
+See :mod:`sandgrain.registry` for the contract.
+"""
+
+from ..registry import Domain
+
+DOMAIN = Domain(
+    name="beacon",
+    summary="A GA4GH Beacon v2: ingest variant datasets and answer queries safely.",
+    cli="sandgrain.cli.beacon:app",
+    routers=("sandgrain.web.beacon:router",),
+    dataset_kinds={
+        "beacon": "a variant dataset: Parquet partitions by window, individuals, provenance",
+    },
+    tasks=("sandgrain.beacon.ingest:ingest_window", "sandgrain.beacon.query:scan_task"),
+    demo="sandgrain.beacon.demo:demo",
+)

@@ -1,0 +1,192 @@
+"""What every REST router under ``/api/v1`` shares: the problems it documents, the per-app caches
+(on ``app.state``, made by :func:`sandgrain.web.app.create_app`) and the job helpers.
+
+The routes keep no state of their own. Every error is an RFC 9457 problem
+(``application/problem+json``) with a ``detail`` a user can act on; the statuses are listed in
+``docs/api.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from fastapi import Path, Request
+
+from ..errors import ConflictError
+from ..genome.store import Genome, open_genome
+from ..jobs import Job, JobStatus
+from ..storage import Store
+from .models import NAME_PATTERN, Problem
+
+__all__ = ["GenomeCache", "ResultCache", "PROBLEM_RESPONSES", "API_PREFIX"]
+
+API_PREFIX = "/api/v1"
+
+#: Problems any route may answer with (documented once for all of them).
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "Invalid input (a bad name, region or sequence)"},
+    404: {"model": Problem, "description": "No such genome, gene, nuclease or job"},
+    409: {
+        "model": Problem,
+        "description": "Conflict: an ambiguous gene name (with `candidates`), a missing site "
+        "index, or a job that has no result (yet)",
+    },
+    422: {"model": Problem, "description": "The request does not match its schema"},
+    503: {"model": Problem, "description": "The store cannot be reached"},
+}
+
+#: Longest job id accepted in a path (ids are 32 hex digits).
+_MAX_ID_CHARS = 100
+#: Largest rank or offset accepted in a path or query (far beyond any real document).
+MAX_INDEX = 1_000_000_000
+_SPACE = re.compile(r"\s+")
+
+
+class JobNotReadyError(ConflictError):
+    """The job has no result: it is still running, it failed, or it was cancelled."""
+
+    title = "No result"
+
+
+
+# --------------------------------------------------------------------------------------------
+# caches (one of each per app, on app.state)
+# --------------------------------------------------------------------------------------------
+
+
+class GenomeCache:
+    """Open genomes by name, kept while their stored version stays the same.
+
+    A genome's gene table takes a moment to load (0.4 s for yeast): autocomplete must not pay
+    that on every keystroke. Each look-up still reads the genome's manifest, so a re-imported
+    genome is picked up at once.
+    """
+
+    def __init__(self, store: Store, size: int = 8):
+        self.store = store
+        self.size = size
+        self._items: OrderedDict[tuple[str, str], Genome] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> Genome:
+        genome = open_genome(self.store, name)
+        key = (genome.name, str(genome.dataset.manifest.get("version")))
+        with self._lock:
+            cached = self._items.get(key)
+            if cached is not None:
+                self._items.move_to_end(key)
+                return cached
+            self._items[key] = genome
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return genome
+
+
+class ResultCache:
+    """Parsed result documents of finished jobs (they never change), the latest few.
+
+    Paging through a guide's off-targets reads the same document again and again; documents
+    larger than ``max_bytes`` are parsed each time rather than held in memory.
+    """
+
+    def __init__(self, store: Store, size: int = 4, max_bytes: int = 32 << 20):
+        self.store = store
+        self.size = size
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[str, dict] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> dict:
+        with self._lock:
+            cached = self._items.get(key)
+            if cached is not None:
+                self._items.move_to_end(key)
+                return cached
+        data = self.store.read_bytes(key)
+        doc = json.loads(data)
+        if len(data) <= self.max_bytes:
+            with self._lock:
+                self._items[key] = doc
+                while len(self._items) > self.size:
+                    self._items.popitem(last=False)
+        return doc
+
+
+def _genomes(request: Request) -> GenomeCache:
+    return request.app.state.genomes
+
+
+def _store(request: Request) -> Store:
+    return request.app.state.store
+
+
+def genomes_of(request: Request) -> GenomeCache:
+    return request.app.state.genomes
+
+
+def store_of(request: Request) -> Store:
+    return request.app.state.store
+
+
+GenomePath = Path(
+    description="A genome's name or alias.",
+    examples=["yeast"],
+    json_schema_extra={"pattern": NAME_PATTERN},
+)
+JobPath = Path(max_length=_MAX_ID_CHARS, description="The job's id.")
+
+
+# --------------------------------------------------------------------------------------------
+# jobs
+# --------------------------------------------------------------------------------------------
+
+_PARAM_SEQUENCE_SHOWN = 1000
+
+
+def job_view(job: Job) -> dict:
+    """A job as the API shows it (:class:`~sandgrain.web.models.JobInfo`)."""
+    params = dict(job.params)
+    sequence = params.get("sequence")
+    if isinstance(sequence, str):
+        params["sequence_length"] = len(_SPACE.sub("", sequence))
+        if len(sequence) > _PARAM_SEQUENCE_SHOWN:
+            params["sequence"] = sequence[:_PARAM_SEQUENCE_SHOWN] + "…"
+    done = job.status == JobStatus.DONE and job.result is not None
+    return {
+        "id": job.id,
+        "kind": job.kind,
+        "status": job.status.value,
+        "progress": job.progress,
+        "message": job.message,
+        "error": job.error,
+        "created": job.created,
+        "started": job.started,
+        "finished": job.finished,
+        "params": params,
+        "cancel_requested": job.cancel_requested,
+        "result_url": f"/api/v1/jobs/{job.id}/result" if done else None,
+    }
+
+
+def finished_job(request: Request, job_id: str) -> Job:
+    """The job, which must be done; 404 if unknown, 409 with the reason otherwise."""
+    job = request.app.state.jobs.get(job_id)
+    if job.status == JobStatus.DONE and job.result is not None:
+        return job
+    poll = f"poll GET /api/v1/jobs/{job.id} until its status is done"
+    if job.status == JobStatus.QUEUED:
+        raise JobNotReadyError(f"job {job.id} is queued: it has not started yet; {poll}")
+    if job.status == JobStatus.RUNNING:
+        raise JobNotReadyError(
+            f"job {job.id} is running ({job.progress:.0%} done); it has no result yet; {poll}"
+        )
+    if job.status == JobStatus.FAILED:
+        raise JobNotReadyError(f"job {job.id} failed, so it has no result: {job.error}")
+    if job.status == JobStatus.CANCELLED:
+        raise JobNotReadyError(f"job {job.id} was cancelled, so it has no result; submit again")
+    raise JobNotReadyError(f"job {job.id} has no result")
+

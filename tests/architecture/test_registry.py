@@ -1,0 +1,101 @@
+"""The registry: every domain's references resolve, kinds are unique, and a new domain is picked
+up by the CLI, the web app, the job manager and ``demo`` without touching an interface file."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import example_domain  # noqa: I001  (tests/architecture is on sys.path)
+import pytest
+from fastapi.testclient import TestClient
+
+from sandgrain import registry
+from sandgrain.cli import build_app
+from sandgrain.config import SettingsSection
+from sandgrain.web.app import create_app
+
+
+def test_builtin_domains_are_registered_in_order():
+    assert [d.name for d in registry.domains()][:3] == ["genome", "guides", "beacon"]
+
+
+@pytest.mark.parametrize("domain", registry.domains(), ids=lambda d: d.name)
+def test_every_reference_resolves(domain):
+    for reference in registry.references(domain):
+        assert registry.resolve(reference) is not None, reference
+    if domain.settings:
+        assert issubclass(registry.resolve(domain.settings), SettingsSection)
+
+
+def test_kinds_are_claimed_once():
+    kinds = registry.dataset_kinds()
+    assert kinds["genomes"] == "genome" and kinds["siteindex"] == "guides"
+    assert kinds["beacon"] == "beacon"
+
+
+def test_a_kind_claimed_twice_is_refused():
+    twice = registry.Domain(name="twice", summary="", job_kinds={"genome.composition": "x:y"})
+    services = registry.Services(settings=None, store=None, genome=lambda n: None)
+    with pytest.raises(TypeError, match="registered twice"):
+        registry.job_handlers(services, registry.domains() + (twice,))
+
+
+def test_bad_references_and_names_are_refused():
+    with pytest.raises(Exception, match="module:attribute"):
+        registry.resolve("no-colon")
+    with pytest.raises(Exception, match="lower-case identifier"):
+        registry.Domain(name="Bad Name", summary="")
+
+
+def test_entry_points_add_domains(monkeypatch):
+    class EntryPoint:
+        value = "example_domain:DOMAIN"
+
+    monkeypatch.setattr(registry, "entry_points", lambda group: [EntryPoint()])
+    registry.domains.cache_clear()
+    try:
+        assert registry.get("example") is example_domain.DOMAIN
+    finally:
+        registry.domains.cache_clear()
+
+
+def test_a_new_domain_reaches_the_cli(demo_store, settings, capsys):
+    from typer.testing import CliRunner
+
+    app = build_app(registry.domains() + (example_domain.DOMAIN,))
+    runner = CliRunner()
+    helped = runner.invoke(app, ["--help"])
+    assert "example" in helped.output
+    result = runner.invoke(app, ["--store", demo_store.url, "example", "gc", "sars-cov-2",
+                                 "NC_045512.2"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "0.3797"  # SARS-CoV-2 GC content, 37.97 %
+
+
+def test_a_new_domain_reaches_the_web_app_and_the_job_manager(demo_store, settings):
+    settings = settings.with_(store_url=demo_store.url)
+    app = create_app(settings, domains=registry.domains() + (example_domain.DOMAIN,))
+    closed = example_domain.Counter.closed
+    with TestClient(app) as client:
+        assert isinstance(app.state.example, example_domain.Counter)
+        r = client.get("/api/example/gc/sars-cov-2/NC_045512.2")
+        assert r.status_code == 200 and round(r.json()["gc"], 4) == 0.3797
+        assert "/api/example/gc/{genome}/{chrom}" in client.get("/openapi.json").json()["paths"]
+        manager = app.state.manager
+        job = manager.submit("example.gc", {"genome": "sars-cov-2", "chrom": "NC_045512.2"})
+        for _ in range(200):
+            done = app.state.jobs.get(job.id)
+            if done.status in ("done", "failed"):
+                break
+            time.sleep(0.05)
+        assert done.status == "done", done.error
+        assert demo_store.read_bytes(done.result) == b"0.3797"
+    assert example_domain.Counter.closed == closed + 1
+
+
+def test_the_builtin_app_has_no_example(settings):
+    with TestClient(create_app(settings)) as client:
+        paths = client.get("/openapi.json").json()["paths"]
+    assert not any(p.startswith("/api/example") for p in paths)
+    assert json.dumps(sorted(paths)).count("/api/beacon") > 5
