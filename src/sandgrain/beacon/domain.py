@@ -15,4 +15,5 @@ DOMAIN = Domain(
     },
     tasks=("sandgrain.beacon.ingest:ingest_window", "sandgrain.beacon.query:scan_task"),
     demo="sandgrain.beacon.demo:demo",
+    web_state="sandgrain.beacon.service:BeaconService.for_app",
 )

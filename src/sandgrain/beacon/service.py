@@ -27,6 +27,7 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import InputError, NotFoundError, SandgrainError
+from ..registry import Services
 from ..storage import Store
 from . import access, consent, records, responses
 from .audit import AuditLog, audit_event
@@ -106,11 +107,19 @@ class BeaconService:
                 self._executor = open_executor(self._executor_url or "local")
             return self._executor
 
+    @classmethod
+    def for_app(cls, services: Services) -> BeaconService:
+        """The service a web app keeps on ``app.state.beacon`` (``Domain.web_state``)."""
+        return cls(services.settings)
+
     def close(self) -> None:
+        """Stop the fan-out executor and close the budget's and audit log's connections."""
         with self._executor_lock:
             if self._executor is not None:
                 self._executor.close()
                 self._executor = None
+        self.budget.close()
+        self.audit.close()
 
     def principal(self, call: Call) -> Principal:
         """Who makes ``call`` (anonymous without an ``Authorization`` header)."""

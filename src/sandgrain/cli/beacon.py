@@ -53,7 +53,7 @@ def _user() -> str:
 
     try:
         return getpass.getuser()
-    except Exception:  # no user name in some containers
+    except (OSError, KeyError):  # no user name in some containers (no passwd entry)
         return "unknown"
 
 

@@ -37,12 +37,8 @@ QUERY = ["GET", "POST"]
 
 
 def service(request: Request) -> BeaconService:
-    """The app's Beacon service, made on first use when the app did not make one."""
-    svc = getattr(request.app.state, "beacon", None)
-    if svc is None:
-        svc = BeaconService(request.app.state.settings)
-        request.app.state.beacon = svc
-    return svc
+    """The app's Beacon service (made with the app: the domain's ``web_state``)."""
+    return request.app.state.beacon
 
 
 async def _call(request: Request) -> Call:

@@ -33,7 +33,7 @@ from sandgrain.web.app import create_app
 playwright_sync = pytest.importorskip("playwright.sync_api")
 uvicorn = pytest.importorskip("uvicorn")
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = os.environ.get("SANDGRAIN_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import csv
 import gzip
-import os
 import random
 from pathlib import Path
 
 import pytest
+from conftest import DATA
 
 from sandgrain.errors import AmbiguousNameError, InputError, NotFoundError
 from sandgrain.genome.annotation.genes import Gene, GeneTable
 from sandgrain.genome.annotation.read import detect_format, parse_annotation, read_annotation
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("SANDGRAIN_TEST_DATA", REPO.parent / "shared" / "data"))
 YEAST_DIR = DATA / "genomes" / "yeast-R64"
 SGD_TAB = YEAST_DIR / "SGD_features.tab"
 YEAST_GTF = YEAST_DIR / "Saccharomyces_cerevisiae.R64-1-1.96.gtf.gz"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pysam
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SAMPLES, VARIANTS = 50, 2_000
 
 

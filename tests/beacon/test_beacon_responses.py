@@ -9,12 +9,12 @@ registry is shown never to touch the network.
 from __future__ import annotations
 
 import copy
-import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import DATA
 from jsonschema import Draft202012Validator
 
 from sandgrain.beacon import records as rc
@@ -23,8 +23,6 @@ from sandgrain.beacon import schemas
 from sandgrain.beacon.errors import SchemaUnavailableError, SchemaValidationError
 from sandgrain.errors import InputError
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("SANDGRAIN_TEST_DATA", REPO.parent / "shared" / "data"))
 SPEC = DATA / "beacon-v2-schemas"
 VCF_1KG = DATA / "variants/1000g-chr1-10177-174799-2504samples.annotated.vcf.gz"
 VCF_22 = DATA / "variants/1000g-chr22-20-21M-191samples.vcf"
