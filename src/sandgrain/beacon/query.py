@@ -63,8 +63,8 @@ _AA_CHANGE = re.compile(r"^[A-Z*]+\d+")
 STRUCTURAL_QUERY_TYPES = {"CNV", "SV", "DUP", "INV", "BND"}
 _ALLELE = re.compile(r"^[ACGTN]+$")
 _HGVS = re.compile(
-    r"^(?P<seq>[^:\s]+):g\.(?P<s>\d+)(?:_(?P<e>\d+))?"
-    r"(?:(?P<sub>[ACGTN])>(?P<alt>[ACGTN])|(?P<op>delins|del|ins|dup)(?P<bases>[ACGTN]*))$"
+    r"(?P<seq>[^:\s]+):g\.(?P<s>[0-9]{1,12})(?:_(?P<e>[0-9]{1,12}))?"
+    r"(?:(?P<sub>[ACGTN])>(?P<alt>[ACGTN])|(?P<op>delins|del|ins|dup)(?P<bases>[ACGTN]*))"
 )
 
 
@@ -245,7 +245,7 @@ class Hgvs:
 
 def parse_hgvs(text: str) -> Hgvs:
     """Parse an HGVS genomic allele (den Dunnen et al. 2016, Hum Mutat 37:564)."""
-    m = _HGVS.match(text.strip().replace(" ", ""))
+    m = _HGVS.fullmatch(text.strip().replace(" ", ""))
     if not m:
         raise InputError(
             f"genomicAlleleShortForm {text!r} is not HGVS genomic notation like "
@@ -258,6 +258,8 @@ def parse_hgvs(text: str) -> Hgvs:
     if s < 1 or e < s:
         raise InputError(f"genomicAlleleShortForm {text!r}: positions must be 1-based and ordered")
     if m.group("sub"):
+        if m.group("e"):
+            raise InputError(f"{text!r}: a substitution is at one position (g.N, not g.N_M)")
         return Hgvs(chrom, seq, s - 1, s, "sub", m.group("sub"), m.group("alt"))
     op, bases = m.group("op"), m.group("bases") or ""
     if op == "ins":
@@ -501,6 +503,8 @@ def hgvs_to_vcf(h: Hgvs, stores, assembly: str):
             return False
         while s0 - 1 > lo and at(s0 - 1) == at(e0 - 1):
             s0, e0 = s0 - 1, e0 - 1
+        if s0 == 0:  # no base before it: VCF anchors on the base after (VCF 4.3, section 1.6.1)
+            return (0, seq[: e0 + 1], at(e0)) if e0 < length else False
         return s0 - 1, seq[s0 - 1 - lo : e0 - lo], at(s0 - 1)
     # insertion (before 0-based h.start0) or duplication of [start0, end0) (inserted after it)
     inserted = h.alt if h.op == "ins" else seq[h.start0 - lo : h.end0 - lo]

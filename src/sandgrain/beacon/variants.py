@@ -82,7 +82,7 @@ def variant_id(chrom: str, pos0: int, ref: str, alt: str) -> str:
 
 def parse_variant_id(text: str) -> tuple[str, int] | None:
     """The chromosome and 0-based start of a :func:`variant_id`, or None if it is not one."""
-    m = re.match(r"^(.+)-(\d+)-(?:[ACGTN]+-[ACGTN]+|h[0-9a-f]{16})$", text)
+    m = re.fullmatch(r"(.+)-([0-9]{1,12})-(?:[ACGTN]+-[ACGTN]+|h[0-9a-f]{16})", text)
     if not m:
         return None
     return m.group(1), int(m.group(2)) - 1

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from ..errors import InputError
 
 _COMPLEMENT = bytes.maketrans(b"ACGTNacgtnRYKMSWBDHVrykmswbdhv", b"TGCANtgcanYRMKSWVHDByrmkswvhdb")
-_RANGE_RE = re.compile(r"^(?P<start>[\d,_]+)(?:-(?P<end>[\d,_]+))?$")
+#: ASCII digits only (as samtools), with , or _ as thousands separators; at most 24 characters a
+#: number (far past any chromosome, and short of Python's limit on converting long digit strings).
+_RANGE_RE = re.compile(r"(?P<start>[0-9][0-9,_]{0,23})(?:-(?P<end>[0-9][0-9,_]{0,23}))?")
 
 
 def reverse_complement(seq: str) -> str:
@@ -64,7 +66,7 @@ def parse_range(chrom: str, rng: str | None, length: int, text: str) -> tuple[in
     """1-based inclusive ``start-end`` (or ``start`` = to the end) → 0-based half-open, checked."""
     if rng is None:
         return 0, length
-    m = _RANGE_RE.match(rng.strip())
+    m = _RANGE_RE.fullmatch(rng.strip())
     if not m:
         raise InputError(f"cannot read region {text!r}: use chrom:start-end (1-based, inclusive)")
     start = int(m["start"].replace(",", "").replace("_", ""))
