@@ -49,6 +49,7 @@ bench: sysdeps $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/offtargets.py
 	$(BIN)/python benchmarks/web_design.py
 	$(BIN)/python benchmarks/beacon.py
+	$(BIN)/python benchmarks/metadata_db.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

@@ -48,8 +48,11 @@ def _free_port() -> int:
 class LocalPostgres:
     """``with LocalPostgres() as pg: pg.url`` -- a throwaway server with one database."""
 
-    def __init__(self, bindir: Path):
+    def __init__(self, bindir: Path, *, durable: bool = False):
+        """``durable``: keep PostgreSQL's crash safety (fsync, synchronous commit, full page
+        writes) on, as a production server has it; the tests turn it off for speed."""
         self.bindir = bindir
+        self.durable = durable
         self.port = _free_port()
         self.folder = Path(tempfile.mkdtemp(prefix="sandgrain-pg-"))
         self.data = self.folder / "data"
@@ -83,9 +86,10 @@ class LocalPostgres:
                 f"-p {self.port}",
                 f"-k {self.folder}",
                 "-c listen_addresses=127.0.0.1",
-                "-c fsync=off",
-                "-c synchronous_commit=off",
-                "-c full_page_writes=off",
+                *(
+                    f"-c {name}={'on' if self.durable else 'off'}"
+                    for name in ("fsync", "synchronous_commit", "full_page_writes")
+                ),
                 "-c max_connections=200",
             ]
         )

@@ -47,6 +47,16 @@ def gc_job(services: Services):
     return handle
 
 
+def demo(ctx) -> None:
+    """Its demo step: the GC of the demo SARS-CoV-2 genome (imported by the genome domain's
+    step, which runs first), stored as a small result."""
+    assert "genome" in ctx.done
+    g = open_genome(ctx.store, "sars-cov-2")
+    gc = gc_fraction(g, "NC_045512.2")
+    ctx.store.write_bytes("results/example/demo.txt", f"{gc:.4f}".encode())
+    ctx.echo("example: GC of the demo SARS-CoV-2 genome stored")
+
+
 class Counter:
     """Per-app state: closed when the app stops."""
 
@@ -66,6 +76,6 @@ DOMAIN = Domain(
     routers=("example_domain:router",),
     job_kinds={"example.gc": "example_domain:gc_job"},
     dataset_kinds={"example-results": "nothing real"},
-    demo=None,
+    demo="example_domain:demo",
     web_state="example_domain:Counter",
 )

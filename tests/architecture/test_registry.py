@@ -8,6 +8,7 @@ import time
 
 import example_domain  # noqa: I001  (tests/architecture is on sys.path)
 import pytest
+from conftest import DATA
 from fastapi.testclient import TestClient
 
 from sandgrain import registry
@@ -71,6 +72,20 @@ def test_a_new_domain_reaches_the_cli(demo_store, settings, capsys):
                                  "NC_045512.2"])
     assert result.exit_code == 0, result.output
     assert result.output.strip() == "0.3797"  # SARS-CoV-2 GC content, 37.97 %
+
+
+def test_a_new_domain_adds_its_demo_step(demo_store, tmp_path):
+    from typer.testing import CliRunner
+
+    from sandgrain.genome.domain import DOMAIN as GENOME
+
+    app = build_app((GENOME, example_domain.DOMAIN))  # guides and beacon demos not needed here
+    store = tmp_path / "store"
+    result = CliRunner().invoke(app, ["--store", str(store), "--executor", "serial", "demo",
+                                      "--data", str(DATA), "-q"])
+    assert result.exit_code == 0, result.output
+    assert (store / "results/example/demo.txt").read_text() == "0.3797"
+    assert "example: GC of the demo SARS-CoV-2 genome stored" in result.output
 
 
 def test_a_new_domain_reaches_the_web_app_and_the_job_manager(demo_store, settings):

@@ -85,7 +85,7 @@ def build_app(domains: Sequence[registry.Domain] | None = None) -> typer.Typer:
             known = {c.name for c in groups[group].registered_commands}
             if name not in known:  # a domain's sub-app is one object: add a command once
                 groups[group].command(name)(registry.resolve(reference))
-    serve.register(root)
+    serve.register(root, domains)
     return root
 
 

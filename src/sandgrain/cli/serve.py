@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from pathlib import Path
 
 import typer
@@ -12,9 +13,24 @@ from ..storage import Store
 from .progress import byte_progress, task_progress
 
 
-def register(app: typer.Typer) -> None:
+def register(app: typer.Typer, domains: Sequence[registry.Domain]) -> None:
+    """``serve`` and ``demo`` on the root app; ``demo`` runs the demo step of each of
+    ``domains``."""
     app.command("serve")(serve)
-    app.command("demo")(demo)
+
+    @app.command("demo")
+    def demo(
+        ctx: typer.Context,
+        data: str = typer.Option(
+            None, "--data", help="The shared data folder (env SANDGRAIN_TEST_DATA; ../shared/data)."
+        ),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    ) -> None:
+        """Put every domain's demo data in the store (data already imported is kept).
+
+        Genomes (yeast, SARS-CoV-2) with SpCas9 indexes, Beacon datasets, and each domain's own.
+        """
+        run_demo(ctx.obj, data, quiet, domains)
 
 
 def serve(
@@ -31,20 +47,8 @@ def serve(
     uvicorn.run(create_app(ctx.obj), host=host, port=port, log_level="info")
 
 
-def demo(
-    ctx: typer.Context,
-    data: str = typer.Option(
-        None, "--data", help="The shared data folder (env SANDGRAIN_TEST_DATA; ../shared/data)."
-    ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
-) -> None:
-    """Put every domain's demo data in the store (data already imported is kept).
-
-    The demo genomes (yeast R64 with SGD genes, SARS-CoV-2) and their SpCas9 site indexes, the
-    demo Beacon datasets (1000 Genomes slices, GRCh37 genes), and what other registered domains
-    add; what was already imported from the same files (same SHA-256) is left as it is.
-    """
-    settings = ctx.obj
+def run_demo(settings, data: str | None, quiet: bool, domains: Sequence[registry.Domain]) -> None:
+    """Each domain's demo step, in registration order, on the data folder (if it exists)."""
     folder = Path(data or settings.data)
     if not folder.is_dir():
         typer.echo(f"sandgrain: no demo data at {folder}; starting with an empty store", err=True)
@@ -57,7 +61,7 @@ def demo(
         byte_progress=functools.partial(byte_progress, quiet),
         echo=lambda line: typer.echo(line, err=True),
     )
-    for domain in registry.domains():
+    for domain in domains:
         if domain.demo:
             registry.resolve(domain.demo)(demo_ctx)
             demo_ctx.done.append(domain.name)
