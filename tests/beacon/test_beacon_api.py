@@ -49,7 +49,6 @@ GRANULARITIES = ("boolean", "count", "record")
 
 def app_with(settings: Settings, stores: list[Store], security: SecurityConfig):
     app = create_app(settings)
-    app.state.beacon.close()  # replaced by one with the test's stores and security
     app.state.beacon = BeaconService(settings, stores=stores, security=security)
     return app
 

@@ -124,3 +124,15 @@ def test_stopping_the_server_ends_its_running_jobs(app_settings):
             time.sleep(0.01)
     job = JobStore(app_settings.database_url).get(job_id)
     assert job.status == "failed" and job.error == STOPPED_ERROR
+
+
+def test_building_an_app_writes_nothing(tmp_path):
+    """Only a started app opens its database and domain resources: building one (for its
+    OpenAPI schema, say) leaves the data home untouched."""
+    from sandgrain.config import Settings
+    from sandgrain.web.app import create_app
+
+    home = tmp_path / "home"
+    app = create_app(Settings(home=str(home), store_url=str(tmp_path / "store")))
+    assert "/api/beacon/g_variants" in app.openapi()["paths"]
+    assert not home.exists() and not hasattr(app.state, "beacon")

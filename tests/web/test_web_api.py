@@ -475,7 +475,6 @@ def schemathesis_app(tmp_path_factory, demo_store, indexed):
 
     app = create_app(app_settings(tmp_path_factory.mktemp("schemathesis-home"), demo_store))
     # the Beacon's query budget is the subject of its own tests; fuzzing must not spend it
-    app.state.beacon.close()
     app.state.beacon = BeaconService(app.state.settings, security=SecurityConfig(budget_limit=0))
     yield app
     # schemathesis started the app's lifespan; stop it (running jobs end) before the

@@ -123,6 +123,9 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
+        for domain in domains:  # per-app resources of the domains, closed when the app stops
+            if domain.web_state and getattr(app.state, domain.name, None) is None:
+                setattr(app.state, domain.name, registry.resolve(domain.web_state)(services))
         jobs = JobStore(settings.database_url)
         handlers = registry.job_handlers(services, domains)
         manager = JobManager(jobs, handlers, max_workers=job_workers)
@@ -160,9 +163,6 @@ def create_app(
     app.state.results = ResultCache(store)
     services = registry.Services(settings=settings, store=store, genome=app.state.genomes.get)
     app.state.services = services
-    for domain in domains:
-        if domain.web_state:  # a per-app resource of the domain, closed when the app stops
-            setattr(app.state, domain.name, registry.resolve(domain.web_state)(services))
 
     @app.exception_handler(SandgrainError)
     async def _sandgrain_error(request: Request, exc: SandgrainError):

@@ -13,6 +13,7 @@ without a valid token (with ``WWW-Authenticate``), 403 for a dataset the caller 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 
 from fastapi import APIRouter, Request
@@ -36,9 +37,17 @@ router = APIRouter(prefix="/api/beacon", tags=["beacon"], responses=ERRORS)
 QUERY = ["GET", "POST"]
 
 
+_STATE_LOCK = threading.Lock()
+
+
 def service(request: Request) -> BeaconService:
-    """The app's Beacon service (made with the app: the domain's ``web_state``)."""
-    return request.app.state.beacon
+    """The app's Beacon service: made when the app starts (the domain's ``web_state``), or on
+    first use by an app whose lifespan did not run (closed with the app all the same)."""
+    state = request.app.state
+    with _STATE_LOCK:
+        if getattr(state, "beacon", None) is None:
+            state.beacon = BeaconService.for_app(state.services)
+        return state.beacon
 
 
 async def _call(request: Request) -> Call:
