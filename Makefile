@@ -50,6 +50,7 @@ bench: sysdeps $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/web_design.py
 	$(BIN)/python benchmarks/beacon.py
 	$(BIN)/python benchmarks/metadata_db.py
+	$(BIN)/python benchmarks/fanout_overhead.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

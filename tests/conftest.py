@@ -31,6 +31,20 @@ def pytest_configure(config):
         )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def worker_cache_dir(tmp_path_factory):
+    """Copies of files read from object storage go to a temporary worker cache, never the
+    user's (``SANDGRAIN_CACHE_DIR``, inherited by worker processes and CLI subprocesses)."""
+    saved = os.environ.get("SANDGRAIN_CACHE_DIR")
+    path = str(tmp_path_factory.mktemp("worker-cache"))
+    os.environ["SANDGRAIN_CACHE_DIR"] = path
+    yield path
+    if saved is None:
+        os.environ.pop("SANDGRAIN_CACHE_DIR", None)
+    else:
+        os.environ["SANDGRAIN_CACHE_DIR"] = saved
+
+
 @pytest.fixture(scope="session")
 def s3_server():
     """A real S3-protocol server (moto, separate process) on 127.0.0.1 for the whole session."""

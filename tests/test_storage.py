@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from sandgrain.errors import ConflictError, InputError, NotFoundError
+from sandgrain import storage
+from sandgrain.errors import ConflictError, InputError, NotFoundError, StorageError
 from sandgrain.provenance import provenance
 from sandgrain.storage import Store
 
@@ -206,3 +207,64 @@ def test_s3_listings_see_other_writers(s3_store: Store):
     assert s3_store.dataset_names("things") == ["late"]
     other.delete_dataset("things", "late")
     assert not s3_store.has_dataset("things", "late")
+
+
+def test_manifest_listing_missing_files_is_not_published(any_store: Store):
+    """Fan-out workers that cannot see the store write their files elsewhere: the coordinator's
+    manifest then lists files that are not there, and nothing may be published."""
+    with any_store.new_dataset("things", "x", format="t", format_version=1) as ds:
+        ds.write_bytes("f", b"v1")
+    with (
+        pytest.raises(StorageError) as info,
+        any_store.new_dataset("things", "x", format="t", format_version=1, replace=True) as ds,
+    ):
+        ds.write_bytes("individuals.json", b"[]")
+        for i in range(7):  # what tasks reported writing, on their own disks
+            ds.add_written(f"variants/p{i:06d}.parquet", 100 + i, "0" * 64)
+    message = str(info.value)
+    assert message.startswith("not published: 7 of 8 files listed by the manifest are missing")
+    assert f"from {any_store.url}/{ds.prefix}: variants/p000000.parquet, " in message
+    assert "… (2 more)" in message and "use a store every worker can reach" in message
+    assert "\n" not in message
+    # the old version is still the dataset; the new one left nothing behind
+    assert any_store.open_dataset("things", "x").read_bytes("f") == b"v1"
+    assert not any_store.list(ds.prefix)
+
+
+def test_manifest_with_a_wrong_size_or_checksum_is_not_published(any_store: Store):
+    with (
+        pytest.raises(StorageError, match=r"1 of 2 files .* differ .*: b \(3 bytes, not 4\)"),
+        any_store.new_dataset("things", "x", format="t", format_version=1) as ds,
+    ):
+        ds.write_bytes("a", b"aaa")
+        any_store.write_bytes(f"{ds.prefix}/b", b"bbb")
+        ds.add_written("b", 4, hashlib.sha256(b"bbbb").hexdigest())
+    with (
+        pytest.raises(StorageError, match=r"differ .*: b \(checksum differs\)"),
+        any_store.new_dataset("things", "x", format="t", format_version=1) as ds,
+    ):
+        any_store.write_bytes(f"{ds.prefix}/b", b"bbb")
+        ds.add_written("b", 3, hashlib.sha256(b"BBB").hexdigest())
+    assert any_store.dataset_names("things") == []
+    assert any_store.list("things") == []
+
+
+def test_large_datasets_are_published_after_a_size_check_only(local_store: Store, monkeypatch):
+    """Above REHASH_BYTES the writers' checksums are trusted (re-reading would cost as much as
+    the write); sizes are still checked, and ``Dataset.verify`` re-hashes on demand."""
+    monkeypatch.setattr(storage, "REHASH_BYTES", 2)
+    with local_store.new_dataset("things", "x", format="t", format_version=1) as ds:
+        local_store.write_bytes(f"{ds.prefix}/b", b"bbb")
+        ds.add_written("b", 3, hashlib.sha256(b"BBB").hexdigest())
+    assert local_store.open_dataset("things", "x").verify() == ["b: checksum mismatch"]
+
+
+def test_a_store_reopened_from_a_reference_is_never_created(tmp_path):
+    client = Store(str(tmp_path / "store"))  # the client creates its store on purpose
+    assert (tmp_path / "store").is_dir()
+    assert Store.from_reference(client.reference()).url == client.url
+    gone = Store(str(tmp_path / "elsewhere")).reference()
+    (tmp_path / "elsewhere").rmdir()
+    with pytest.raises(StorageError, match=r"the store .*elsewhere does not exist on this worker"):
+        Store.from_reference(gone)
+    assert not (tmp_path / "elsewhere").exists()

@@ -15,6 +15,17 @@ SANDGRAIN_DATABASE      the metadata database (jobs, Beacon audit log and query 
                         file path or ``sqlite:///path``, or ``postgresql://user:pw@host:5432/db``
                         to share it between servers (default: ``$SANDGRAIN_HOME/sandgrain.sqlite``)
 SANDGRAIN_TEST_DATA     the shared data folder `sandgrain demo` imports (default ../shared/data)
+SANDGRAIN_CACHE_DIR     the worker cache: local copies of dataset files read from object storage
+                        (default ``$SANDGRAIN_HOME/cache``; see :mod:`sandgrain.cache`)
+SANDGRAIN_CACHE_MB      the worker cache's size cap in MB, least recently used files evicted first
+                        (default 10240: the 10 GB of ``/tmp`` an AWS Lambda function may have)
+SANDGRAIN_TASK_SECONDS  a fan-out task that can split itself hands the rest of its work on as new
+                        tasks after this many seconds (default: no limit; see
+                        :mod:`sandgrain.fanout.budget`)
+SANDGRAIN_TASK_READ_MB  … or after reading this many MB (default: no limit)
+SANDGRAIN_TASK_MEMORY_MB  memory one fan-out task may use: partitions are sized to fit
+                        (default 10240, an AWS Lambda function's largest)
+SANDGRAIN_TASK_DISK_MB  local disk one fan-out task may fill (default 10240, Lambda's ``/tmp``)
 
 Each domain reads its own variables through a settings section (:class:`SettingsSection`, e.g.
 ``SANDGRAIN_BEACON_*``): ``settings.section(BeaconSettings)``. No domain reads ``os.environ``.
@@ -34,6 +45,10 @@ from .errors import InputError
 
 ENV_PREFIX = "SANDGRAIN_"
 DEFAULT_DATA = "../shared/data"
+DEFAULT_CACHE_MB = 10240
+#: A fan-out task's memory and disk budgets when none are set: an AWS Lambda function's largest.
+DEFAULT_TASK_MEMORY_MB = 10240
+DEFAULT_TASK_DISK_MB = 10240
 
 S = TypeVar("S", bound="SettingsSection")
 
@@ -95,6 +110,12 @@ class Settings:
     retries: int = 2
     database: str | None = None
     data: str = DEFAULT_DATA
+    cache_dir: str | None = None
+    cache_mb: int = DEFAULT_CACHE_MB
+    task_seconds: float | None = None
+    task_read_mb: int | None = None
+    task_memory_mb: int = DEFAULT_TASK_MEMORY_MB
+    task_disk_mb: int = DEFAULT_TASK_DISK_MB
     #: The ``SANDGRAIN_*`` variables these settings were built from (for :meth:`section`).
     env: tuple[tuple[str, str], ...] = ()
 
@@ -111,6 +132,12 @@ class Settings:
             ("retries", "RETRIES"),
             ("database", "DATABASE"),
             ("data", "TEST_DATA"),
+            ("cache_dir", "CACHE_DIR"),
+            ("cache_mb", "CACHE_MB"),
+            ("task_seconds", "TASK_SECONDS"),
+            ("task_read_mb", "TASK_READ_MB"),
+            ("task_memory_mb", "TASK_MEMORY_MB"),
+            ("task_disk_mb", "TASK_DISK_MB"),
         ):
             raw = env.get(ENV_PREFIX + var)
             if raw:
@@ -128,12 +155,27 @@ class Settings:
                 ) from None
             if values["retries"] < 0:
                 raise InputError("retries must be 0 or more")
+        if "cache_mb" in values:
+            try:
+                values["cache_mb"] = int(values["cache_mb"])
+            except ValueError:
+                raise InputError(
+                    f"SANDGRAIN_CACHE_MB must be a whole number of MB, not {values['cache_mb']!r}"
+                ) from None
+            if values["cache_mb"] < 0:
+                raise InputError("SANDGRAIN_CACHE_MB must be 0 or more")
+        _task_budget(values)
         return cls(**values)
 
     @property
     def store(self) -> str:
         """The storage URL in force (defaults to ``<home>/store``)."""
         return self.store_url or str(Path(self.home) / "store")
+
+    @property
+    def cache_path(self) -> str:
+        """The worker cache directory in force (defaults to ``<home>/cache``)."""
+        return str(Path(self.cache_dir or Path(self.home) / "cache").expanduser())
 
     @property
     def database_url(self) -> str:
@@ -155,6 +197,32 @@ class Settings:
         if self.s3_endpoint and self.store.startswith("s3://"):
             return {"client_kwargs": {"endpoint_url": self.s3_endpoint}}
         return {}
+
+
+def _task_budget(values: dict) -> None:
+    """Check and convert the ``SANDGRAIN_TASK_*`` values in ``values``, in place."""
+    if values.get("task_seconds") is not None:
+        raw = values["task_seconds"]
+        try:
+            seconds = float(raw)
+        except (TypeError, ValueError):
+            seconds = float("nan")
+        if not seconds >= 0 or seconds == float("inf"):
+            raise InputError(
+                f"SANDGRAIN_TASK_SECONDS must be a number of seconds 0 or more, not {raw!r}"
+            )
+        values["task_seconds"] = seconds
+    for name, least in (("task_read_mb", 0), ("task_memory_mb", 1), ("task_disk_mb", 1)):
+        if values.get(name) is None:
+            continue
+        raw, var = values[name], f"{ENV_PREFIX}{name.upper()}"
+        try:
+            mb = int(raw)
+        except (TypeError, ValueError):
+            raise InputError(f"{var} must be a whole number of MB, not {raw!r}") from None
+        if mb < least:
+            raise InputError(f"{var} must be {least} or more, not {mb}")
+        values[name] = mb
 
 
 _SECTIONS: dict[tuple[type, tuple], Any] = {}

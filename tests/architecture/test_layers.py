@@ -24,7 +24,7 @@ LAYERS = {
     "errors": 0,
     "__version__": 0,
     "config": 1,
-    "fanout": 2, "provenance": 2, "registry": 2, "db": 2,
+    "fanout": 2, "provenance": 2, "registry": 2, "db": 2, "cache": 2,
     "storage": 3, "jobs": 3,
     "genome": 4,
     "web": 6,

@@ -24,6 +24,7 @@ import hashlib
 import io
 import json
 import os
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,6 +36,7 @@ import pysam.bcftools  # BCF input is converted with it
 
 from ..errors import InputError, NotFoundError
 from ..fanout import Task, run_plan
+from ..fanout.executors import is_remote
 from ..genome.assemblies import canonical_assembly, same_assembly
 from ..provenance import provenance, sha256_file
 from ..storage import Store, check_name, scratch_dir
@@ -241,10 +243,35 @@ def _list_array(arrays: list[np.ndarray], dtype) -> pa.Array:
     return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values))
 
 
+def stage_source(store: Store, source: Path) -> dict:
+    """Copy the prepared (bgzipped, indexed) VCF and its index into the store's scratch area, for
+    workers that cannot see this machine's files (a Dask cluster, cloud functions). Returns the
+    reference tasks read it by (:func:`open_source`); ``sandgrain store gc`` removes what a
+    killed run leaves behind."""
+    index = next(p for p in (Path(f"{source}.tbi"), Path(f"{source}.csi")) if p.exists())
+    prefix = f"scratch/beacon-ingest-{uuid.uuid4().hex}"
+    data_key, index_key = f"{prefix}/input.vcf.gz", f"{prefix}/input.vcf.gz{index.suffix}"
+    store.put_file(source, data_key)
+    store.put_file(index, index_key)
+    return {"store": store.reference(), "prefix": prefix, "key": data_key, "index": index_key,
+            "size": source.stat().st_size, "index_size": index.stat().st_size}  # fmt: skip
+
+
+def open_source(source: str | dict) -> pysam.TabixFile:
+    """The VCF a task reads: a path on this machine, or a staged copy in the store
+    (:func:`stage_source`), fetched once per worker into its cache (:mod:`sandgrain.cache`)."""
+    if isinstance(source, str):
+        return pysam.TabixFile(source)
+    store = Store.from_reference(source["store"])
+    data = store.local_copy(source["key"], source["size"])
+    index = store.local_copy(source["index"], source["index_size"])
+    return pysam.TabixFile(data, index=index)
+
+
 def ingest_window(
     store: dict,
     prefix: str,
-    source: str,
+    source: str | dict,
     n_samples: int,
     part: int,
     chrom: str,
@@ -252,8 +279,11 @@ def ingest_window(
     end0: int,
     genome: dict | None = None,
 ) -> dict | None:
-    """Fan-out task: read the records starting in ``chrom:[start0, end0)`` and write one file."""
-    tbx = pysam.TabixFile(source)
+    """Fan-out task: read the records starting in ``chrom:[start0, end0)`` and write one file.
+
+    ``source`` is the VCF's path when workers share this machine's files, else a staged copy in
+    the store (:func:`stage_source`)."""
+    tbx = open_source(source)
     ref_seq, ref_start = None, 0
     if genome is not None:
         from ..genome.store import Genome
@@ -433,6 +463,7 @@ def ingest(
         genome = _reference_genome(store, assembly) if check_ref else None
         tbx = pysam.TabixFile(str(source))
         windows = _contig_windows(tbx, lengths, window_bp)
+        staged = stage_source(store, Path(source)) if windows and is_remote(executor) else None
         with store.new_dataset(
             KIND, dataset_id, format=FORMAT, format_version=FORMAT_VERSION, replace=True
         ) as ds:
@@ -442,7 +473,7 @@ def ingest(
                     dict(
                         store=store.reference(),
                         prefix=ds.prefix,
-                        source=str(source),
+                        source=staged or str(source),
                         n_samples=len(samples),
                         part=i,
                         chrom=chrom,
@@ -451,10 +482,18 @@ def ingest(
                         genome=genome.reference() if genome is not None else None,
                     ),
                     key=f"{dataset_id} {chrom}:{s + 1}-{e}",
+                    weight=e - s,  # bases of the window, for progress
                 )
                 for i, (chrom, s, e) in enumerate(windows)
             ]
-            results = run_plan(tasks, executor, retries=retries, progress=progress, cancel=cancel)
+            try:
+                results = run_plan(
+                    tasks, executor, retries=retries, progress=progress, cancel=cancel,
+                    store_probe=store.probe,
+                )
+            finally:
+                if staged:
+                    store.delete(staged["prefix"])
             partitions = []
             for r in results:
                 if r.get("rows"):

@@ -41,7 +41,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import InputError
-from ..fanout import Task, run_plan
+from ..fanout import Split, Task, TaskBudget, run_plan
+from ..fanout.budget import halves
 from ..genome.assemblies import same_assembly
 from ..genome.gene_tables import gene_regions
 from .consent import revoked_ids
@@ -714,39 +715,62 @@ def scan_dataset(
     partitions: list[str] | None = None,
 ) -> DatasetAnswer:
     """Scan (some of) a dataset's partitions in this process, as ``plan`` says."""
-    regions, pred = plan.regions, plan.pred
     answer = DatasetAnswer(ds.id, 0, warnings=list(subset.warnings))
-    if not regions or subset.empty:
+    if not plan.regions or subset.empty:
         return answer
-    heavy = subset.mask is not None or carriers
-    samples = ds.samples if carriers else None
-    seen = set()
+    for p, region in scan_order(ds, plan.regions, partitions):
+        _scan_into(answer, ds, p, region, plan.pred, subset, skip, limit, records, carriers)
+    return answer
+
+
+def scan_order(ds: BeaconDataset, regions: list[tuple], partitions=None) -> list[tuple]:
+    """The partitions a scan of ``regions`` reads, each with the region it is scanned for,
+    ``[(partition, region)]`` in the order their rows are returned: regions in order, each
+    partition once (for the first region it overlaps), only those in ``partitions`` if given.
+    A subset of the partitions keeps the same relative order, so answers of any grouping of
+    them, merged in order, equal the answer of one scan."""
+    wanted = None if partitions is None else set(partitions)
+    seen: set[str] = set()
+    order = []
     for region in regions:
         chrom, rs, re_ = region
         for p in ds.partitions_for(chrom, rs, re_):
-            if p["file"] in seen or (partitions is not None and p["file"] not in partitions):
+            if p["file"] in seen or (wanted is not None and p["file"] not in wanted):
                 continue
             seen.add(p["file"])
-            part = ds.partition(p["file"], heavy=heavy)
-            m = _scan(part, region, pred, subset, p["chrom"])
-            n = int(m.idx.size)
-            if records and n:
-                lo = max(0, skip - answer.count)
-                hi = min(n, skip + limit - answer.count)
-                for j in range(lo, hi):
-                    answer.rows.append(
-                        _row(ds.id, ds.assembly, p["chrom"], m, j, subset.mask, samples)
-                    )
-            answer.count += n
-    return answer
+            order.append((p, region))
+    return order
+
+
+def _scan_into(answer, ds, p, region, pred, subset, skip, limit, records, carriers) -> None:
+    """Scan partition ``p`` for ``region`` into ``answer``: its count, and its rows that fall
+    in the page ``[skip, skip + limit)`` of the rows counted so far."""
+    part = ds.partition(p["file"], heavy=subset.mask is not None or carriers)
+    m = _scan(part, region, pred, subset, p["chrom"])
+    n = int(m.idx.size)
+    if records and n:
+        samples = ds.samples if carriers else None
+        lo = max(0, skip - answer.count)
+        hi = min(n, skip + limit - answer.count)
+        for j in range(lo, hi):
+            answer.rows.append(_row(ds.id, ds.assembly, p["chrom"], m, j, subset.mask, samples))
+    answer.count += n
 
 
 def scan_task(
     store: dict, dataset: str, version: str, plan: dict, filters: list[str],
     individual_id: str | None, files: list[str], keep: int, carriers: bool,
-) -> dict:  # fmt: skip
+    budget: dict | None = None,
+) -> dict | Split:  # fmt: skip
     """Fan-out task: scan ``files`` of one dataset version with the query's ``plan``
-    (:meth:`ScanPlan.to_json`) → the count and first ``keep`` rows."""
+    (:meth:`ScanPlan.to_json`) → the count and first ``keep`` rows.
+
+    The task measures itself against its ``budget`` (:class:`~sandgrain.fanout.TaskBudget`
+    JSON: time and bytes read) after each partition; once over, it returns what it scanned as
+    ``Split(done=…)`` and the partitions left as two new scan tasks (which may split again), so
+    a group too big for one function finishes in several. Each part keeps its own first
+    ``keep`` rows, so the merge in plan order (:func:`_fan_out`) is the same whatever the split.
+    """
     from ..storage import Store
     from .ingest import KIND
 
@@ -754,11 +778,35 @@ def scan_task(
     catalog = BeaconCatalog([st], ttl=1e9)
     ds = BeaconDataset(st.open_dataset(KIND, dataset, version), catalog)
     subset = subset_for(ds, filters, individual_id)
-    a = scan_dataset(
-        ds, ScanPlan.from_json(plan), subset=subset, skip=0, limit=keep, records=keep > 0,
-        carriers=carriers, partitions=files,
-    )  # fmt: skip
-    return {"count": a.count, "rows": a.rows}
+    scan = ScanPlan.from_json(plan)
+    answer = DatasetAnswer(ds.id, 0)
+    if not scan.regions or subset.empty:
+        return {"count": 0, "rows": []}
+    order = scan_order(ds, scan.regions, files)
+    sizes = ds.dataset.manifest.get("files", {})
+    meter = TaskBudget.from_json(budget).meter()
+    for n, (p, region) in enumerate(order):
+        if meter.over():
+            rows = {q["file"]: q.get("rows", 0) for q, _ in order}
+            rest = [q["file"] for q, _ in order[n:]]
+            args = dict(
+                store=store, dataset=dataset, version=version, plan=plan, filters=filters,
+                individual_id=individual_id, keep=keep, carriers=carriers, budget=budget,
+            )  # fmt: skip
+            tasks = tuple(
+                Task(
+                    "sandgrain.beacon.query:scan_task",
+                    dict(args, files=part),
+                    key=f"{dataset} partitions {part[0]}…",
+                    weight=sum(rows[f] for f in part),
+                )
+                for part in halves(rest)
+            )
+            done = {"count": answer.count, "rows": answer.rows}
+            return Split(tasks, done=done, done_weight=sum(rows[q["file"]] for q, _ in order[:n]))
+        _scan_into(answer, ds, p, region, scan.pred, subset, 0, keep, keep > 0, carriers)
+        meter.add(sizes.get(p["file"], {}).get("size", 0))
+    return {"count": answer.count, "rows": answer.rows}
 
 
 def query_variants(
@@ -772,6 +820,7 @@ def query_variants(
     granularity: str = "record",
     carriers: bool = False,
     executor=None,
+    task_budget: TaskBudget | None = None,
 ) -> list[DatasetAnswer]:
     """Answer ``q`` from each dataset (one :class:`DatasetAnswer` each, in order).
 
@@ -785,6 +834,7 @@ def query_variants(
     return answer_variants(
         catalog, datasets, q, filters=filters, skip=skip, limit=limit,
         records=granularity == "record", carriers=carriers, executor=executor,
+        task_budget=task_budget,
     )  # fmt: skip
 
 
@@ -799,6 +849,7 @@ def answer_variants(
     records: bool = False,
     carriers: bool = False,
     executor=None,
+    task_budget: TaskBudget | None = None,
 ) -> list[DatasetAnswer]:
     """Answer ``q`` from each dataset, with paging already checked (by a
     :class:`~sandgrain.beacon.request.BeaconRequest` or :func:`query_variants`).
@@ -806,18 +857,20 @@ def answer_variants(
     ``records`` lists the page of matching rows, ``carriers`` adds the carrying individuals to
     them. With an ``executor`` (a URL, an open fan-out executor, or a function returning one
     when first needed), a dataset whose scan spans more than :data:`FANOUT_MIN_PARTITIONS`
-    partitions is scanned by fan-out tasks. A dataset re-ingested meanwhile is answered from
-    its new version (:func:`on_current_version`).
+    partitions is scanned by fan-out tasks, each within ``task_budget`` (a
+    :class:`~sandgrain.fanout.TaskBudget`; default: no time limit): a task over it hands the
+    partitions it has not scanned on as new tasks (:func:`scan_task`), with the same answer. A
+    dataset re-ingested meanwhile is answered from its new version (:func:`on_current_version`).
     """
     filters = list(filters)
     return [
         on_current_version(ds, lambda ds: _answer_one(
-            catalog, ds, q, filters, skip, limit, records, carriers, executor))
+            catalog, ds, q, filters, skip, limit, records, carriers, executor, task_budget))
         for ds in datasets
     ]  # fmt: skip
 
 
-def _answer_one(catalog, ds, q, filters, skip, limit, records, carriers, executor):
+def _answer_one(catalog, ds, q, filters, skip, limit, records, carriers, executor, budget):
     if q.assembly_id and not same_assembly(q.assembly_id, ds.assembly):
         return DatasetAnswer(ds.id, 0)
     subset = subset_for(ds, filters, q.individual_id)
@@ -828,15 +881,19 @@ def _answer_one(catalog, ds, q, filters, skip, limit, records, carriers, executo
     files = list(dict.fromkeys(files))
     if executor is not None and len(files) > FANOUT_MIN_PARTITIONS and not subset.empty:
         ex = executor() if callable(executor) else executor
-        return _fan_out(ds, q, filters, files, skip, limit, records, carriers, ex, subset, plan)
+        return _fan_out(
+            ds, q, filters, files, skip, limit, records, carriers, ex, subset, plan, budget
+        )
     return scan_dataset(
         ds, plan, subset=subset, skip=skip, limit=limit, records=records, carriers=carriers,
     )  # fmt: skip
 
 
-def _fan_out(ds, q, filters, files, skip, limit, records, carriers, executor, subset, plan):
+def _fan_out(ds, q, filters, files, skip, limit, records, carriers, executor, subset, plan,
+             budget=None):  # fmt: skip
     groups = [files[i : i + PARTITIONS_PER_TASK] for i in range(0, len(files), PARTITIONS_PER_TASK)]
     keep = skip + limit if records else 0
+    rows = {p["file"]: p.get("rows", 0) for p in ds.meta.get("partitions", [])}
     tasks = [
         Task(
             "sandgrain.beacon.query:scan_task",
@@ -850,12 +907,14 @@ def _fan_out(ds, q, filters, files, skip, limit, records, carriers, executor, su
                 files=group,
                 keep=keep,
                 carriers=carriers,
+                budget=(budget or TaskBudget()).to_json(),
             ),  # fmt: skip
             key=f"{ds.id} partitions {group[0]}…",
+            weight=sum(rows.get(f, 0) for f in group),  # records scanned, for progress
         )
         for group in groups
     ]
-    results = run_plan(tasks, executor, retries=1)
+    results = run_plan(tasks, executor, retries=1, store_probe=ds.store.probe)
     answer = DatasetAnswer(ds.id, sum(r["count"] for r in results), warnings=list(subset.warnings))
     if records:
         # each task kept its first rows; in plan order, the first skip+limit overall are here

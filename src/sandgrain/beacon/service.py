@@ -27,6 +27,7 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import InputError, NotFoundError, SandgrainError
+from ..fanout.budget import TaskBudget
 from ..registry import Services
 from ..storage import Store
 from . import access, consent, records, responses
@@ -160,7 +161,7 @@ class BeaconService:
             answers = answer_variants(
                 self.catalog, datasets, q, filters=req.filters, skip=req.skip, limit=req.limit,
                 records=granularity == "record", carriers=granularity == "record",
-                executor=lambda: self.executor,
+                executor=lambda: self.executor, task_budget=TaskBudget.from_settings(self.settings),
             )  # fmt: skip
             return [
                 (a.dataset, a.count, [records.variant_record(row) for row in a.rows])

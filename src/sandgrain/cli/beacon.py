@@ -90,7 +90,7 @@ def ingest_cmd(
     against a genome of the same assembly in the store (sandgrain genome add … --assembly).
     """
     settings = ctx.obj
-    with task_progress(f"ingest {dataset}", quiet) as progress:
+    with task_progress(f"ingest {dataset}", quiet, unit="bases") as progress:
         ds = ingest(
             _store(ctx),
             dataset,

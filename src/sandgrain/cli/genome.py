@@ -250,7 +250,7 @@ def composition_cmd(
     """Count bases per chromosome by fanning out over the genome on the configured executor."""
     settings = ctx.obj
     genome = open_genome(_store(ctx), name)
-    with task_progress(f"composition of {genome.name}", quiet) as progress:
+    with task_progress(f"composition of {genome.name}", quiet, unit="bases") as progress:
         rows = composition(
             genome,
             settings.executor,

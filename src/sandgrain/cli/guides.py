@@ -143,7 +143,7 @@ def design(
     check_output_path(out)
     settings = ctx.obj
     g = open_genome(_store(ctx), genome)
-    with task_progress(f"off-target search in {g.name}", quiet) as progress:
+    with task_progress(f"off-target search in {g.name}", quiet, unit="sites") as progress:
         doc = design_guides(
             g, request, executor=settings.executor, retries=settings.retries, progress=progress
         )
@@ -197,7 +197,7 @@ def _search(
     )
     settings = ctx.obj
     g = open_genome(_store(ctx), genome)
-    with task_progress(f"off-target search in {g.name}", quiet) as progress:
+    with task_progress(f"off-target search in {g.name}", quiet, unit="sites") as progress:
         return search_guides(
             g, request, executor=settings.executor, retries=settings.retries, progress=progress
         )

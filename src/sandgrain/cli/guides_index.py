@@ -10,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from ..errors import InputError
+from ..fanout import TaskBudget
 from ..genome.store import open_genome
 from ..guides.nucleases import custom_nuclease, get_nuclease
 from ..guides.siteindex import SiteFamily, build_index
@@ -34,7 +35,11 @@ def index_cmd(
         "3", "--pam-side", help="Custom PAM side: 3 (Cas9) or 5 (Cas12a)."
     ),
     partition_bp: int = typer.Option(
-        256_000_000, "--partition-bp", min=1000, help="Genome bases per index partition (task)."
+        256_000_000,
+        "--partition-bp",
+        min=1000,
+        help="Most genome bases per index partition (task); fewer when one task would not fit "
+        "SANDGRAIN_TASK_MEMORY_MB / SANDGRAIN_TASK_DISK_MB.",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -49,7 +54,8 @@ def index_cmd(
         nuc = get_nuclease(nuclease)
     extra = [p.strip() for p in offtarget_pams.split(",") if p.strip()] if offtarget_pams else None
     family = SiteFamily.of(nuc, extra)
-    with task_progress(f"index {genome.name} for {','.join(family.pams)}", quiet) as progress:
+    title = f"index {genome.name} for {','.join(family.pams)}"
+    with task_progress(title, quiet, unit="bases") as progress:
         ds = build_index(
             genome,
             family,
@@ -57,10 +63,18 @@ def index_cmd(
             partition_bp=partition_bp,
             retries=settings.retries,
             progress=progress,
+            budget=TaskBudget.from_settings(settings),
         )
     size = ds.manifest["total_size"]
     typer.echo(
         f"indexed {genome.name}: {ds.meta['sites']:,} sites for {','.join(family.pams)} "
         f"({len(ds.meta['partitions'])} partitions, {size / 1e6:,.1f} MB)",
+        err=True,
+    )
+    plan = ds.meta["plan"]
+    typer.echo(
+        f"plan: {plan['tasks']} task{'s' if plan['tasks'] != 1 else ''} of at most "
+        f"{plan['partition_bp']:,} bases; a search task "
+        f"reads at most {plan['task_bytes'] / 1e6:,.1f} MB",
         err=True,
     )

@@ -11,6 +11,7 @@ function may return a :class:`Split` of subtasks instead of a result; failed tas
 results come back in plan order whatever the backend. See ``docs/fanout.md``.
 """
 
+from sandgrain.fanout.budget import Meter, TaskBudget
 from sandgrain.fanout.executors import (
     URL_FORMS,
     DaskExecutor,
@@ -20,22 +21,25 @@ from sandgrain.fanout.executors import (
     SerialExecutor,
     open_executor,
 )
-from sandgrain.fanout.plan import MAX_ARGS_BYTES, Plan, Split, Task, execute
+from sandgrain.fanout.plan import MAX_ARGS_BYTES, NOTHING, Plan, Split, Task, execute
 from sandgrain.fanout.runner import ProgressCallback, Runner, run_plan
 
 __all__ = [
     "MAX_ARGS_BYTES",
+    "NOTHING",
     "URL_FORMS",
     "DaskExecutor",
     "Executor",
     "LithopsExecutor",
     "LocalExecutor",
+    "Meter",
     "Plan",
     "ProgressCallback",
     "Runner",
     "SerialExecutor",
     "Split",
     "Task",
+    "TaskBudget",
     "execute",
     "open_executor",
     "run_plan",

@@ -19,10 +19,12 @@ the runner's job.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import multiprocessing
 import os
 import re
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -30,6 +32,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from sandgrain.errors import InputError, StorageError
+from sandgrain.fanout import lifeline
 from sandgrain.fanout.plan import Task, execute
 
 __all__ = [
@@ -60,10 +63,14 @@ class Executor:
     max_in_flight : int
         How many tasks the runner keeps submitted at once. Tasks beyond it wait in the runner,
         where cancelling them costs nothing.
+    remote : bool
+        Whether workers may run on other machines, not seeing this one's files (Dask, Lithops):
+        the runner's ``store_probe`` checks those before a plan runs.
     """
 
     name: str = "executor"
     max_in_flight: int = 1
+    remote: bool = False
 
     def submit(self, task: Task) -> Any:
         """Start running ``task``; return a handle to it."""
@@ -136,8 +143,10 @@ class SerialExecutor(Executor):
 
 
 def _mp_context() -> Any:
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    # A forkserver started by another thread must not die when that thread ends.
+    return lifeline.forkserver_context(threading.current_thread() is threading.main_thread())
 
 
 class LocalExecutor(Executor):
@@ -147,6 +156,13 @@ class LocalExecutor(Executor):
     ----------
     workers : int, optional
         Number of processes; default ``os.cpu_count()``.
+
+    Notes
+    -----
+    Workers end with the process that made the pool, whatever ends it, SIGKILL included (see
+    :mod:`sandgrain.fanout.lifeline`), and so do the forkserver and the resource tracker.
+    :meth:`close` after a cancel kills the workers still running abandoned tasks instead of
+    waiting for them.
     """
 
     def __init__(self, workers: int | None = None):
@@ -157,7 +173,12 @@ class LocalExecutor(Executor):
         self._abandoned = False
 
     def _new_pool(self) -> cf.ProcessPoolExecutor:
-        return cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=_mp_context())
+        return cf.ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=_mp_context(),
+            initializer=lifeline.bind_worker,
+            initargs=(os.getpid(),),
+        )
 
     def submit(self, task: Task) -> cf.Future:
         try:
@@ -182,12 +203,32 @@ class LocalExecutor(Executor):
                 self._abandoned = True
 
     def close(self) -> None:
-        # Tasks cancelled while running would hold up a plain shutdown until they end.
-        terminate = getattr(self._pool, "terminate_workers", None)  # Python >= 3.14
-        if self._abandoned and terminate is not None:
-            terminate()
-        else:
-            self._pool.shutdown(wait=not self._abandoned, cancel_futures=True)
+        # Tasks cancelled while running (an error, SIGINT or SIGTERM) would hold up a shutdown
+        # until they end, and so would the interpreter's exit, which joins the pool's threads:
+        # their workers are killed instead.
+        if not self._abandoned:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            return
+        pool = self._pool
+        kill = getattr(pool, "kill_workers", None)  # Python >= 3.14
+        if kill is not None:
+            kill()
+            return
+        # Before 3.14, through the pool's private attributes (unchanged since 3.9). Cancelled
+        # tasks are dropped first: a 3.11 pool that finds a dead worker while it still holds
+        # a cancelled task fails in its own thread (InvalidStateError, fixed in 3.12). The
+        # shutdown wakes the pool's thread before any worker dies, so it drops them first.
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        manager = getattr(pool, "_executor_manager_thread", None)
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            with contextlib.suppress(Exception):
+                process.kill()
+        for process in processes:
+            with contextlib.suppress(Exception):
+                process.join(timeout=5)
+        if manager is not None:
+            manager.join(timeout=5)
 
 
 class DaskExecutor(Executor):
@@ -201,6 +242,8 @@ class DaskExecutor(Executor):
     n_workers : int
         Worker processes of the local cluster (one thread each).
     """
+
+    remote = True
 
     def __init__(self, address: str | None = None, n_workers: int = 2):
         from distributed import Client, LocalCluster
@@ -274,6 +317,8 @@ class LithopsExecutor(Executor):
     A Lithops call that is already running cannot be stopped; cancelling one only makes the
     runner ignore its result. :meth:`close` stops local calls and cleans the temporary data.
     """
+
+    remote = True
 
     def __init__(self, backend: str | None = None):
         import lithops
@@ -353,6 +398,15 @@ def _count(text: str | None, url: str) -> int | None:
     if n < 1:
         raise InputError(f"executor {url!r} asks for {n} workers; use at least 1")
     return n
+
+
+def is_remote(executor: Executor | str) -> bool:
+    """Whether an executor (open, or named by its URL) may run tasks where this machine's files
+    are not visible (Dask, Lithops): the plan must then hand them data through the store."""
+    if isinstance(executor, Executor):
+        return executor.remote
+    text = (executor or "").strip()
+    return bool(_DASK_LOCAL.match(text) or _DASK.match(text) or text.startswith("lithops"))
 
 
 def open_executor(url: str = "local") -> Executor:

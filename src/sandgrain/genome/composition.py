@@ -37,11 +37,13 @@ def count_region(genome: dict, chrom: str, start0: int, end0: int, max_size: int
                     TASK,
                     dict(genome=genome, chrom=chrom, start0=start0, end0=mid, max_size=max_size),
                     key=f"{chrom}:{start0 + 1}-{mid}",
+                    weight=mid - start0,
                 ),
                 Task(
                     TASK,
                     dict(genome=genome, chrom=chrom, start0=mid, end0=end0, max_size=max_size),
                     key=f"{chrom}:{mid + 1}-{end0}",
+                    weight=end0 - mid,
                 ),
             )
         )
@@ -67,10 +69,14 @@ def composition(
             TASK,
             dict(genome=ref, chrom=c["name"], start0=0, end0=c["length"], max_size=max_size),
             key=c["name"],
+            weight=c["length"],  # bases, for progress
         )
         for c in genome.chromosomes
     ]
-    parts = run_plan(tasks, executor, retries=retries, progress=progress, cancel=cancel)
+    parts = run_plan(
+        tasks, executor, retries=retries, progress=progress, cancel=cancel,
+        store_probe=genome.dataset.store.probe,
+    )
     totals: dict[str, dict] = {}
     for part in parts:
         row = totals.setdefault(part["chrom"], {"chrom": part["chrom"], **dict.fromkeys(FIELDS, 0)})

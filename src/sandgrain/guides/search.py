@@ -7,8 +7,17 @@ enumerating every ⌊k/2⌋-mismatch variant of each half-key and checking the s
 buckets finds every hit, each exactly once (see :func:`kernels.search_partition`). Tests compare
 the result with a plain scan of the whole genome. Sites with N count the N as a mismatch.
 
-The search fans out: one task per index partition, each loading only its partition, all
-returning hits that are merged in genome order. Counts are never capped.
+The search fans out: one task per index partition, all returning hits that are merged in genome
+order. Counts are never capped. On a local store a task memory-maps its partition (no copy). On
+object storage a task reads only the index buckets its guides can hit: the ``.npy`` headers,
+the bucket offsets of the guides' key variants, then the bucket slices of the rests and, for
+the hits alone, their locations — ranged reads, nearby ranges merged
+(:class:`~sandgrain.guides.siteindex.RangedPartition`). When those ranges would cost at least
+half the partition (many guides touch most buckets; see
+:data:`~sandgrain.guides.siteindex.WHOLE_FRACTION`), or the partition is already in the worker
+cache, the task uses a whole copy in the worker cache instead (:mod:`sandgrain.cache`). Each task
+reports what it read; :attr:`OffTargetTable.reads` and :meth:`OffTargetTable.plan_summary` say
+how many tasks and how many bytes each read.
 """
 
 from __future__ import annotations
@@ -16,20 +25,33 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import logging
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..cache import worker_cache
 from ..errors import InputError
 from ..fanout import Task, run_plan
 from ..genome.store import Genome
 from ..storage import Store
 from . import kernels
-from .siteindex import ARRAYS_A, ARRAYS_B, ARRAYS_N, KIND, SiteFamily, open_index
+from .siteindex import (
+    ARRAYS_A,
+    ARRAYS_B,
+    ARRAYS_N,
+    KIND,
+    RANGE_GAP,
+    WHOLE_FRACTION,
+    RangedPartition,
+    SiteFamily,
+    open_index,
+)
 
 MAX_MISMATCHES = 5
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -162,18 +184,30 @@ def prepare_guides(guides: Sequence[str], fam: SiteFamily, k: int) -> dict:
 
 
 @functools.lru_cache(maxsize=8)
+def _open_index(store_url: str, options: str, name: str, version: str):
+    return Store(store_url, json.loads(options), create=False).open_dataset(KIND, name, version)
+
+
+@functools.lru_cache(maxsize=8)
 def _load_partition(store_url: str, options: str, name: str, version: str, pid: int) -> dict:
-    ds = Store(store_url, json.loads(options)).open_dataset(KIND, name, version)
+    """The arrays of one partition, memory-mapped: the store's files on a local store, copies
+    in the worker cache otherwise (a mapping outlives the copy's eviction, see
+    :mod:`sandgrain.cache`)."""
+    ds = _open_index(store_url, options, name, version)
     return {
         a: np.load(ds.local_path(f"part-{pid:05d}/{a}.npy"), mmap_mode="r")
         for a in ARRAYS_A + ARRAYS_B + ARRAYS_N
     }
 
 
+def _partition_files(pid: int) -> list[str]:
+    return [f"part-{pid:05d}/{a}.npy" for a in ARRAYS_A + ARRAYS_B + ARRAYS_N]
+
+
 @functools.lru_cache(maxsize=4)
 def _prepared(store_url: str, options: str, index: str, version: str, guides_key: str, k: int):
     """The guides of a run, prepared once per worker process (a worker runs many partitions)."""
-    st = Store(store_url, json.loads(options))
+    st = Store(store_url, json.loads(options), create=False)
     guides = json.loads(st.read_bytes(guides_key))
     meta = st.open_dataset(KIND, index, version).meta
     fam = SiteFamily(
@@ -185,12 +219,125 @@ def _prepared(store_url: str, options: str, index: str, version: str, guides_key
 def search_partition(
     store: dict, index: str, version: str, pid: int, guides_key: str, max_mismatches: int
 ) -> dict:
-    """Fan-out task: hits of all guides in one partition (arrays, small: hits only)."""
+    """Fan-out task: hits of all guides in one partition (arrays, small: hits only), and under
+    ``"read"`` what the task read: ``mode`` (``local``: a local store's files mapped; ``cached``:
+    copies already in the worker cache; ``ranges``: ranged reads of the buckets searched;
+    ``whole``: the partition downloaded into the worker cache), ``bytes`` and ``requests``."""
     st = Store.from_reference(store)
     options = json.dumps(st.storage_options, sort_keys=True)
     fam, prep = _prepared(st.url, options, index, version, guides_key, max_mismatches)
+    ds = _open_index(st.url, options, index, version)
+    read = {"pid": pid, "mode": "local", "bytes": 0, "requests": 0}
+    if not st.is_local:
+        read["mode"] = "cached"
+        if not all(ds.cached_path(f) for f in _partition_files(pid)):
+            reader = RangedPartition(ds, pid)
+            out = search_ranged(reader, prep, fam, max_mismatches)
+            if out is not None:
+                out["read"] = {**read, "mode": "ranges", "bytes": reader.bytes_read,
+                               "requests": reader.requests}
+                return out
+            size = sum(ds.manifest["files"][f]["size"] for f in _partition_files(pid))
+            read = {**read, "mode": "whole", "bytes": reader.bytes_read + size,
+                    "requests": reader.requests + len(_partition_files(pid))}
     arr = _load_partition(st.url, options, index, version, pid)
-    return search_arrays(arr, prep, fam, max_mismatches)
+    out = search_arrays(arr, prep, fam, max_mismatches)
+    out["read"] = read
+    return out
+
+
+def search_ranged(reader: RangedPartition, prep: dict, fam: SiteFamily, k: int) -> dict | None:
+    """:func:`search_arrays` on a partition read by ranges: the offsets of the guides' key
+    variants, the rests of those buckets, then the locations of the hits alone. ``None`` when
+    the ranges (offsets, then rests — guessed from even buckets before the offsets are read,
+    then exactly; each request counted as
+    :data:`~sandgrain.guides.siteindex.RANGE_GAP` bytes) would cost at least
+    :data:`~sandgrain.guides.siteindex.WHOLE_FRACTION` of the partition and the partition fits
+    the worker cache: the caller then reads it whole.
+
+    The kernel runs on compact arrays: the wanted buckets' rests back to back, with offsets in
+    an array of the full key range whose entries for the wanted keys point into them (keys are
+    visited in order, so a bucket's end is the next wanted bucket's start when they touch), and
+    the pass-A site numbers mapped back to the partition's own. The hits equal
+    :func:`search_arrays`' on the whole partition."""
+    files = _partition_files(reader.pid)
+    size = sum(int(reader.dataset.manifest["files"][f]["size"]) for f in files)
+    limit = WHOLE_FRACTION * size if worker_cache().fits(size) else float("inf")
+
+    def cost(array: str, starts, ends) -> int:
+        m0, m1 = reader.plan(array, starts, ends)
+        return int((m1 - m0).sum()) + len(m0) * RANGE_GAP
+
+    def guess(array: str, keys: np.ndarray, key_bases: int) -> int:
+        """The cost of the rows of ``keys``' buckets were the sites spread evenly over them."""
+        per = reader.layouts[array].shape[0] / 4**key_bases
+        return cost(array, np.floor(keys * per), np.ceil((keys + 1) * per))
+
+    ua, ub = np.unique(prep["va_keys"]), np.unique(prep["vb_keys"])
+    spent = cost("a_off", ua, ua + 2) + cost("b_off", ub, ub + 2)
+    # decided before reading any offsets where the guess already says "whole"
+    if spent + guess("a_rest", ua, fam.key_a) + 2 * guess("b_rest", ub, fam.key_b) >= limit:
+        return None
+    offa = reader.rows("a_off", ua, ua + 2).reshape(-1, 2).astype(np.int64)
+    offb = reader.rows("b_off", ub, ub + 2).reshape(-1, 2).astype(np.int64)
+    spent += cost("a_rest", offa[:, 0], offa[:, 1])
+    spent += 2 * cost("b_rest", offb[:, 0], offb[:, 1])  # b_idx: the same rows, as wide
+    if spent >= limit:
+        return None
+    a_rest = reader.rows("a_rest", offa[:, 0], offa[:, 1])
+    b_rest = reader.rows("b_rest", offb[:, 0], offb[:, 1])
+    b_idx = reader.rows("b_idx", offb[:, 0], offb[:, 1])
+    a_off, a_map = _compact_offsets(ua, offa, fam.key_a, reader.layouts["a_off"].dtype)
+    b_off, _ = _compact_offsets(ub, offb, fam.key_b, reader.layouts["b_off"].dtype)
+    args = (fam.length, fam.half, fam.key_a, fam.key_b, k, k // 2)
+    none_a = [prep[x][:0] for x in ("va_keys", "va_mm", "va_guide")]
+    none_b = [prep[x][:0] for x in ("vb_keys", "vb_mm", "vb_guide")]
+    ga, ia, ma, sa = kernels.search_partition(
+        prep["rest_a"], prep["rest_b"], prep["va_keys"], prep["va_mm"], prep["va_guide"],
+        *none_b, a_off, a_rest, b_off, b_rest[:0], b_idx[:0], *args,
+    )
+    gb, ib, mb, sb = kernels.search_partition(
+        prep["rest_a"], prep["rest_b"], *none_a, prep["vb_keys"], prep["vb_mm"],
+        prep["vb_guide"], a_off, a_rest[:0], b_off, b_rest, b_idx, *args,
+    )
+    idx = np.concatenate([a_map[ia.astype(np.int64)], ib.astype(np.int64)])
+    sites = np.unique(idx)
+    where = np.searchsorted(sites, idx)
+    out = {
+        "g": np.concatenate([ga, gb]).astype(np.int64),
+        "loc": reader.rows("a_loc", sites, sites + 1)[where],
+        "pam": reader.rows("a_pam", sites, sites + 1)[where],
+        "mm": np.concatenate([ma, mb]).astype(np.int64),
+        "packed": np.concatenate([sa, sb]),
+    }
+    if reader.layouts["n_loc"].shape[0]:
+        n = {a: reader.whole(a) for a in ARRAYS_N}
+        out["n"] = _nsite_hits(prep, n["n_codes"], n["n_loc"], n["n_pam"], k)
+    return out
+
+
+def _compact_offsets(keys: np.ndarray, off: np.ndarray, key_bases: int, dtype):
+    """Offsets over the full key range for buckets stored back to back in ``keys`` order, and
+    each compact row's row number in the partition."""
+    lens = off[:, 1] - off[:, 0]
+    start = np.r_[0, np.cumsum(lens)[:-1]].astype(np.int64)
+    full = np.zeros(4**key_bases + 1, dtype)
+    full[keys] = start
+    full[keys + 1] = start + lens  # equals the next bucket's start where two wanted keys touch
+    rows = np.repeat(off[:, 0] - start, lens) + np.arange(int(lens.sum()), dtype=np.int64)
+    return full, rows
+
+
+def _nsite_hits(prep: dict, n_codes, n_loc, n_pam, k: int) -> dict:
+    """Brute-force hits among the sites whose protospacer holds an N."""
+    ng, nj, nm = kernels.search_nsites(prep["codes"], np.asarray(n_codes), k)
+    return {
+        "g": ng,
+        "loc": np.asarray(n_loc[nj]),
+        "pam": np.asarray(n_pam[nj]),
+        "mm": nm,
+        "codes": np.asarray(n_codes[nj]),
+    }
 
 
 def search_arrays(arr: dict, prep: dict, fam: SiteFamily, k: int) -> dict:
@@ -227,14 +374,7 @@ def search_arrays(arr: dict, prep: dict, fam: SiteFamily, k: int) -> dict:
         "packed": s,
     }
     if len(arr["n_loc"]):
-        ng, nj, nm = kernels.search_nsites(prep["codes"], np.asarray(arr["n_codes"]), k)
-        out["n"] = {
-            "g": ng,
-            "loc": np.asarray(arr["n_loc"][nj]),
-            "pam": np.asarray(arr["n_pam"][nj]),
-            "mm": nm,
-            "codes": np.asarray(arr["n_codes"][nj]),
-        }
+        out["n"] = _nsite_hits(prep, arr["n_codes"], arr["n_loc"], arr["n_pam"], k)
     return out
 
 
@@ -257,6 +397,20 @@ class OffTargetTable:
     pattern: np.ndarray  # int64, index into family.pams
     protospacer: np.ndarray  # uint8 (n, L) base codes as in the genome on the site's strand
     pam: np.ndarray  # uint8 (n, P)
+    #: What each task of the search read (``"read"`` of :func:`search_partition`).
+    reads: list[dict] = field(default_factory=list)
+
+    def plan_summary(self) -> str:
+        """One line: how many tasks the search ran and how many bytes each read."""
+        if not self.reads:
+            return "0 tasks"
+        per = [r["bytes"] for r in self.reads]
+        modes = sorted({r["mode"] for r in self.reads})
+        return (
+            f"{len(per)} tasks ({', '.join(modes)}), {sum(per) / 1e6:.3f} MB read: "
+            f"{min(per) / 1e6:.3f}–{max(per) / 1e6:.3f} MB a task, "
+            f"{sum(r['requests'] for r in self.reads)} requests"
+        )
 
     def __len__(self) -> int:
         return len(self.guide)
@@ -302,7 +456,7 @@ class OffTargetTable:
             guides=self.guides, family=family, chroms=self.chroms, guide=self.guide[keep],
             chrom=self.chrom[keep], pos0=self.pos0[keep], minus=self.minus[keep],
             mismatches=self.mismatches[keep], pattern=label[keep],
-            protospacer=self.protospacer[keep], pam=self.pam[keep],
+            protospacer=self.protospacer[keep], pam=self.pam[keep], reads=self.reads,
         )
 
     def per_guide(self) -> list[list[OffTargetSite]]:
@@ -341,13 +495,19 @@ def search_table(
             Task("sandgrain.guides.search:search_partition",
                  dict(store=store.reference(), index=ds.name, version=ds.manifest["version"],
                       pid=p["pid"], guides_key=guides_key, max_mismatches=max_mismatches),
-                 key=f"off-target search, partition {p['pid']}")
+                 key=f"off-target search, partition {p['pid']}",
+                 weight=p.get("sites", 0) + p.get("n_sites", 0))  # sites searched, for progress
             for p in ds.meta["partitions"]
         ]
-        parts = run_plan(tasks, executor, retries=retries, progress=progress, cancel=cancel)
+        parts = run_plan(
+            tasks, executor, retries=retries, progress=progress, cancel=cancel,
+            store_probe=store.probe,
+        )
     finally:
         store.delete(guides_key)
     table = _table(parts, ds.meta, family, guides)
+    table.reads = [p["read"] for p in parts if "read" in p]
+    logger.info("off-target search of %d guides: %s", len(guides), table.plan_summary())
     if tuple(ds.meta["family"]["pams"]) != family.pams:
         table = table.only_pams(family)
     return table

@@ -20,7 +20,9 @@ Layout of a partition (NumPy ``.npy`` files; L = protospacer length, h = L // 2,
 protospacer contains N (next to N runs); searched by brute force.
 
 16–22 bytes a site: SpCas9 (NGG) has ~1 site per 8 bp on both strands, so ~8 GB for a 3.1 Gbp
-genome, built with memory bounded by the partition size.
+genome, built with memory bounded by the partition size. Partitions are sized so one build or
+search task fits the task budget (:class:`~sandgrain.fanout.TaskBudget`; default an AWS Lambda
+function's 10 GB memory and 10 GB ``/tmp``): :func:`partition_bp_for`.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
-from ..fanout import Task, run_plan
+from ..fanout import Task, TaskBudget, run_plan
 from ..genome.store import Genome
 from ..provenance import provenance
 from ..storage import Store, scratch_dir
@@ -46,6 +48,17 @@ KIND = "siteindex"
 FORMAT = "sandgrain.siteindex"
 FORMAT_VERSION = 1
 DEFAULT_PARTITION_BP = 256_000_000
+#: Smallest partition, in genome bases.
+MIN_PARTITION_BP = 1000
+#: Bytes one site takes in a partition's files: ``a_rest`` 4 + ``a_loc`` 8 + ``a_pam`` 2 +
+#: ``b_rest`` 4 + ``b_idx`` 4 (the few N-sites aside).
+SITE_BYTES = 22
+#: Most bytes a site takes at once while :func:`build_partition` builds its partition: the
+#: extracted and concatenated ``packed``/``loc``/``pam`` words (2 × 18), the keys and rests
+#: (24), both sort orders and the sorted copies (≈ 58), rounded up.
+BUILD_SITE_BYTES = 128
+#: Bytes a genome base takes while its partition is built: the sequence text and its codes.
+BUILD_BASE_BYTES = 2
 MAX_KEY = 11
 ARRAYS_A = ("a_off", "a_rest", "a_loc", "a_pam")
 ARRAYS_B = ("b_off", "b_rest", "b_idx")
@@ -128,6 +141,63 @@ class SiteFamily:
 
 def index_name(genome: str, family: SiteFamily) -> str:
     return f"{genome}.{family.slug}"
+
+
+def sites_per_base(family: SiteFamily) -> float:
+    """Expected sites per genome base of ``family`` in a genome of uniform base composition:
+    on each strand, the chance that a position starts a PAM, summed over the PAMs (an upper
+    bound when their matches overlap), so 1/16 per strand for NGG and 1/8 on both strands.
+    Real genomes differ by GC content and repeats by tens of percent, not by multiples."""
+    per_strand = sum(
+        float(np.prod([bin(_IUPAC_BITS[c]).count("1") / 4 for c in pam])) for pam in family.pams
+    )
+    return 2 * min(1.0, per_strand)
+
+
+def _offset_bytes(family: SiteFamily) -> int:
+    """Bytes of a partition's two bucket-offset arrays (``uint32``, 4^k + 1 entries each)."""
+    return 4 * (4**family.key_a + 1 + 4**family.key_b + 1)
+
+
+def partition_bytes(family: SiteFamily, bp: int) -> int:
+    """Estimated bytes of the files of a partition of ``bp`` genome bases: what one search task
+    reads (or caches on disk) at most."""
+    return int(bp * sites_per_base(family) * SITE_BYTES) + _offset_bytes(family)
+
+
+def build_bytes(family: SiteFamily, bp: int) -> int:
+    """Estimated peak memory of the task that builds a partition of ``bp`` genome bases."""
+    per_base = BUILD_BASE_BYTES + sites_per_base(family) * BUILD_SITE_BYTES
+    return int(bp * per_base) + 2 * _offset_bytes(family)
+
+
+def partition_bp_for(
+    family: SiteFamily, budget: TaskBudget, largest: int = DEFAULT_PARTITION_BP
+) -> int:
+    """The partition size, in genome bases, at most ``largest``, such that one task fits
+    ``budget``: the build task's memory (:func:`build_bytes`) within its memory budget, and
+    the partition's files (:func:`partition_bytes`) — what a search task reads or keeps in its
+    worker cache, memory-mapped — within both its disk and its memory budget.
+
+    Raises
+    ------
+    InputError
+        If even a :data:`MIN_PARTITION_BP` partition would not fit the budget.
+    """
+    spb = sites_per_base(family)
+    fixed = _offset_bytes(family)
+    by_memory = (budget.memory_bytes - 2 * fixed) / (BUILD_BASE_BYTES + spb * BUILD_SITE_BYTES)
+    by_disk = (budget.fits_bytes - fixed) / (spb * SITE_BYTES)
+    bp = min(largest, int(by_memory), int(by_disk))
+    if bp < MIN_PARTITION_BP:
+        need = max(build_bytes(family, MIN_PARTITION_BP), partition_bytes(family, MIN_PARTITION_BP))
+        raise InputError(
+            f"a task budget of {budget.memory_bytes / 2**20:,.0f} MB memory and "
+            f"{budget.disk_bytes / 2**20:,.0f} MB disk cannot hold the smallest partition of a "
+            f"{','.join(family.pams)} site index ({need / 2**20:,.1f} MB); raise "
+            "SANDGRAIN_TASK_MEMORY_MB and SANDGRAIN_TASK_DISK_MB"
+        )
+    return bp
 
 
 def plan_partitions(chromosomes: list[dict], partition_bp: int) -> list[list[list]]:
@@ -284,10 +354,19 @@ def build_index(
     progress: Callable[[int, int], None] | None = None,
     cancel: Callable[[], bool] | None = None,
     replace: bool = True,
+    budget: TaskBudget | None = None,
 ):
-    """Build (or rebuild) the site index of ``genome`` for ``family``; returns the dataset."""
-    if partition_bp < 1000:
+    """Build (or rebuild) the site index of ``genome`` for ``family``; returns the dataset.
+
+    Partitions hold at most ``partition_bp`` genome bases, fewer when one task would not fit
+    ``budget`` (default: an AWS Lambda function's 10 GB memory and 10 GB ``/tmp``; see
+    :func:`partition_bp_for`). The dataset's ``meta["plan"]`` and provenance say how many tasks
+    the plan had, the partition size chosen and the bytes the largest partition's files take —
+    the most one search task reads."""
+    if partition_bp < MIN_PARTITION_BP:
         raise InputError("partition size must be at least 1,000 bp")
+    budget = budget or TaskBudget()
+    partition_bp = partition_bp_for(family, budget, partition_bp)
     store = genome.dataset.store
     name = index_name(genome.name, family)
     chrom_index = {c["name"]: i for i, c in enumerate(genome.chromosomes)}
@@ -307,10 +386,14 @@ def build_index(
                     family=family.to_dict(),
                 ),
                 key=f"index partition {i} ({segs[0][0]}:{segs[0][1] + 1}…)",
+                weight=sum(e - s for _, s, e in segs),  # bases, for progress
             )
             for i, segs in enumerate(parts)
         ]
-        results = run_plan(tasks, executor, retries=retries, progress=progress, cancel=cancel)
+        results = run_plan(
+            tasks, executor, retries=retries, progress=progress, cancel=cancel,
+            store_probe=store.probe,
+        )
         for r in results:
             for file, info in r["files"].items():
                 ds.add_written(file, info["size"], info["sha256"])
@@ -322,14 +405,29 @@ def build_index(
             "keys": {"half": family.half, "a": family.key_a, "b": family.key_b},
             "chromosomes": [c["name"] for c in genome.chromosomes],
             "partitions": [
-                {"pid": i, "segments": segs, "sites": r["sites"], "n_sites": r["n_sites"]}
+                {
+                    "pid": i, "segments": segs, "sites": r["sites"], "n_sites": r["n_sites"],
+                    "bytes": sum(f["size"] for f in r["files"].values()),
+                }  # fmt: skip
                 for i, (segs, r) in enumerate(zip(parts, results, strict=True))
             ],
             "sites": sum(r["sites"] + r["n_sites"] for r in results),
+            "plan": {
+                "tasks": len(parts),
+                "partition_bp": partition_bp,
+                "task_bytes": max(
+                    (sum(f["size"] for f in r["files"].values()) for r in results), default=0
+                ),  # the largest partition: the most one search task reads
+                "budget": budget.to_json(),
+            },
         }
         ds.provenance = provenance(
             "genome index",
-            {"genome": genome.name, **family.to_dict(), "partition_bp": partition_bp},
+            {
+                "genome": genome.name, **family.to_dict(), "partition_bp": partition_bp,
+                "tasks": len(parts), "task_memory_bytes": budget.memory_bytes,
+                "task_disk_bytes": budget.disk_bytes,
+            },  # fmt: skip
             [
                 {
                     "source": f"genome:{genome.name}",
@@ -408,3 +506,145 @@ def indexed_nucleases(genome: Genome) -> list[str]:
             continue
         found.append(name)
     return found
+
+
+# -- reading ----------------------------------------------------------------------------------
+#: Two wanted byte ranges of a file closer than this are read as one. The ranged reads of a
+#: task go out concurrently (``fsspec`` ``cat_ranges``), so a request costs less than its
+#: latency alone; 64 KiB is roughly what one connection transfers in the ≈ 1 ms a further
+#: request adds to a batch, so reading a smaller gap is cheaper than asking twice.
+RANGE_GAP = 1 << 16
+#: A partition is read whole (into the worker cache, then memory-mapped) rather than by ranges
+#: when its ranges would cost at least this fraction of its size, counting each request as
+#: :data:`RANGE_GAP` bytes: many guides touch most buckets, and then one sequential download of
+#: each file (kept for the next task on the worker) beats thousands of ranged reads.
+WHOLE_FRACTION = 0.5
+
+
+@dataclass(frozen=True)
+class NpyLayout:
+    """Where the elements of a stored ``.npy`` file start, their type and shape (the header
+    of NumPy's format, parsed once: ``numpy.lib.format``, format versions 1.0–3.0)."""
+
+    offset: int
+    dtype: np.dtype
+    shape: tuple[int, ...]
+
+    @property
+    def row_bytes(self) -> int:
+        return int(self.dtype.itemsize * int(np.prod(self.shape[1:], dtype=np.int64)))
+
+
+def npy_layout(head: bytes) -> NpyLayout | None:
+    """The layout of a ``.npy`` file from its first bytes, or ``None`` if more are needed."""
+    import io
+
+    from numpy.lib import format as npy
+
+    if len(head) < 12:
+        return None
+    major = head[6]
+    hlen = int.from_bytes(head[8:10] if major == 1 else head[8:12], "little")
+    if len(head) < (10 if major == 1 else 12) + hlen:
+        return None
+    bio = io.BytesIO(head)
+    version = npy.read_magic(bio)
+    if version == (1, 0):
+        shape, fortran, dtype = npy.read_array_header_1_0(bio)
+    else:
+        shape, fortran, dtype = npy.read_array_header_2_0(bio)
+    if fortran and len(shape) > 1:
+        raise InputError("a site index array is stored in Fortran order; rebuild the index")
+    return NpyLayout(bio.tell(), np.dtype(dtype), tuple(shape))
+
+
+def merge_ranges(starts: np.ndarray, ends: np.ndarray, gap: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted, disjoint ``[start, end)`` ranges covering the given ones, neighbours closer than
+    ``gap`` merged into one."""
+    keep = ends > starts
+    starts, ends = starts[keep], ends[keep]
+    if not len(starts):
+        return starts, ends
+    order = np.argsort(starts, kind="stable")
+    starts, ends = starts[order], np.maximum.accumulate(ends[order])
+    new = np.ones(len(starts), bool)
+    new[1:] = starts[1:] > ends[:-1] + gap
+    first = np.flatnonzero(new)
+    last = np.r_[first[1:], len(starts)] - 1
+    return starts[first], ends[last]
+
+
+class RangedPartition:
+    """Reads of the rows of one partition's arrays by ranges, without downloading the files.
+
+    ``rows(array, starts, ends)`` returns the rows ``[start, end)`` of each range, concatenated
+    in order; nearby ranges are fetched in one request (:data:`RANGE_GAP`). :attr:`bytes_read`
+    and :attr:`requests` count what was fetched.
+    """
+
+    def __init__(self, dataset, pid: int, layouts: dict[str, NpyLayout] | None = None):
+        self.dataset = dataset
+        self.pid = pid
+        self.bytes_read = 0
+        self.requests = 0
+        self.layouts = layouts if layouts is not None else self._read_layouts()
+
+    def file(self, array: str) -> str:
+        return f"part-{self.pid:05d}/{array}.npy"
+
+    def _read_layouts(self) -> dict[str, NpyLayout]:
+        names = ARRAYS_A + ARRAYS_B + ARRAYS_N
+        out = {}
+        for name in names:
+            file = self.file(name)
+            size = int(self.dataset.manifest["files"][file]["size"])
+            head = b""
+            want = min(size, 256)
+            while True:
+                head = self.dataset.read_range(file, 0, want)
+                self.bytes_read += len(head)
+                self.requests += 1
+                layout = npy_layout(head)
+                if layout is not None or want >= size:
+                    break
+                want = min(size, want * 16)
+            if layout is None:
+                raise InputError(f"{file} of site index {self.dataset.name} is not a .npy file")
+            out[name] = layout
+        return out
+
+    def plan(self, array: str, starts: np.ndarray, ends: np.ndarray):
+        """The merged byte ranges that hold rows ``[starts, ends)`` of ``array``."""
+        lay = self.layouts[array]
+        b0 = lay.offset + np.asarray(starts, np.int64) * lay.row_bytes
+        b1 = lay.offset + np.asarray(ends, np.int64) * lay.row_bytes
+        return merge_ranges(b0, b1, RANGE_GAP)
+
+    def rows(self, array: str, starts, ends) -> np.ndarray:
+        lay = self.layouts[array]
+        starts = np.asarray(starts, np.int64)
+        ends = np.asarray(ends, np.int64)
+        keep = ends > starts
+        starts, ends = starts[keep], ends[keep]
+        empty = np.zeros((0, *lay.shape[1:]), lay.dtype)
+        if not len(starts):
+            return empty
+        m0, m1 = self.plan(array, starts, ends)
+        pairs = list(zip(m0.tolist(), m1.tolist(), strict=True))
+        chunks = self.dataset.read_ranges(self.file(array), pairs)
+        self.requests += len(chunks)
+        self.bytes_read += sum(len(c) for c in chunks)
+        flat = np.frombuffer(b"".join(chunks), lay.dtype).reshape(-1, *lay.shape[1:])
+        # row r of the file sits at: its merged read's place in ``flat`` + its offset in the read
+        rb = lay.row_bytes
+        base = np.r_[0, np.cumsum((m1 - m0) // rb)[:-1]]
+        which = np.searchsorted(m0, lay.offset + starts * rb, side="right") - 1
+        first = base[which] + (lay.offset + starts * rb - m0[which]) // rb
+        lens = ends - starts
+        idx = np.repeat(first - np.r_[0, np.cumsum(lens)[:-1]], lens) + np.arange(lens.sum())
+        return flat[idx]
+
+    def whole(self, array: str) -> np.ndarray:
+        """All rows of a (small) array."""
+        n = self.layouts[array].shape[0]
+        return self.rows(array, np.array([0]), np.array([n]))

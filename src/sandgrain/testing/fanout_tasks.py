@@ -20,6 +20,7 @@ __all__ = [
     "crash_once",
     "demo_plan",
     "flaky",
+    "metered_values",
     "range_value",
     "slow",
     "sum_range",
@@ -138,3 +139,32 @@ def user_error(message: str) -> None:
     from sandgrain.errors import InputError
 
     raise InputError(message)
+
+
+def metered_values(start: int, end: int, budget: dict | None = None) -> Split | list:
+    """``[(i, range_value(i))]`` for ``[start, end)``, one unit of work per ``i``, splitting
+    itself when over its task budget (:mod:`sandgrain.fanout.budget`).
+
+    Each unit counts as 8 bytes read. Once over budget the task returns what it finished as
+    ``Split(halves of the rest, done=finished values)``, with the weights of both, so the
+    concatenated results equal an unsplit run's whatever the budget.
+    """
+    from sandgrain.fanout.budget import TaskBudget, halves
+
+    meter = TaskBudget.from_json(budget).meter()
+    values = []
+    for i in range(start, end):
+        if meter.over():
+            rest = [
+                Task(
+                    f"{_HERE}:metered_values",
+                    {"start": part[0], "end": part[-1] + 1, "budget": budget},
+                    key=f"values {part[0]}-{part[-1] + 1}",
+                    weight=len(part),
+                )
+                for part in halves(range(i, end))
+            ]
+            return Split(tuple(rest), done=values, done_weight=len(values))
+        values.append((i, range_value(i)))
+        meter.add(8)
+    return values
