@@ -128,3 +128,22 @@ def yeast(demo_store):
 @pytest.fixture
 def settings(tmp_path) -> Settings:
     return Settings(home=str(tmp_path / "home"), executor="serial")
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch, capsys):
+    """Run ``sandgrain ARGS…`` in-process against a fresh home; returns (code, stdout, stderr)."""
+    monkeypatch.setenv("SANDGRAIN_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("SANDGRAIN_STORE", raising=False)
+    monkeypatch.setenv("SANDGRAIN_EXECUTOR", "serial")
+
+    def run(*args: str) -> tuple[int, str, str]:
+        with pytest.raises(SystemExit) as exit_:
+            from sandgrain.cli import main
+
+            main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return exit_.value.code, out, err
+
+    run.store = Store(str(tmp_path / "home" / "store"))
+    return run

@@ -10,26 +10,6 @@ import sys
 import pytest
 from conftest import SARS_FASTA, SARS_GBK, YEAST_FASTA
 
-from sandgrain.cli import main
-from sandgrain.storage import Store
-
-
-@pytest.fixture
-def cli(tmp_path, monkeypatch, capsys):
-    """Run ``sandgrain ARGS…`` in-process against a fresh home; returns (code, stdout, stderr)."""
-    monkeypatch.setenv("SANDGRAIN_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("SANDGRAIN_STORE", raising=False)
-    monkeypatch.setenv("SANDGRAIN_EXECUTOR", "serial")
-
-    def run(*args: str) -> tuple[int, str, str]:
-        with pytest.raises(SystemExit) as exit_:
-            main([str(a) for a in args])
-        out, err = capsys.readouterr()
-        return exit_.value.code, out, err
-
-    run.store = Store(str(tmp_path / "home" / "store"))
-    return run
-
 
 @pytest.fixture
 def sars_cli(cli):

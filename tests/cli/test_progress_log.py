@@ -6,10 +6,9 @@ import logging
 import re
 import time
 
-import pytest
 from conftest import SARS_FASTA
 
-from sandgrain.cli import main, progress
+from sandgrain.cli import progress
 from sandgrain.genome import composition as composition_module
 
 LINE = re.compile(
@@ -17,22 +16,6 @@ LINE = re.compile(
     r"(ETA|took) \d+:\d\d$"
 )  # the first line may come before any task finished: "0/1 tasks (0%), 0:00 elapsed"
 STARTING = re.compile(r"^sandgrain: composition of sars: 0/\d+ tasks \(0%\), \d+:\d\d elapsed$")
-
-
-@pytest.fixture
-def cli(tmp_path, monkeypatch, capsys):
-    """Run ``sandgrain ARGS…`` in-process; returns (code, stdout, stderr)."""
-    monkeypatch.setenv("SANDGRAIN_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("SANDGRAIN_STORE", raising=False)
-    monkeypatch.setenv("SANDGRAIN_EXECUTOR", "serial")
-
-    def run(*args: str) -> tuple[int, str, str]:
-        with pytest.raises(SystemExit) as exit_:
-            main([str(a) for a in args])
-        out, err = capsys.readouterr()
-        return exit_.value.code, out, err
-
-    return run
 
 
 def test_progress_lines_on_a_non_terminal(cli, monkeypatch):

@@ -9,26 +9,9 @@ import time
 
 import pytest
 
-from sandgrain.cli import main
 from sandgrain.storage import Store
 
 HOUR = 3600
-
-
-@pytest.fixture
-def cli(tmp_path, monkeypatch, capsys):
-    """Run ``sandgrain ARGS…`` in-process against a fresh home; returns (code, stdout, stderr)."""
-    monkeypatch.setenv("SANDGRAIN_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("SANDGRAIN_STORE", raising=False)
-
-    def run(*args: str) -> tuple[int, str, str]:
-        with pytest.raises(SystemExit) as exit_:
-            main([str(a) for a in args])
-        out, err = capsys.readouterr()
-        return exit_.value.code, out, err
-
-    run.store = Store(str(tmp_path / "home" / "store"))
-    return run
 
 
 def _age(store: Store, prefix: str, seconds: float) -> None:
