@@ -146,25 +146,9 @@ class Settings:
         values.setdefault(
             "env", tuple(sorted((k, v) for k, v in env.items() if k.startswith(ENV_PREFIX)))
         )
-        if "retries" in values:
-            try:
-                values["retries"] = int(values["retries"])
-            except ValueError:
-                raise InputError(
-                    f"retries must be a whole number, not {values['retries']!r}"
-                ) from None
-            if values["retries"] < 0:
-                raise InputError("retries must be 0 or more")
-        if "cache_mb" in values:
-            try:
-                values["cache_mb"] = int(values["cache_mb"])
-            except ValueError:
-                raise InputError(
-                    f"SANDGRAIN_CACHE_MB must be a whole number of MB, not {values['cache_mb']!r}"
-                ) from None
-            if values["cache_mb"] < 0:
-                raise InputError("SANDGRAIN_CACHE_MB must be 0 or more")
-        _task_budget(values)
+        for name, (kind, least, unit, label) in _NUMBERS.items():
+            if values.get(name) is not None:
+                values[name] = _number(values[name], kind, least, unit, label)
         return cls(**values)
 
     @property
@@ -199,30 +183,29 @@ class Settings:
         return {}
 
 
-def _task_budget(values: dict) -> None:
-    """Check and convert the ``SANDGRAIN_TASK_*`` values in ``values``, in place."""
-    if values.get("task_seconds") is not None:
-        raw = values["task_seconds"]
-        try:
-            seconds = float(raw)
-        except (TypeError, ValueError):
-            seconds = float("nan")
-        if not seconds >= 0 or seconds == float("inf"):
-            raise InputError(
-                f"SANDGRAIN_TASK_SECONDS must be a number of seconds 0 or more, not {raw!r}"
-            )
-        values["task_seconds"] = seconds
-    for name, least in (("task_read_mb", 0), ("task_memory_mb", 1), ("task_disk_mb", 1)):
-        if values.get(name) is None:
-            continue
-        raw, var = values[name], f"{ENV_PREFIX}{name.upper()}"
-        try:
-            mb = int(raw)
-        except (TypeError, ValueError):
-            raise InputError(f"{var} must be a whole number of MB, not {raw!r}") from None
-        if mb < least:
-            raise InputError(f"{var} must be {least} or more, not {mb}")
-        values[name] = mb
+#: Numeric settings: name → (type, least value, what a value is, its name in messages), checked
+#: by :func:`_number`.
+_NUMBERS: dict[str, tuple[type, int, str, str]] = {
+    "retries": (int, 0, "a whole number", "retries"),  # a flag too: --retries
+    "cache_mb": (int, 0, "a whole number of MB", "SANDGRAIN_CACHE_MB"),
+    "task_seconds": (float, 0, "a number of seconds", "SANDGRAIN_TASK_SECONDS"),
+    "task_read_mb": (int, 0, "a whole number of MB", "SANDGRAIN_TASK_READ_MB"),
+    "task_memory_mb": (int, 1, "a whole number of MB", "SANDGRAIN_TASK_MEMORY_MB"),
+    "task_disk_mb": (int, 1, "a whole number of MB", "SANDGRAIN_TASK_DISK_MB"),
+}
+
+
+def _number(raw: Any, kind: type, least: int, unit: str, label: str) -> int | float:
+    """``raw`` (a flag's or a variable's value) as a finite ``kind`` of at least ``least``."""
+    try:
+        value = kind(raw)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or value != value or value in (float("inf"), float("-inf")):
+        raise InputError(f"{label} must be {unit}, not {raw!r}")
+    if value < least:
+        raise InputError(f"{label} must be {least} or more, not {value}")
+    return value
 
 
 _SECTIONS: dict[tuple[type, tuple], Any] = {}

@@ -3,9 +3,9 @@ design works at once after ``make run``."""
 
 from __future__ import annotations
 
-from ..errors import InputError, NotFoundError
 from ..genome.store import demo_genomes, open_genome
 from ..registry import DemoContext
+from .errors import MissingIndexError
 from .nucleases import get_nuclease
 from .siteindex import SiteFamily, build_index, open_index
 
@@ -18,7 +18,7 @@ def demo(ctx: DemoContext) -> None:
         try:
             open_index(genome, family)
             continue
-        except (NotFoundError, InputError):  # none yet, or built for an older import
+        except MissingIndexError:  # none yet, or built for an older import of the genome
             pass
         with ctx.progress(f"index {genome.name} for SpCas9") as progress:
             build_index(genome, family, executor=ctx.settings.executor, progress=progress)
