@@ -26,12 +26,20 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# Rule Set 3's trained model comes from the rs3 package, installed without its dependencies: rs3
+# 0.0.18 pins numpy<=1.26.4, lightgbm<=3.3.5 and scikit-learn<=1.0.2, which cannot install on
+# Python 3.11 next to numpy 2. What it needs at run time (lightgbm, pandas, joblib, sglearn) is
+# declared in pyproject.toml; the tests check its scores against the rs3 README's.
+RS3 := "rs3>=0.0.18"
+
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q --no-deps $(RS3)
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --no-deps $(RS3)
 	touch $@ $(VENV)/.installed
 
 run: $(VENV)/.installed

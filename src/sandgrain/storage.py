@@ -32,8 +32,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import fsspec
-
 from .cache import WorkerCache, worker_cache
 from .errors import ConflictError, InputError, NotFoundError, SandgrainError, StorageError
 from .provenance import utc_now
@@ -87,6 +85,8 @@ class Store:
     def __init__(self, url: str, storage_options: dict | None = None, *, create: bool = True):
         self.url = url.rstrip("/") if "://" in url else str(Path(url).expanduser().absolute())
         self.storage_options = dict(storage_options or {})
+        import fsspec  # here, not at the top: `sandgrain --help` opens no store
+
         try:
             self.fs, self.root = fsspec.core.url_to_fs(self.url, **self.storage_options)
         except (ImportError, ValueError) as exc:

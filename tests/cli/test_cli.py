@@ -187,7 +187,10 @@ def test_demo_imports_and_indexes_once(cli):
     assert code == 0, err
     assert "imported demo genome yeast: 7,136 genes" in err
     assert "indexed demo genome yeast for SpCas9" in err
-    assert cli.store.dataset_names("siteindex") == ["sars-cov-2.NGG.20.3p", "yeast.NGG.20.3p"]
+    assert cli.store.dataset_names("siteindex") == [
+        "sars-cov-2.NGG_NAG_NGA.20.3p",  # SpCas9's NAG and NGA off-targets are searched too
+        "yeast.NGG_NAG_NGA.20.3p",
+    ]
     code, _, err = cli("demo", "--data", DATA, "-q")
     assert code == 0 and "yeast is up to date" in err and "indexed" not in err
     code, _, err = cli("demo", "--data", "/nonexistent", "-q")

@@ -522,7 +522,10 @@ def test_search_prefix_for_autocomplete(sgd):
     symbols = [g.symbol for g in hits]
     assert "ADE2" in symbols
     assert all(s.upper().startswith("ADE") for s in symbols)
-    assert symbols == sorted(symbols)
+    # the exact name first, then shorter names first, then alphabetical
+    assert symbols == sorted(symbols, key=lambda s: (len(s), s))
+    assert [g.symbol for g in sgd.search_prefix("ade2", limit=3)][0] == "ADE2"
+    assert [g.symbol for g in sgd.search_prefix("ADE", limit=3)] == ["ADE1", "ADE2", "ADE3"]
     assert len(sgd.search_prefix("Y", limit=7)) == 7
     assert sgd.search_prefix("yor128") == [sgd.lookup("ADE2")]
     assert sgd.search_prefix("S00000565")  # SGDIDs are IDs too

@@ -91,7 +91,7 @@ def test_document_shape_and_guides_read_back(ade2, indexed):
     manifest = indexed.dataset.manifest
     assert genome_input["version"] == manifest["version"]
     assert genome_input["sha256"] == manifest["files"]["sequence.fa.gz"]["sha256"]
-    assert index_input["source"] == "siteindex:yeast.NGG.20.3p"
+    assert index_input["source"] == "siteindex:yeast.NGG_NAG_NGA.20.3p"
     json.loads(to_json(ade2))  # JSON-able as it is
 
 
@@ -190,29 +190,70 @@ def test_annotation_of_offtargets_in_another_gene(tef1, indexed):
     assert annotate_site(genes, "no-such-chrom", 0, 20) == {"class": "intergenic", "genes": []}
 
 
+def expected_flags(g: dict) -> set[str]:
+    """The flags the documented rule gives, from the record's own fields."""
+    want = set()
+    if g["offtarget_counts"][0]:  # next to NGG a hard flag, next to NAG/NGA a soft one
+        assert {"offtarget_0mm", "offtarget_0mm_weak_pam"} & set(g["flags"])
+    if g["offtarget_counts"][1]:
+        want.add("offtarget_1mm")
+    if g["tttt"]:
+        want.add("tttt")
+    if g["cds_percent"] is not None and g["cds_percent"] > 80:
+        want.add("late_cds")
+    if g["mit_specificity"] < 50:
+        want.add("low_specificity")
+    return want
+
+
 def rank_key(g: dict) -> tuple:
-    """The documented ranking, written out: flagged last; CFD specificity unrounded, MIT
-    specificity, Rule Set 1 (missing last), each higher first."""
-    flagged = g["tttt"] or g["offtarget_counts"][0] > 0
-    rs1 = g["ruleset1"] if g["ruleset1"] is not None else -1.0
-    return (flagged, -g["cfd_specificity"], -g["mit_specificity"], -rs1)
+    """The documented ranking, written out: tier; efficiency (missing last), CFD then MIT
+    specificity, each higher first."""
+    eff = g["efficiency"]
+    return (g["tier"], eff is None, -(eff or 0.0), -g["cfd_specificity"], -g["mit_specificity"])
 
 
 @pytest.mark.parametrize("doc", ["tef1", "ade2"])
-def test_ranking_puts_flagged_guides_last_then_specificity_decides(doc, request):
-    guides = request.getfixturevalue(doc)["guides"]
-    flagged = [g["tttt"] or g["offtarget_counts"][0] > 0 for g in guides]
-    assert not all(flagged)
-    assert flagged == sorted(flagged)  # False (unflagged) first
+def test_ranking_tiers_then_efficiency_then_specificity(doc, request):
+    document = request.getfixturevalue(doc)
+    guides = document["guides"]
+    assert document["ranking"]["efficiency_model"] == "rs3"
+    assert "tier" in document["ranking"]["rule"]
+    for g in guides:
+        rule_flags = expected_flags(g)
+        # the sequence features add their own soft flags; the rule's are all there
+        assert rule_flags <= set(g["flags"])
+        hard = {"offtarget_0mm", "tttt"} & set(g["flags"])
+        ranked = set(g["flags"]) - {"gc_low", "gc_high"}  # shown, not ranked on
+        assert g["tier"] == (3 if hard else 2 if ranked else 1)
+        assert g["score"] == g["cfd_specificity"]  # unrounded
+        assert g["efficiency"] == g["rs3"]
     keys = [rank_key(g) for g in guides]
     assert keys == sorted(keys)
-    for g in guides:
-        assert g["score"] == g["cfd_specificity"]  # unrounded
-    # off-targets decide, not Rule Set 1: among unflagged guides, the most specific comes first
-    clean = [g for g, f in zip(guides, flagged, strict=True) if not f]
-    assert clean[0]["cfd_specificity"] == max(g["cfd_specificity"] for g in clean)
+    tiers = [g["tier"] for g in guides]
+    assert tiers == sorted(tiers)
+    # efficiency decides within a tier: the best guide is the most efficient of its tier
+    first = [g for g in guides if g["tier"] == tiers[0]]
+    assert guides[0]["efficiency"] == max(g["efficiency"] for g in first)
+    if doc == "ade2":
+        assert tiers[0] == 1
+        assert all(g["cds_percent"] <= 80 for g in first)
     if doc == "tef1":
-        assert any(flagged)
+        # TEF2 codes for the same protein: most TEF1 guides have a perfect copy there and go
+        # last; the ones that rank first have none next to NGG (the issue's #1 had one)
+        assert sum(g["tier"] == 3 for g in guides) > len(guides) // 2
+        assert all("offtarget_0mm" not in g["flags"] for g in guides[:3])
+
+
+def test_ranking_at_five_mismatches_puts_efficient_guides_first(indexed):
+    """The issue's case: at 5 mismatches distant sites decided the order and URA3's first two
+    guides had Rule Set 1 of 0.087 and 0.071. Now the top guides are efficient ones."""
+    doc = design_guides(indexed, gene="URA3", max_mismatches=5, executor="serial")
+    guides = doc["guides"]
+    effs = sorted(g["efficiency"] for g in guides if g["efficiency"] is not None)
+    median = effs[len(effs) // 2]
+    assert all(g["efficiency"] > median for g in guides[:3])
+    assert all(g["ruleset1"] > 0.1 for g in guides[:2])
 
 
 def test_listing_truncation_keeps_counts_exact(tef1, indexed):
@@ -368,6 +409,10 @@ def tsv_header(keys: list[str], k: int) -> list[str]:
     for key in keys:
         if key == "on_target":
             header += [f"on_target.{sub}" for sub in ("chrom", "start", "end", "strand")]
+        elif key == "oligos":
+            header += ["oligos.forward", "oligos.reverse"]
+        elif key == "primers":
+            header += [f"primers.{sub}" for sub in ("left", "right", "product_size", "unique")]
         else:
             header.append(key)
         if key == "offtarget_counts":
@@ -464,8 +509,10 @@ def test_bad_requests(indexed, demo_store):
     with pytest.raises(InputError, match="contains 'N'"):
         score_guides(indexed, ["ACGTACGTACGTACGTACGN"], executor="serial")
     with pytest.raises(NotFoundError, match="`sandgrain genome index yeast --nuclease SpCas9 "
-                       "--offtarget-pams NAG`"):  # fmt: skip
-        design_guides(indexed, gene="ADE2", offtarget_pams="NAG", executor="serial")
+                       "--offtarget-pams NCG`"):  # fmt: skip
+        design_guides(indexed, gene="ADE2", offtarget_pams="NCG", executor="serial")
+    # NAG alone is answered by the default NGG+NAG+NGA index (the search keeps NGG and NAG)
+    assert design_guides(indexed, gene="ADE2", offtarget_pams="NAG", executor="serial")["guides"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -643,8 +690,8 @@ def tandem(tmp_path_factory):
 
 
 def brute_force_sites(chroms: dict[str, str], guide: str, k: int):
-    """Every NGG site within ``k`` mismatches of ``guide`` on both strands, the plain way:
-    (chrom, protospacer start0, strand, mismatches) arrays."""
+    """Every NGG, NAG or NGA site (SpCas9's default search) within ``k`` mismatches of
+    ``guide`` on both strands, the plain way: (chrom, protospacer start0, strand, mismatches)."""
     import numpy as np
 
     lut = np.full(256, 4, np.uint8)
@@ -660,7 +707,9 @@ def brute_force_sites(chroms: dict[str, str], guide: str, k: int):
             mm = np.zeros(n, np.int16)
             for j in range(20):
                 mm += seq[j : j + n] != g[j]
-            ok = (mm <= k) & (seq[21 : 21 + n] == 2) & (seq[22 : 22 + n] == 2)
+            b2, b3 = seq[21 : 21 + n], seq[22 : 22 + n]
+            pam = ((b2 == 2) & (b3 == 2)) | ((b2 == 0) & (b3 == 2)) | ((b2 == 2) & (b3 == 0))
+            ok = (mm <= k) & pam
             at = np.flatnonzero(ok)
             start0 = at if strand == "+" else len(seq) - at - 20  # protospacer on forward
             found += [(name, int(s), strand, int(m)) for s, m in zip(start0, mm[at], strict=True)]
@@ -793,3 +842,23 @@ def test_vectorised_annotation_agrees_with_the_gene_table(indexed):
     began = time.perf_counter()
     classes = index.classes(chroms, many[0], many[1], many[1] + 20)
     assert time.perf_counter() - began < 5 and len(classes) == n
+
+
+def test_colour_bins_never_show_a_guide_with_a_second_perfect_site_as_specific(tef1, ade2):
+    from sandgrain.guides.document import SCORE_BINS, score_bin
+
+    assert tef1["ranking"]["bins"] == SCORE_BINS
+    assert score_bin("rs3", None) is None and score_bin("gc", 0.5) is None
+    for name, bins in SCORE_BINS.items():
+        assert bins["poor"] < bins["good"]
+        assert score_bin(name, bins["good"]) == "good"
+        assert score_bin(name, bins["poor"]) == "poor"
+        assert score_bin(name, (bins["good"] + bins["poor"]) / 2) == "fair"
+    perfect = [g for g in tef1["guides"] if "offtarget_0mm" in g["flags"]]
+    assert perfect
+    for g in perfect:  # one perfect NGG copy alone brings both specificities to 50
+        assert score_bin("mit_specificity", g["mit_specificity"]) == "poor"
+        assert score_bin("cfd_specificity", g["cfd_specificity"]) != "good"
+    unique = [g for g in ade2["guides"] if sum(g["offtarget_counts"][:3]) == 0]
+    assert unique
+    assert all(score_bin("mit_specificity", g["mit_specificity"]) == "good" for g in unique)

@@ -100,8 +100,9 @@ def test_spcas9():
     assert (cas9.pam, cas9.pam_side, cas9.guide_length, cas9.cut_offset) == ("NGG", "3", 20, 17)
     assert cas9.site_length == 23
     assert dict(cas9.offtarget_pams) == pytest.approx({"NAG": 0.259259259, "NGA": 0.069444444})
-    assert cas9.default_offtarget_pams == ()
-    assert cas9.searched_pams == ("NGG",)
+    # NAG and NGA are searched by default, as CRISPOR does
+    assert cas9.default_offtarget_pams == ("NAG", "NGA")
+    assert cas9.searched_pams == ("NGG", "NAG", "NGA")
     assert cas9.pam_weight("ngg") == 1.0 and cas9.pam_weight("NAG") == pytest.approx(0.259259259)
     assert cas9.pam_weight("NCG") == 0.0
 
@@ -151,7 +152,7 @@ def test_with_offtarget_pams_selects_and_checks():
     with pytest.raises(InputError, match="invalid letter 'Z'"):
         get_nuclease("SpCas9").with_offtarget_pams(["NZG"])
     # the shipped record is untouched (frozen)
-    assert get_nuclease("SpCas9").default_offtarget_pams == ()
+    assert get_nuclease("SpCas9").default_offtarget_pams == ("NAG", "NGA")
 
 
 def test_to_dict_is_plain_json():

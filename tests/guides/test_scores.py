@@ -168,8 +168,11 @@ def test_cfd_identity_pam_and_n():
 
 def test_cfd_specificity():
     assert cfd_specificity([]) == 100.0
-    assert cfd_specificity([0.5, 0.5]) == pytest.approx(1e4 / 101)
-    assert cfd_specificity(np.array([100.0])) == pytest.approx(50.0)
+    # 100 / (1 + Σ CFD): a perfect second site (CFD 1) halves the specificity, as GuideScan 2
+    # defines it; the old 100·100/(100 + Σ CFD) would have shown 99.0 here
+    assert cfd_specificity([1.0]) == pytest.approx(50.0)
+    assert cfd_specificity([0.5, 0.5]) == pytest.approx(50.0)
+    assert cfd_specificity(np.array([0.25, 0.25, 0.5, 3.0])) == pytest.approx(20.0)
 
 
 def test_cfd_vectorised_equals_plain():

@@ -22,7 +22,16 @@ from sandgrain.guides.formats import to_bed, to_tsv
 from sandgrain.guides.nucleases import NUCLEASES, get_nuclease
 from sandgrain.guides.siteindex import SiteFamily, build_index, open_index
 from sandgrain.web.app import create_app
-from sandgrain.web.models import GuideDocument, JobInfo, OffTargetPage
+from sandgrain.web.guide_table import guide_flags
+from sandgrain.web.guides import LARGE_DESIGN_GUIDES, SCORE_BINS
+from sandgrain.web.models import (
+    GuideDocument,
+    GuideOverview,
+    GuidePage,
+    GuideTrack,
+    JobInfo,
+    OffTargetPage,
+)
 
 PROBLEM = "application/problem+json"
 FAMILY = SiteFamily.of(get_nuclease("SpCas9"))
@@ -145,7 +154,7 @@ def test_result_tsv_and_bed_downloads(client, ade2_job, ade2_direct):
     r = client.get(url, params={"format": "tsv"})
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/tab-separated-values")
-    assert r.headers["content-disposition"] == 'attachment; filename="yeast-ADE2-guides.tsv"'
+    assert r.headers["content-disposition"] == 'attachment; filename="yeast_ADE2_SpCas9.tsv"'
     rows = list(csv.DictReader(io.StringIO(r.text), delimiter="\t"))
     assert [row["sequence"] for row in rows] == [g["sequence"] for g in ade2_direct["guides"]]
     assert [int(row["rank"]) for row in rows] == list(range(1, len(rows) + 1))
@@ -153,7 +162,7 @@ def test_result_tsv_and_bed_downloads(client, ade2_job, ade2_direct):
 
     r = client.get(url, params={"format": "bed"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
-    assert r.headers["content-disposition"] == 'attachment; filename="yeast-ADE2-guides.bed"'
+    assert r.headers["content-disposition"] == 'attachment; filename="yeast_ADE2_SpCas9.bed"'
     assert r.text == to_bed(ade2_direct)
     lines = r.text.splitlines()
     assert lines[0].startswith("track ") and len(lines) == 1 + len(ade2_direct["guides"])
@@ -212,7 +221,167 @@ def test_sequence_target_and_long_sequences_shortened_in_job_view(client, indexe
     assert doc["target"]["type"] == "sequence" and doc["target"]["length"] == len(seq)
     assert doc["max_mismatches"] == 2 and doc["guides"]
     r = client.get(job["result_url"], params={"format": "tsv"})
-    assert "yeast-sequence-guides.tsv" in r.headers["content-disposition"]
+    assert "yeast_sequence_SpCas9.tsv" in r.headers["content-disposition"]
+
+
+def test_sequence_as_fasta_text_and_rna(client, indexed):
+    """A pasted FASTA record of RNA designs the same guides as its DNA, named by its header."""
+    dna = indexed.sequence("XV", 564475, 566191)  # ADE2, forward strand
+    rna = dna.replace("T", "U")
+    fasta = f">ade2 exon of YOR128C\n{rna[:900]}\n{rna[900:]}\n"
+    count = client.post("/api/v1/guides/count", json={"genome": "yeast", "sequence": fasta})
+    assert count.status_code == 200, count.text
+    assert count.json()["target"] == {"type": "sequence", "name": "ade2", "length": len(dna)}
+    job = wait_done(client, submit(client, genome="yeast", sequence=fasta, max_mismatches=0))
+    assert job["status"] == "done", job
+    doc = client.get(job["result_url"], params={"offtargets_limit": 0}).json()
+    assert doc["target"]["name"] == "ade2" and doc["target"]["regions"][0]["chrom"] == "ade2"
+    assert len(doc["guides"]) == count.json()["guides"]
+    direct = design_guides(indexed, sequence=dna, max_mismatches=0, executor="serial")
+    site = lambda g: (g["sequence"], g["start"], g["strand"], g["rank"])  # noqa: E731
+    assert [site(g) for g in doc["guides"]] == [site(g) for g in direct["guides"]]
+    assert {g["chrom"] for g in doc["guides"]} == {"ade2"}
+
+
+# --------------------------------------------------------------------------------------------
+# a finished design, piece by piece: how many guides, overview, pages, drawing, downloads
+# --------------------------------------------------------------------------------------------
+
+
+def test_count_tells_how_many_guides_a_design_will_have(client, ade2_direct):
+    r = client.post("/api/v1/guides/count", json={"genome": "yeast", "gene": "ADE2"})
+    assert r.status_code == 200, r.text
+    assert r.json() == {
+        "genome": "yeast",
+        "target": {"type": "gene", "name": "ADE2", "length": 1716},
+        "nuclease": "SpCas9",
+        "guides": len(ade2_direct["guides"]),
+        "large": False,
+        "large_above": LARGE_DESIGN_GUIDES,
+    }
+    # the 1 Mb region of issue 12: counted in a moment, and large
+    big = client.post("/api/v1/guides/count", json={"genome": "yeast", "region": "IV:1-1000000"})
+    assert big.json()["guides"] == 76_541 and big.json()["large"]
+
+
+def rows_of(guides: list[dict]) -> list[dict]:
+    """Guide records as the pages list them: without their off-target list."""
+    return [{k: v for k, v in g.items() if k != "offtargets"} for g in guides]
+
+
+def test_guide_pages_sort_and_filter_every_guide_on_the_server(client, ade2_job, ade2_direct):
+    url = f"/api/v1/jobs/{ade2_job['id']}/guides"
+    direct = ade2_direct["guides"]
+    n = len(direct)
+    got, offset = [], 0
+    while True:
+        page = client.get(url, params={"offset": offset, "limit": 40}).json()
+        GuidePage.model_validate(page)
+        assert (page["total"], page["matched"], page["offset"], page["limit"]) == (n, n, offset, 40)
+        if not page["guides"]:
+            break
+        assert len(page["guides"]) == min(40, n - offset)
+        got += page["guides"]
+        offset += 40
+    assert got == rows_of(direct)  # rank order, every guide once
+
+    def ranks(**params) -> list[int]:
+        page = client.get(url, params={"limit": 1000, **params})
+        assert page.status_code == 200, page.text
+        return [g["rank"] for g in page.json()["guides"]]
+
+    by_gc = sorted(direct, key=lambda g: (-g["gc"], g["rank"]))
+    assert ranks(sort="gc", order="descending") == [g["rank"] for g in by_gc]
+    by_start = sorted(direct, key=lambda g: (g["start"], g["rank"]))
+    assert ranks(sort="position") == [g["rank"] for g in by_start]
+    by_cfd = sorted(direct, key=lambda g: (g["cfd_specificity"], g["rank"]))
+    assert ranks(sort="cfd_specificity") == [g["rank"] for g in by_cfd]
+    assert ranks(order="descending") == list(range(n, 0, -1))
+
+    # every filter at once, as a plain filter of the direct design
+    keep = [
+        g["rank"]
+        for g in direct
+        if not any(g["offtarget_counts"][:4]) and "tttt" not in guide_flags(g) and g["tier"] <= 2
+    ]
+    assert 0 < len(keep) < n
+    assert ranks(hide_mismatches=3, exclude_flags="tttt", max_tier=2) == keep
+    page = client.get(url, params={"hide_mismatches": 3, "exclude_flags": "tttt", "max_tier": 2})
+    assert page.json()["matched"] == len(keep) and page.json()["total"] == n
+    words = direct[5]["sequence"][3:12].lower()
+    assert ranks(q=words) == [g["rank"] for g in direct if words.upper() in g["sequence"]]
+    near = "xv:565,0"  # positions as the page shows them, with thousands separators
+    want = [g["rank"] for g in direct if f"XV:{g['start']:,}-{g['end']:,}".lower().startswith(near)]
+    assert want and ranks(q=near) == want
+    past = client.get(url, params={"offset": n + 5}).json()
+    assert past["guides"] == [] and past["matched"] == n
+
+    assert_problem(client.get(url, params={"sort": "bogus"}), 422, "sort")
+    assert_problem(client.get(url, params={"limit": 0}), 422, "limit")
+    assert_problem(client.get(url, params={"limit": 1001}), 422, "limit")
+    assert_problem(client.get(url, params={"exclude_flags": "a b"}), 422, "exclude_flags")
+
+
+def test_track_draws_each_guide_or_their_density(client, ade2_job, ade2_direct):
+    url = f"/api/v1/jobs/{ade2_job['id']}/guides/track"
+    direct = ade2_direct["guides"]
+    span = {"chrom": "XV", "start": 564_000, "end": 566_999}
+    few = client.get(url, params={**span, "bins": 1000}).json()
+    GuideTrack.model_validate(few)
+    assert few["bins"] is None and few["matched"] == len(direct)
+    assert sorted(few["marks"], key=lambda g: g["rank"]) == rows_of(direct)
+
+    # more guides than bins (pixels): their density, each guide in the bin of its middle
+    dense = client.get(url, params={**span, "bins": 100}).json()
+    GuideTrack.model_validate(dense)
+    assert dense["marks"] is None and dense["bins"]["width"] == 30.0
+    want = {"+": [[0] * 4 for _ in range(100)], "-": [[0] * 4 for _ in range(100)]}
+    for g in direct:
+        i = int(((g["start"] + g["end"]) / 2 - span["start"]) // 30)
+        want[g["strand"]][i][g["tier"] - 1] += 1
+    assert dense["bins"]["plus"] == want["+"] and dense["bins"]["minus"] == want["-"]
+
+    # the drawing follows the table's filters
+    kept = client.get(url, params={**span, "bins": 1000, "hide_mismatches": 2}).json()
+    assert {g["rank"] for g in kept["marks"]} == {
+        g["rank"] for g in direct if not any(g["offtarget_counts"][:3])
+    }
+    elsewhere = client.get(url, params={"chrom": "IV", "start": 1, "end": 10}).json()
+    assert elsewhere["matched"] == 0 and elsewhere["marks"] == []
+    assert_problem(client.get(url, params={**span, "end": 1}), 400, "end before start")
+
+
+def test_overview_and_complete_streamed_download(client, ade2_job, ade2_direct):
+    job_id = ade2_job["id"]
+    ov = client.get(f"/api/v1/jobs/{job_id}/guides/overview").json()
+    GuideOverview.model_validate(ov)
+    direct = ade2_direct["guides"]
+    assert ov["guide_count"] == len(direct) and ov["target"] == ade2_direct["target"]
+    assert ov["ranking"] == ade2_direct["ranking"] and ov["ranking"]["rule"]
+    starts, ends = [g["start"] for g in direct], [g["end"] for g in direct]
+    assert ov["extent"] == [
+        {"chrom": "XV", "start": min(starts), "end": max(ends), "guides": len(direct)}
+    ]
+    for flag, count in ov["flag_counts"].items():
+        assert count == sum(flag in guide_flags(g) for g in direct), flag
+    model = ade2_direct["ranking"]["efficiency_model"]
+    assert ov["legend"]["efficiency"] == SCORE_BINS[model]
+    assert ov["legend"]["cfd_specificity"] == SCORE_BINS["cfd_specificity"]
+    assert [b["min"] for b in ov["legend"]["cfd_specificity"]][-1] is None
+
+    names = {fmt: d["filename"] for fmt, d in ov["downloads"].items()}
+    assert names == {f: f"yeast_ADE2_SpCas9.{f}" for f in ("tsv", "bed", "json")}
+    # the JSON behind the page's link: every off-target of every guide (none cut at 20),
+    # streamed (no Content-Length: sent as it is read)
+    r = client.get(ov["downloads"]["json"]["url"])
+    assert r.status_code == 200 and "content-length" not in r.headers
+    assert r.headers["content-disposition"] == 'attachment; filename="yeast_ADE2_SpCas9.json"'
+    assert without_time(r.json()) == without_time(ade2_direct)
+    assert all(len(g["offtargets"]) == g["offtargets_total"] for g in r.json()["guides"])
+    assert any(g["offtargets_total"] > 20 for g in direct)  # the old cut would have bitten
+    cut = client.get(ade2_job["result_url"])  # the API's default still lists 20 per guide
+    assert "content-length" not in cut.headers
+    assert max(len(g["offtargets"]) for g in cut.json()["guides"]) == 20
 
 
 # --------------------------------------------------------------------------------------------
@@ -246,8 +415,11 @@ def test_gene_autocomplete(client):
         "strand": "-",
         "biotype": "ORF:Verified",
     }
+    # shorter names first (then alphabetical): ADE2 before ADE12; an exact name comes first
     lower = client.get("/api/v1/genomes/yeast/genes", params={"prefix": "ade", "limit": 3})
-    assert [h["symbol"] for h in lower.json()] == ["ADE1", "ADE12", "ADE13"]
+    assert [h["symbol"] for h in lower.json()] == ["ADE1", "ADE2", "ADE3"]
+    exact = client.get("/api/v1/genomes/yeast/genes", params={"prefix": "ADE2"}).json()
+    assert exact[0]["symbol"] == "ADE2"
     by_id = client.get("/api/v1/genomes/yeast/genes", params={"prefix": "yor128"}).json()
     assert [h["symbol"] for h in by_id] == ["ADE2"]
     assert client.get("/api/v1/genomes/yeast/genes", params={"prefix": ""}).json() == []
@@ -303,6 +475,8 @@ BAD_DESIGNS = [
     ({"genome": "yeast", "region": "I:1-999999999"}, 400, ["out of range"]),
     ({"genome": "yeast", "region": "chrZZ:1-100"}, 404, ["ZZ"]),
     ({"genome": "yeast", "sequence": "ACGTXACGT"}, 400, ["invalid letter 'X' at position 5"]),
+    ({"genome": "yeast", "sequence": "ACGUACGU"}, 400, ["8 bp, shorter than one SpCas9 site"]),
+    ({"genome": "yeast", "sequence": ">a\nACGT\n>b\nAC"}, 400, ["every record is shorter"]),
     ({"genome": "yeast", "gene": "TRN1", "within": "cds"}, 400, ["no CDS", "--within exons"]),
 ]
 
@@ -311,6 +485,8 @@ BAD_DESIGNS = [
 def test_bad_design_requests_are_refused_before_queuing(client, body, status, fragments):
     before = len(client.app.state.jobs.list(limit=None))
     assert_problem(client.post("/api/v1/guides/jobs", json=body), status, *fragments)
+    # counting a design's guides (the page does it before submitting) checks it the same way
+    assert_problem(client.post("/api/v1/guides/count", json=body), status, *fragments)
     assert len(client.app.state.jobs.list(limit=None)) == before
 
 
@@ -433,6 +609,10 @@ def test_openapi_documents_the_api(client):
         "/api/v1/jobs/{job_id}",
         "/api/v1/jobs/{job_id}/result",
         "/api/v1/jobs/{job_id}/guides/{rank}/offtargets",
+        "/api/v1/guides/count",
+        "/api/v1/jobs/{job_id}/guides",
+        "/api/v1/jobs/{job_id}/guides/overview",
+        "/api/v1/jobs/{job_id}/guides/track",
     ]:
         assert path in paths, path
     errors = paths["/api/v1/guides/jobs"]["post"]["responses"]

@@ -2,9 +2,12 @@
 by uvicorn on a loopback port.
 
 Designs guides for yeast ADE2 the way a user would (autocomplete, submit, progress, result
-table, gene drawing, sorting, filtering, off-targets, TSV download, reload), checks that an
-unknown gene is explained next to its field and that the page loads nothing from outside the
-app. Screenshots of the key steps go to ``test-artifacts/`` at the repository root.
+table a page at a time, gene drawing, sorting and filtering on the server, off-targets,
+downloads, reload); pages through a 1,644-guide design drawn as a density; checks that a large
+target is confirmed before it is submitted, that an unknown gene or a too-short sequence is
+explained next to its field, that the form's examples follow the genome, that SARS-CoV-2 links
+to UCSC, and that the page loads nothing from outside the app. Screenshots of the key steps go
+to ``test-artifacts/`` at the repository root.
 """
 
 from __future__ import annotations
@@ -26,9 +29,11 @@ from fastapi.testclient import TestClient
 
 from sandgrain.config import Settings
 from sandgrain.errors import SandgrainError
+from sandgrain.genome.store import open_genome
 from sandgrain.guides.nucleases import get_nuclease
 from sandgrain.guides.siteindex import SiteFamily, build_index, open_index
 from sandgrain.web.app import create_app
+from sandgrain.web.guides import DEFAULT_GUIDE_PAGE
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 uvicorn = pytest.importorskip("uvicorn")
@@ -46,6 +51,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 TIMEOUT_MS = 30_000
+#: Guides on one page of the result table.
+PAGE = DEFAULT_GUIDE_PAGE
 
 pytestmark = [
     pytest.mark.slow,
@@ -70,19 +77,20 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _ensure_spcas9_index(yeast) -> None:
+def _ensure_spcas9_index(genome) -> None:
     family = SiteFamily.of(get_nuclease("SpCas9"))
     try:
-        open_index(yeast, family, "SpCas9")
+        open_index(genome, family, "SpCas9")
     except SandgrainError:
-        build_index(yeast, family, executor="serial")
+        build_index(genome, family, executor="serial")
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, demo_store, yeast):
-    """The app (demo store: yeast indexed for SpCas9, SARS-CoV-2) served by uvicorn in a
-    background thread on 127.0.0.1; yields its base URL."""
+    """The app (demo store: yeast and SARS-CoV-2, both indexed for SpCas9) served by uvicorn
+    in a background thread on 127.0.0.1; yields its base URL."""
     _ensure_spcas9_index(yeast)
+    _ensure_spcas9_index(open_genome(demo_store, "sars-cov-2"))
     home = tmp_path_factory.mktemp("web-page-home")
     app = create_app(Settings(home=str(home), store_url=demo_store.url, executor="serial"))
     port = _free_port()
@@ -189,11 +197,45 @@ def number(text: str) -> float | None:
     return None if text in ("", "—") else float(text)
 
 
-def visible_marks(page) -> int:
-    return page.evaluate(
-        "() => Array.from(document.querySelectorAll('#model-drawing .guide-mark'))"
-        ".filter((m) => m.style.display !== 'none').length"
+def expect_column(page, label: str, want: list[str]) -> None:
+    """Wait until one column of the guide table reads ``want`` (pages load from the API)."""
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while True:
+        got = column(page, label)
+        if got == want or time.monotonic() > deadline:
+            break
+        page.wait_for_timeout(50)
+    assert got == want
+
+
+def width(page, selector: str) -> float:
+    return page.locator(selector).bounding_box()["width"]
+
+
+def rgb(colour: str) -> str:
+    """``#rrggbb`` as the browser reports a computed colour."""
+    r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgb({r}, {g}, {b})"
+
+
+def assert_axis_labels_apart(page) -> None:
+    """No two labels of the drawing's coordinate axis overlap."""
+    boxes = page.evaluate(
+        """() => Array.from(document.querySelectorAll('#model-drawing .axis text'))
+            .map((t) => { const b = t.getBoundingClientRect(); return [b.left, b.right]; })"""
     )
+    assert len(boxes) >= 3, boxes
+    boxes.sort()
+    for (_, right), (left, _) in zip(boxes, boxes[1:], strict=False):
+        assert right <= left, boxes
+
+
+#: Left edges of the first row's rank, sequence and PAM cells.
+PIN_POSITIONS = """() => {
+    const tr = document.querySelector('#guides tbody tr');
+    const x = (i) => tr.cells[i].getBoundingClientRect().left;
+    return { rank: x(0), seq: x(1), pam: x(2) };
+}"""
 
 
 # --------------------------------------------------------------------------------------------
@@ -220,17 +262,20 @@ def test_design_ade2_in_the_browser(tab, server):
     page.select_option("#nuclease", "SpCas9")
     page.select_option("#max_mismatches", "4")
 
-    # autocomplete: type "ADE", move to ADE2 with the arrow keys, Enter chooses it
+    # autocomplete: shorter names first (ADE1, ADE2, … before ADE12); the exact name first
     gene = page.locator("#gene")
     gene.click()
-    gene.press_sequentially("ADE", delay=40)
+    gene.press_sequentially("ADE2", delay=40)
     listbox = page.locator("#gene-listbox")
+    options = listbox.locator("[role=option]")
+    expect(options.first).to_have_attribute("data-symbol", "ADE2")
+    gene.press("Backspace")
+    expect(options.nth(1)).to_have_attribute("data-symbol", "ADE2")
     expect(listbox).to_be_visible()
     expect(gene).to_have_attribute("aria-expanded", "true")
-    options = listbox.locator("[role=option]")
-    expect(options.filter(has_text="ADE2").first).to_be_visible()
     symbols = [o.get_attribute("data-symbol") for o in options.all()]
     assert all(s.upper().startswith("ADE") for s in symbols), symbols
+    assert symbols == sorted(symbols, key=lambda s: (len(s), s.upper())), symbols
     for _ in range(symbols.index("ADE2") + 1):
         gene.press("ArrowDown")
     expect(page.locator(f"#gene-option-{symbols.index('ADE2')}")).to_have_attribute(
@@ -242,7 +287,7 @@ def test_design_ade2_in_the_browser(tab, server):
     expect(listbox).to_be_hidden()
     expect(page.locator("#gene-hint")).to_contain_text("YOR128C")
 
-    # submit: the job gets its own page, whose progress bar reaches 100 %
+    # submit: the job gets its own page, whose progress bar reaches 100 % and fills its panel
     page.click("#submit")
     page.wait_for_url("**/jobs/*")
     job_url = page.url
@@ -251,65 +296,121 @@ def test_design_ade2_in_the_browser(tab, server):
     expect(bar).to_have_attribute("aria-valuenow", "100", timeout=60_000)
     expect(page.locator("#job-status")).to_contain_text("Done")
     expect(page.locator("#cancel")).to_be_hidden()
+    assert width(page, "#progress") >= 0.95 * width(page, ".progress-row")
 
-    # the result: as many guide ticks on the gene drawing as rows in the table
-    doc = page.request.get(f"{server}/api/v1/jobs/{job_id}/result?offtargets_limit=0").json()
-    n = len(doc["guides"])
-    assert n > 50
+    # the result: one page of rows (100 of 141), every guide a tick on the gene drawing
+    doc = page.request.get(f"{server}/api/v1/jobs/{job_id}/result?format=json&download=true")
+    doc = doc.json()
+    guides = doc["guides"]
+    n = len(guides)
+    assert n > PAGE
     rows = page.locator("#guides tbody tr")
-    expect(rows).to_have_count(n)
+    expect(rows).to_have_count(PAGE)
     expect(page.locator("#model-drawing .guide-mark")).to_have_count(n)
-    assert visible_marks(page) == n
+    expect(page.locator("#model-drawing")).to_have_attribute("data-mode", "marks")
     expect(page.locator("#model-drawing .exon")).to_have_count(1)  # ADE2 has one exon
-    expect(page.locator("#guide-count")).to_have_text(f"Showing {n} of {n} guides")
-    assert column(page, "#") == [str(g["rank"]) for g in doc["guides"]]
+    expect(page.locator("#guide-count")).to_have_text(f"Showing 1–{PAGE} of {n} guides")
+    assert column(page, "#") == [str(g["rank"]) for g in guides[:PAGE]]
     expect(page.locator("#guides th[data-key=rank]")).to_have_attribute("aria-sort", "ascending")
     expect(page.locator("#link-ucsc")).to_have_attribute("href", contains("db=sacCer3"))
     expect(page.locator("#link-ucsc")).to_have_attribute("href", contains("chrXV"))
     expect(page.locator("#link-ensembl")).to_have_attribute(
         "href", contains("Saccharomyces_cerevisiae/Location/View?r=XV")
     )
+    assert_axis_labels_apart(page)
     tab.shot("02-result.png")
+
+    # the ranking rule, a tooltip on every column header, no "Score" headline
+    expect(page.locator("#ranking-rule")).to_contain_text(doc["ranking"]["rule"])
+    heads = page.evaluate(
+        "() => Array.from(document.querySelectorAll('#guides thead th'))"
+        ".map((th) => [th.dataset.key, th.title])"
+    )
+    assert all(len(title) > 20 for _, title in heads), heads
+    keys = [k for k, _ in heads]
+    assert "score" not in keys and {"efficiency", "mit_specificity", "cfd_specificity"} <= set(keys)
+    assert "Hsu et al. 2013" in dict(heads)["mit_specificity"]
+    assert "Doench et al. 2016" in dict(heads)["cfd_specificity"]
+
+    # scores coloured by the bins the API serves; flags as badges explained by the document
+    legend = page.request.get(f"{server}/api/v1/jobs/{job_id}/guides/overview").json()["legend"]
+    cells = page.evaluate(
+        """() => Array.from(document.querySelectorAll('#guides tbody tr')).map((tr) => ({
+            rank: Number(tr.dataset.rank),
+            swatch: tr.querySelector('td:nth-child(4) .swatch')?.style.backgroundColor,
+            flags: Array.from(tr.querySelectorAll('.flag')).map((f) => f.title),
+        }))"""
+    )
+    for cell in cells:
+        g = guides[cell["rank"] - 1]
+        if g["efficiency"] is None:
+            assert cell["swatch"] is None, cell
+        else:
+            bins = legend["efficiency"]
+            want = next(b for b in bins if b["min"] is None or g["efficiency"] >= b["min"])
+            assert cell["swatch"] == rgb(want["colour"]), (cell, g["efficiency"])
+        meanings = [doc["ranking"]["flags"][f] for f in g["flags"]]
+        assert cell["flags"][: len(meanings)] == meanings, cell
+    assert any(cell["flags"] for cell in cells)
+
+    # the rank and sequence columns stay in view when the table scrolls sideways
+    scroll = page.locator("#guides-scroll")
+    before = page.evaluate(PIN_POSITIONS)
+    scroll.evaluate("(el) => { el.scrollLeft = 500; }")
+    page.wait_for_function("() => document.querySelector('#guides-scroll').scrollLeft > 100")
+    after = page.evaluate(PIN_POSITIONS)
+    assert abs(after["rank"] - before["rank"]) < 1 and abs(after["seq"] - before["seq"]) < 1
+    assert after["pam"] < before["pam"] - 100  # the others scrolled away
+    page.locator("#guide-pager").scroll_into_view_if_needed()
+    tab.shot("02b-table-scrolled.png", full_page=False)
+    scroll.evaluate("(el) => { el.scrollLeft = 0; }")
 
     # hovering a tick shows its guide
     first = page.locator('#model-drawing .guide-mark[data-rank="1"]')
     first.hover()
     expect(page.locator("#tooltip")).to_be_visible()
-    expect(page.locator("#tooltip")).to_contain_text(doc["guides"][0]["sequence"])
+    expect(page.locator("#tooltip")).to_contain_text(guides[0]["sequence"])
 
-    # sorting: GC % descending (two clicks), then position ascending
+    # sorting, on the server over every guide: GC % descending (two clicks), then position
     page.click("#guides th[data-key=gc] button")
     page.click("#guides th[data-key=gc] button")
     expect(page.locator("#guides th[data-key=gc]")).to_have_attribute("aria-sort", "descending")
-    expect(page.locator("#guides th[data-key=rank]")).not_to_have_attribute(
-        "aria-sort", "ascending"
-    )
-    gc = [number(t) for t in column(page, "GC %")]
-    assert gc == sorted(gc, reverse=True) and gc[0] > gc[-1]
+    by_gc = sorted(guides, key=lambda g: (-g["gc"], g["rank"]))[:PAGE]
+    expect_column(page, "#", [str(g["rank"]) for g in by_gc])
     page.click("#guides th[data-key=position] button")
-    expect(page.locator("#guides th[data-key=position]")).to_have_attribute(
-        "aria-sort", "ascending"
-    )
+    by_start = sorted(guides, key=lambda g: (g["start"], g["rank"]))[:PAGE]
+    expect_column(page, "#", [str(g["rank"]) for g in by_start])
     starts = [int(t.split(":")[1].split("-")[0].replace(",", "")) for t in column(page, "Position")]
-    assert starts == sorted(starts) and len(starts) == n
+    assert starts == sorted(starts) and len(starts) == PAGE
+    page.click("#page-next")  # the rest of them, in the same order
+    expect_column(
+        page,
+        "#",
+        [str(g["rank"]) for g in sorted(guides, key=lambda g: (g["start"], g["rank"]))[PAGE:]],
+    )
+    expect(page.locator("#guide-count")).to_have_text(f"Showing {PAGE + 1}–{n} of {n} guides")
 
     # filtering: hide guides with 0–3-mismatch off-targets; the drawing follows the table
-    keep = [g for g in doc["guides"] if not any(g["offtarget_counts"][:4])]
+    keep = [g for g in guides if not any(g["offtarget_counts"][:4])]
     assert 0 < len(keep) < n
     page.select_option("#filter-mm", "3")
-    expect(rows.locator("visible=true")).to_have_count(len(keep))
-    assert visible_marks(page) == len(keep)
-    page.fill("#filter-text", doc["guides"][0]["sequence"][:12].lower())
-    expect(rows.locator("visible=true")).to_have_count(1)
+    expect(page.locator("#guide-count")).to_contain_text(f"of {len(keep)} guides ({n} in all)")
+    expect(rows).to_have_count(min(len(keep), PAGE))
+    expect(page.locator("#model-drawing .guide-mark")).to_have_count(len(keep))
+    page.fill("#filter-text", guides[0]["sequence"][:12].lower())
+    expect(rows).to_have_count(1)
     page.fill("#filter-text", "")
     page.select_option("#filter-mm", "-1")
-    expect(rows.locator("visible=true")).to_have_count(n)
+    expect(page.locator("#model-drawing .guide-mark")).to_have_count(n)
 
-    # off-targets of the guide with the most: keyboard (focus its row, Enter)
-    worst = max(doc["guides"], key=lambda g: (g["offtargets_total"], -g["rank"]))
+    # off-targets of the guide with the most: sort by total (descending), keyboard on its row
+    worst = max(guides, key=lambda g: (g["offtargets_total"], -g["rank"]))
     assert worst["offtargets_total"] > 0
+    page.click("#guides th[data-key=offtargets_total] button")
+    page.click("#guides th[data-key=offtargets_total] button")
     heading = f"Off-targets of guide #{worst['rank']}"
     row = page.locator(f'#guides tbody tr[data-rank="{worst["rank"]}"]')
+    expect(rows.first).to_have_attribute("data-rank", str(worst["rank"]))
     row.focus()
     page.keyboard.press("Enter")
     expect(page.locator("#offtargets")).to_be_visible()
@@ -338,25 +439,29 @@ def test_design_ade2_in_the_browser(tab, server):
     page.locator("#offtargets").scroll_into_view_if_needed()
     tab.shot("03-offtargets.png")
 
-    # the TSV download holds the table's rows
+    # downloads named {genome}_{target}_{nuclease}; the TSV holds every guide, best first
     with page.expect_download() as info:
         page.click("#download-tsv")
     download = info.value
-    text = Path(download.path()).read_text()
-    tsv = list(csv.DictReader(io.StringIO(text), delimiter="\t"))
-    assert download.suggested_filename.endswith(".tsv")
+    assert download.suggested_filename == "yeast_ADE2_SpCas9.tsv"
+    tsv = list(csv.DictReader(io.StringIO(Path(download.path()).read_text()), delimiter="\t"))
     page.click("#guides th[data-key=rank] button")
+    expect_column(page, "#", [str(g["rank"]) for g in guides[:PAGE]])
     table = list(zip(column(page, "#"), column(page, "Sequence"), column(page, "PAM"), strict=True))
-    assert [(r["rank"], r["sequence"], r["pam"]) for r in tsv] == table
+    assert [(r["rank"], r["sequence"], r["pam"]) for r in tsv][:PAGE] == table
     assert len(tsv) == n
-    for fmt in ("bed", "json"):
-        href = page.get_attribute(f"#download-{fmt}", "href")
-        assert page.request.get(server + href).ok, fmt
+    assert page.get_attribute("#download-bed", "download") == "yeast_ADE2_SpCas9.bed"
+    assert page.get_attribute("#download-json", "download") == "yeast_ADE2_SpCas9.json"
+    assert page.request.get(server + page.get_attribute("#download-bed", "href")).ok
+    # the JSON behind the link is complete: every off-target of every guide
+    full = page.request.get(server + page.get_attribute("#download-json", "href")).json()
+    assert all(len(g["offtargets"]) == g["offtargets_total"] for g in full["guides"])
+    assert any(g["offtargets_total"] > 20 for g in full["guides"])
 
     # a reload (same URL, shareable) shows the result again, the chosen guide still open
     page.reload()
     assert page.url.split("#")[0] == job_url.split("#")[0]
-    expect(rows).to_have_count(n)
+    expect(rows).to_have_count(PAGE)
     expect(page.locator("#model-drawing .guide-mark")).to_have_count(n)
     expect(page.locator("#offtargets-heading")).to_have_text(heading)
     expect(page.locator("#offtarget-table tbody tr")).to_have_count(
@@ -367,6 +472,150 @@ def test_design_ade2_in_the_browser(tab, server):
     assert tab.external() == [], tab.external()
     assert tab.errors == []
     assert any(u.endswith(f"/api/v1/jobs/{job_id}") for u in tab.requests)
+    # the page never asked for the whole document: only the overview and pages of guides
+    assert not any("offtargets_limit" in u for u in tab.requests), tab.requests
+
+
+def test_a_large_design_is_paged_and_drawn_as_a_density(tab, server):
+    """1,644 guides (a 20 kb region): the table holds one page of rows, the drawing one bar per
+    pixel, whatever the guide count; the pager walks every guide."""
+    page = tab.page
+    r = page.request.post(
+        server + "/api/v1/guides/jobs",
+        data={"genome": "yeast", "region": "IV:1-20000", "max_mismatches": 0},
+    )
+    assert r.status == 202, r.text()
+    job_id = r.json()["id"]
+    page.goto(f"{server}/jobs/{job_id}")
+    expect(page.get_by_role("progressbar")).to_have_attribute(
+        "aria-valuenow", "100", timeout=120_000
+    )
+    ranks = page.request.get(f"{server}/api/v1/jobs/{job_id}/guides?limit=1000").json()
+    n = ranks["total"]
+    assert n > 1000  # more guides than the drawing has pixels
+    rows = page.locator("#guides tbody tr")
+    expect(rows).to_have_count(PAGE)
+    expect(page.locator("#guide-count")).to_have_text(f"Showing 1–{PAGE} of {n:,} guides")
+    drawing = page.locator("#model-drawing")
+    expect(drawing).to_have_attribute("data-mode", "density")
+    expect(page.locator("#model-drawing .guide-mark")).to_have_count(0)
+    assert page.locator("#model-drawing path.density").count() >= 3  # guides of each tier
+    assert_axis_labels_apart(page)
+    tab.shot("07-large-design.png", full_page=False)
+
+    # hovering the density tells how many guides a bar holds
+    box = page.locator("#model-drawing .density-hit").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 3, box["y"] + box["height"] / 4)
+    expect(page.locator("#tooltip")).to_contain_text("+ strand:")
+    expect(page.locator("#tooltip")).to_contain_text("IV:")
+
+    page.click("#page-next")
+    expect(rows.first).to_have_attribute("data-rank", str(PAGE + 1))
+    expect(page.locator("#guide-count")).to_have_text(
+        f"Showing {PAGE + 1}–{2 * PAGE} of {n:,} guides"
+    )
+    page.click("#page-last")
+    last = (n - 1) // PAGE * PAGE
+    expect(rows).to_have_count(n - last)
+    expect(rows.last).to_have_attribute("data-rank", str(n))
+    page.select_option("#page-size", "250")
+    expect(rows).to_have_count(250)
+    expect(rows.first).to_have_attribute("data-rank", "1")
+
+    # filtered on the server: the drawing follows, and turns to ticks when few enough remain
+    page.fill("#filter-text", "iv:1")
+    r = page.request.get(f"{server}/api/v1/jobs/{job_id}/guides?q=iv:1&limit=1").json()
+    expect(page.locator("#guide-count")).to_contain_text(
+        f"of {r['matched']:,} guides ({n:,} in all)"
+    )
+    page.select_option("#filter-tier", "1")
+    one = page.request.get(f"{server}/api/v1/jobs/{job_id}/guides?q=iv:1&max_tier=1&limit=1")
+    matched = one.json()["matched"]
+    assert 0 < matched < 900  # fewer than the drawing's pixels
+    expect(page.locator("#guide-count")).to_contain_text(f"of {matched:,} guides")
+    expect(drawing).to_have_attribute("data-mode", "marks")
+    expect(page.locator("#model-drawing .guide-mark")).to_have_count(matched)
+    assert tab.external() == [] and tab.errors == []
+
+
+def test_a_large_target_is_confirmed_before_it_is_submitted(tab, server):
+    page = tab.page
+    page.goto(server + "/")
+    page.select_option("#genome", "yeast")
+    page.check("input[name=target][value=region]")
+    page.fill("#region", "IV:1-1000000")
+    page.click("#submit")
+    warning = page.locator("#large-warning")
+    expect(warning).to_be_visible()
+    expect(warning).to_contain_text("76,541 candidate guides")
+    tab.shot("08-large-target-warning.png", full_page=False)
+    page.click("#large-back")
+    expect(warning).to_be_hidden()
+    expect(page.locator("#region")).to_be_focused()
+    assert urlparse(page.url).path == "/"
+    assert not any(u.endswith("/api/v1/guides/jobs") for u in tab.requests)  # nothing submitted
+
+    # "Design anyway" submits it (answered here: a real 1 Mb design takes minutes)
+    sent = []
+    existing = page.request.post(
+        server + "/api/v1/guides/jobs", data={"genome": "yeast", "gene": "ADE3"}
+    ).json()["id"]
+
+    def accept(route, request):
+        sent.append(request.post_data_json)
+        route.fulfill(
+            status=202, content_type="application/json", body=json.dumps({"id": existing})
+        )
+
+    page.route("**/api/v1/guides/jobs", accept)
+    page.click("#submit")
+    expect(warning).to_be_visible()
+    page.click("#large-go")
+    page.wait_for_url(f"**/jobs/{existing}")
+    assert sent == [
+        {"genome": "yeast", "nuclease": "SpCas9", "max_mismatches": 4, "region": "IV:1-1000000"}
+    ]
+
+    # a small target goes straight through, with no question
+    page.goto(server + "/")
+    page.select_option("#genome", "yeast")
+    page.check("input[name=target][value=sequence]")
+    page.fill("#sequence", "ACGUACGU")  # RNA is fine, but too short for any guide
+    page.click("#submit")
+    expect(page.locator("#sequence-error")).to_contain_text("shorter than one SpCas9 site")
+    expect(page.locator("#sequence")).to_have_attribute("aria-invalid", "true")
+    expect(warning).to_be_hidden()
+    assert tab.external() == [] and tab.errors == []
+
+
+def test_placeholders_follow_the_genome_and_sars_cov_2_links_to_ucsc(tab, server):
+    page = tab.page
+    page.goto(server + "/")
+    for name in (None, "yeast", "sars-cov-2"):
+        if name:
+            page.select_option("#genome", name)
+        genome = page.input_value("#genome")
+        if name is None:  # the form starts with a genome guides can be designed in
+            summary = page.request.get(f"{server}/api/v1/genomes/{genome}").json()
+            assert summary["indexed_nucleases"], summary
+        example = page.get_attribute("#gene", "placeholder").removeprefix("e.g. ")
+        gene = page.request.get(f"{server}/api/v1/genomes/{genome}/genes/{example}")
+        assert gene.ok, (genome, example)  # the example is a gene of the chosen genome
+        region = page.get_attribute("#region", "placeholder").removeprefix("e.g. ")
+        assert region == gene.json()["location"]
+
+    # SARS-CoV-2 (no assembly name, but its RefSeq accession) opens UCSC's wuhCor1
+    r = page.request.post(
+        server + "/api/v1/guides/jobs",
+        data={"genome": "sars-cov-2", "gene": "E", "max_mismatches": 2},
+    )
+    job_id = r.json()["id"]
+    page.goto(f"{server}/jobs/{job_id}")
+    link = page.locator("#link-ucsc")
+    expect(link).to_have_attribute("href", contains("db=wuhCor1"), timeout=60_000)
+    expect(link).to_have_attribute("href", contains("NC_045512v2"))
+    expect(page.locator("#link-ensembl")).to_have_count(0)
+    assert tab.external() == [] and tab.errors == []
 
 
 def test_unknown_gene_is_explained_next_to_the_field(tab, server):
@@ -447,6 +696,7 @@ def test_progress_cancel_and_failure_are_shown(tab, server):
     expect(bar).to_have_attribute("aria-valuenow", "30")
     expect(page.locator("#job-status")).to_contain_text("Running: searching — 30%")
     expect(page.locator("#job-title")).to_have_text("Guides for XV:564476-564600")
+    assert width(page, "#progress") >= 0.75 * width(page, ".progress-row")  # fills its panel
     page.wait_for_timeout(1200)
     assert state["polls"] >= 2  # it keeps polling (every ~500 ms) while the job runs
     tab.shot("06-running.png", full_page=False)

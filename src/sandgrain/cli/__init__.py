@@ -2,17 +2,25 @@
 
 Errors a user can fix are printed as one line on stderr with a non-zero exit status; a traceback
 means a bug in sandgrain.
+
+Start-up is kept short: a domain's command module is imported only when one of its commands
+runs or its help is shown (``sandgrain --help`` lists each domain's summary from the registry,
+importing none), and command modules import what their work needs (numpy, numba, pyarrow) in
+the command itself. ``benchmarks/cli_startup.py`` measures it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar
 
 import typer
+from typer.core import TyperGroup
 
 try:  # typer ≥ 0.24 carries its own copy of click
     from typer._click import exceptions as click_exc
@@ -24,8 +32,10 @@ except ImportError:  # pragma: no cover - older typer uses click itself
 from .. import registry
 from ..config import Settings
 from ..errors import SandgrainError
-from . import progress, serve
+from . import coercion, progress, serve
 from .store import app as store_app
+
+coercion.install()  # no pydantic for options left out or given as plain strings
 
 
 def _version(value: bool) -> None:
@@ -66,12 +76,59 @@ def _root(
     )
 
 
+class _Pending(TyperGroup):
+    """A domain's command group as ``sandgrain --help`` lists it, its name and summary, before
+    the domain's command module is imported."""
+
+
+class _Root(TyperGroup):
+    """The ``sandgrain`` group: a domain's group is built (its command module imported) the
+    first time it is looked up for anything but the listing in ``sandgrain --help``."""
+
+    #: domain name → a function building its group; :func:`build_app` sets it on a subclass
+    loaders: ClassVar[Mapping[str, Callable[[], Any]]] = {}
+    _listing = False
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if isinstance(command, _Pending) and not self._listing:
+            command = self.commands[cmd_name] = self.loaders[cmd_name]()
+        return command
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self._listing = True  # the listing needs each group's name and summary only
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+
+def _domain_group(domain: registry.Domain, domains: Sequence[registry.Domain]) -> Any:
+    """The click group of ``sandgrain <domain>``: the domain's sub-app with the commands
+    domains add to it (``Domain.cli_extensions``)."""
+    sub = registry.resolve(domain.cli)
+    known = {c.name for c in sub.registered_commands}
+    for other in domains:
+        for group, name, reference in other.cli_extensions:
+            if group == domain.name and name not in known:  # a sub-app is one object: add once
+                sub.command(name)(registry.resolve(reference))
+                known.add(name)
+    holder = typer.Typer()
+    holder.add_typer(sub, name=domain.name, help=domain.summary)
+    return typer.main.get_group(holder).commands[domain.name]
+
+
 def build_app(domains: Sequence[registry.Domain] | None = None) -> typer.Typer:
     """The ``sandgrain`` command: global options, each registered domain's sub-app as
     ``sandgrain <domain>``, the commands domains add to each other's groups (see
-    :mod:`sandgrain.registry`), then ``serve`` and ``demo``."""
+    :mod:`sandgrain.registry`), then ``serve`` and ``demo``.
+
+    A domain's sub-app is imported when the group is first used, not here (see
+    :class:`_Root`)."""
     domains = registry.domains() if domains is None else domains
+    loaders: dict[str, Callable[[], Any]] = {}
     root = typer.Typer(
+        cls=type("SandgrainGroup", (_Root,), {"loaders": loaders, "__module__": __name__}),
         name="sandgrain",
         help="sandgrain — a search engine for genomes.",
         no_args_is_help=True,
@@ -80,18 +137,14 @@ def build_app(domains: Sequence[registry.Domain] | None = None) -> typer.Typer:
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     root.callback()(_root)
-    groups: dict[str, typer.Typer] = {}
     for domain in domains:
         if domain.cli:
-            groups[domain.name] = registry.resolve(domain.cli)
-            root.add_typer(groups[domain.name], name=domain.name, help=domain.summary)
+            loaders[domain.name] = functools.partial(_domain_group, domain, domains)
+            root.add_typer(typer.Typer(cls=_Pending), name=domain.name, help=domain.summary)
     for domain in domains:
-        for group, name, reference in domain.cli_extensions:
-            if group not in groups:
+        for group, _, _ in domain.cli_extensions:
+            if group not in loaders:
                 raise TypeError(f"domain {domain.name} extends {group!r}, which has no CLI")
-            known = {c.name for c in groups[group].registered_commands}
-            if name not in known:  # a domain's sub-app is one object: add a command once
-                groups[group].command(name)(registry.resolve(reference))
     serve.register(root, domains)
     root.add_typer(store_app, name="store", help=store_app.info.help)
     return root

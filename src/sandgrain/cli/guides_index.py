@@ -10,11 +10,6 @@ from __future__ import annotations
 import typer
 
 from ..errors import InputError
-from ..fanout import TaskBudget
-from ..genome.store import open_genome
-from ..guides.nucleases import custom_nuclease, get_nuclease
-from ..guides.siteindex import SiteFamily, build_index
-from ..storage import Store
 from .progress import task_progress
 
 
@@ -44,6 +39,13 @@ def index_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Build the off-target site index of a genome for a nuclease (once per genome and PAM)."""
+    # here, not at the top: `sandgrain genome --help` lists this command without numba
+    from ..fanout import TaskBudget
+    from ..genome.store import open_genome
+    from ..guides.nucleases import custom_nuclease, get_nuclease
+    from ..guides.siteindex import SiteFamily, build_index
+    from ..storage import Store
+
     settings = ctx.obj
     genome = open_genome(Store.from_settings(settings), name)
     if pam or guide_length:

@@ -8,25 +8,26 @@ retried task, say) are printed as one ``sandgrain: warning: ...`` line each.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+if TYPE_CHECKING:
+    from rich.console import Console
 
-console = Console(stderr=True)
+
+@functools.cache
+def console() -> Console:
+    """The rich console on stderr that bars and warnings share (rich is imported on first
+    use: a command that draws no bar and logs no warning never loads it)."""
+    from rich.console import Console
+
+    return Console(stderr=True)
+
 
 #: Seconds between two progress lines when stderr is not a terminal.
 LOG_INTERVAL = 10.0
@@ -38,7 +39,7 @@ class _WarningLine(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             line = " ".join(self.format(record).split())
-            console.print(
+            console().print(
                 f"sandgrain: warning: {line}", markup=False, highlight=False, soft_wrap=True
             )
         except Exception:  # a handler must not raise into the code that logged
@@ -63,13 +64,22 @@ def byte_progress(quiet: bool = False) -> Iterator:
     if not _enabled(quiet):
         yield None
         return
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     bars = Progress(
         TextColumn("{task.description:<18}"),
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
-        console=console,
+        console=console(),
         transient=False,
     )
     ids: dict[str, int] = {}
@@ -119,6 +129,15 @@ def task_progress(
         with _log_lines(tally, LOG_INTERVAL if interval is None else interval):
             yield tally.update
         return
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     bars = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -126,7 +145,7 @@ def task_progress(
         TextColumn("{task.fields[counts]}"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
-        console=console,
+        console=console(),
     )
     with bars:
         tid = bars.add_task(description, total=None, counts="")

@@ -41,8 +41,13 @@ def serve(
     """Start the web app and REST API."""
     import uvicorn
 
+    from ..fanout.executors import preload_in_workers
     from ..web.app import create_app
 
+    # the worker pools of jobs start with every domain's task modules imported, once
+    preload_in_workers(
+        ref.partition(":")[0] for domain in registry.domains() for ref in domain.tasks
+    )
     typer.echo(f"sandgrain: serving store {ctx.obj.store} on http://{host}:{port}", err=True)
     uvicorn.run(create_app(ctx.obj), host=host, port=port, log_level="info")
 

@@ -6,14 +6,11 @@ import json
 import sys
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from ..errors import InputError
 from ..storage import ABANDONED_AFTER_S, GcReport, Store
 
 app = typer.Typer(help="Look after the store: what killed runs left behind.", no_args_is_help=True)
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 250)
 
 
 @app.command("gc")
@@ -36,12 +33,17 @@ def gc(
         sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
         return
     if report.items:
+        from rich.console import Console
+        from rich.table import Table
+
         table = Table("what", "dataset", "key", "files", "size", "age", box=None)
         for item in report.items:
             table.add_row(
                 item.what, item.dataset or "-", item.key, f"{item.files:,}",
                 size_text(item.bytes), age_text(item.age_s),
             )  # fmt: skip
+        # piped output is never cut to 80 columns
+        out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 250)
         out.print(table)
     typer.echo(summary(report), err=True)
 

@@ -43,6 +43,7 @@ __all__ = [
     "SerialExecutor",
     "URL_FORMS",
     "open_executor",
+    "preload_in_workers",
 ]
 
 URL_FORMS = (
@@ -142,11 +143,23 @@ class SerialExecutor(Executor):
         return handle.value
 
 
-def _mp_context() -> Any:
+#: Modules every local pool's forkserver imports when it starts (see preload_in_workers).
+_PRELOAD: list[str] = []
+
+
+def preload_in_workers(modules: Iterable[str]) -> None:
+    """Name modules that the local pools' forkserver imports, once, when it starts, besides the
+    module of the first task a pool runs: a process that will run plans of several modules (a
+    web server) names them all, so that no pool's workers import them each on their own."""
+    _PRELOAD.extend(m for m in modules if m not in _PRELOAD)
+
+
+def _mp_context(modules: Sequence[str] = ()) -> Any:
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     # A forkserver started by another thread must not die when that thread ends.
-    return lifeline.forkserver_context(threading.current_thread() is threading.main_thread())
+    main = threading.current_thread() is threading.main_thread()
+    return lifeline.forkserver_context(main, modules)
 
 
 class LocalExecutor(Executor):
@@ -169,18 +182,26 @@ class LocalExecutor(Executor):
         self.workers = workers or os.cpu_count() or 1
         self.name = f"local:{self.workers}"
         self.max_in_flight = 4 * self.workers
-        self._pool = self._new_pool()
+        self._modules: list[str] = []
+        self._pool: cf.ProcessPoolExecutor | None = None  # made by the first submit
         self._abandoned = False
 
     def _new_pool(self) -> cf.ProcessPoolExecutor:
         return cf.ProcessPoolExecutor(
             max_workers=self.workers,
-            mp_context=_mp_context(),
+            mp_context=_mp_context(self._modules),
             initializer=lifeline.bind_worker,
             initargs=(os.getpid(),),
         )
 
     def submit(self, task: Task) -> cf.Future:
+        if self._pool is None:
+            # The forkserver starts with the first worker: if it starts now, it imports the
+            # first task's module (and with it numpy, numba, pyarrow…) once, and every worker
+            # forked from it starts with them loaded instead of importing them itself. A
+            # forkserver already running keeps what it has.
+            self._modules = [task.fn.partition(":")[0], *_PRELOAD]
+            self._pool = self._new_pool()
         try:
             return self._pool.submit(execute, task)
         except BrokenProcessPool:
@@ -206,6 +227,8 @@ class LocalExecutor(Executor):
         # Tasks cancelled while running (an error, SIGINT or SIGTERM) would hold up a shutdown
         # until they end, and so would the interpreter's exit, which joins the pool's threads:
         # their workers are killed instead.
+        if self._pool is None:  # nothing was submitted
+            return
         if not self._abandoned:
             self._pool.shutdown(wait=True, cancel_futures=True)
             return

@@ -31,6 +31,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Sequence
 
 __all__ = ["FORKSERVER_PRELOAD", "bind_worker", "die_with_parent", "forkserver_context", "watch"]
 
@@ -127,11 +128,15 @@ def _in_forkserver() -> bool:
     return sys.argv == ["-c"] and "multiprocessing.forkserver" in sys.modules
 
 
-def forkserver_context(parent_thread_lives: bool) -> multiprocessing.context.BaseContext:
+def forkserver_context(
+    parent_thread_lives: bool, modules: Sequence[str] = ()
+) -> multiprocessing.context.BaseContext:
     """The forkserver start method, whose server (if it starts now) imports this module and so
-    dies with the coordinator when ``parent_thread_lives`` (the caller is the main thread)."""
+    dies with the coordinator when ``parent_thread_lives`` (the caller is the main thread), and
+    imports ``modules`` too, once for all the workers forked from it."""
     ctx = multiprocessing.get_context("forkserver")
     preload = ["__main__", FORKSERVER_PRELOAD] if parent_thread_lives else ["__main__"]
+    preload += [m for m in modules if m not in preload]
     # Read only when the forkserver starts; one that already runs keeps what it has.
     ctx.set_forkserver_preload(preload)
     return ctx

@@ -42,6 +42,7 @@ class SequenceStats:
     name: str
     description: str
     length: int = 0
+    header: str = ""  # the header line after '>' as written (Cas-OFFinder's chromosome column)
     offset: int = 0  # of its first base in the uncompressed FASTA (for the .fai)
     n_count: int = 0
     masked: int = 0  # soft-masked (lowercase) bases
@@ -58,6 +59,7 @@ class SequenceStats:
         return {
             "name": self.name,
             "description": self.description,
+            "header": self.header,
             "length": self.length,
             "n_count": self.n_count,
             "masked": self.masked,
@@ -183,7 +185,10 @@ class FastaImporter:
             )
         self._names.add(name)
         self._current = SequenceStats(
-            name, description.strip(), offset=self._out.uncompressed_offset
+            name,
+            description.strip(),
+            offset=self._out.uncompressed_offset,
+            header=line.decode("utf-8", "replace").rstrip("\r\n"),
         )
         header = f">{name}\n".encode()
         self._current.offset += len(header)

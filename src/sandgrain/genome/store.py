@@ -80,6 +80,17 @@ class Genome:
     def length(self, chrom: str) -> int:
         return self._lengths[self.resolve_chrom(chrom)]
 
+    def fasta_headers(self) -> dict[str, str]:
+        """Each sequence's FASTA header line as imported, without the ``>`` (what Cas-OFFinder
+        prints as the chromosome): stored at import; for a genome imported before it was,
+        rebuilt from the name and description (exact unless the header had a tab or runs of
+        spaces)."""
+        return {
+            c["name"]: c.get("header")
+            or (f"{c['name']} {c['description']}" if c.get("description") else c["name"])
+            for c in self.chromosomes
+        }
+
     def region(self, text: str, strand: str = "+") -> Region:
         """Parse ``chrom:start-end`` (1-based inclusive) into a checked :class:`Region`."""
 

@@ -8,11 +8,20 @@ a :class:`GuideSearch`, stays column-wise: Python objects are made only on reque
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import inspect
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..fanout import LocalExecutor, SerialExecutor, Task, open_executor
 from ..genome.store import Genome
 from ..storage import Dataset
 from .nucleases import NUCLEASES, Nuclease
@@ -20,7 +29,15 @@ from .request import ScoreRequest
 from .search import OffTargetSite, OffTargetTable, search_table
 from .siteindex import SiteFamily, open_index
 
-__all__ = ["Cancel", "GuideSearch", "Progress", "open_guide_index", "run_search"]
+__all__ = [
+    "BATCH_HITS",
+    "Cancel",
+    "GuideSearch",
+    "Progress",
+    "iter_search",
+    "open_guide_index",
+    "run_search",
+]
 
 Progress = Callable[[int, int], None]
 Cancel = Callable[[], bool]
@@ -138,3 +155,232 @@ def run_search(
     slot = {g: i for i, g in enumerate(unique)}
     found.slots = [slot[g] for g in guides]
     return found
+
+
+#: Hits a guide batch of :func:`iter_search` aims at. A hit takes 64 bytes in the table and about
+#: four times that while the table is built, so a batch stays within a few hundred MB.
+BATCH_HITS = 2_000_000
+#: Guides in the first batch, before the hit rate of the guides is known.
+FIRST_BATCH = 64
+#: A batch has at most this many times the guides of the one before.
+BATCH_GROWTH = 4
+#: Seconds a local process pool must save, as the batches searched so far in this process
+#: predict (the search left, less its share a worker would do), before it is started: its
+#: workers spend about a second importing the search and loading its kernels before they help,
+#: and meanwhile take CPU from this process.
+POOL_START_S = 1.5
+
+logger = logging.getLogger(__name__)
+
+
+class _Lanes:
+    """Where the batches of one :func:`iter_search` run are searched.
+
+    An open executor is used as it is. An executor URL is opened once for the run; a local
+    process pool (``local``, ``local:N``) starts *lazily*: batches are searched in this process
+    until the ones done predict that the pool would save more than :data:`POOL_START_S`
+    seconds, then the pool's workers are started and warmed up
+    (:func:`~sandgrain.guides.search.warm_worker`) while this process goes on, and batches go to
+    the pool once every warm-up task is back. So a small search never waits for a pool, and a
+    large one never idles a core."""
+
+    def __init__(self, executor, genome: Genome, index: Dataset):
+        self.owned = isinstance(executor, str)
+        self.pool = open_executor(executor) if self.owned else executor
+        self.lazy = self.owned and isinstance(self.pool, LocalExecutor) and self.pool.workers > 1
+        self.here = SerialExecutor()
+        self.genome, self.index = genome, index
+        self.warming: list | None = None  # warm-up task handles, once the pool is started
+        self.key: str | None = None
+        self.ready = not self.lazy
+        self.batches = 0  # searched in this process
+
+    def executor(self):
+        """The executor for the next batch."""
+        if not self.ready and self.warming is not None:
+            done, self.warming = self.pool.wait(self.warming, timeout=0)
+            for handle in done:
+                self.pool.result(handle)  # a worker that cannot search fails the run here
+            self.ready = not self.warming
+        return self.pool if self.ready else self.here
+
+    def searched(self, seconds: float, guides: int, left: int) -> None:
+        """A batch of ``guides`` took ``seconds`` in this process, ``left`` guides remain: start
+        the pool when what remains is worth it. The first batch only warms this process up
+        (its first search loads the kernels): the rate is taken from the second on."""
+        self.batches += 1
+        if self.ready or self.warming is not None or not guides or self.batches < 2:
+            return
+        saved = seconds / guides * left * (1 - 1 / self.pool.workers)  # were the pool warm
+        if saved > POOL_START_S:
+            self.start()
+
+    def start(self) -> None:
+        store = self.genome.dataset.store
+        self.key = f"scratch/offtargets-warm-{uuid.uuid4().hex}.json"
+        length = self.index.meta["family"]["length"]
+        store.write_bytes(self.key, json.dumps(["A" * length]).encode())
+        args = dict(
+            store=store.reference(),
+            index=self.index.name,
+            version=self.index.manifest["version"],
+            pid=self.index.meta["partitions"][0]["pid"],
+            guides_key=self.key,
+        )
+        tasks = [
+            Task("sandgrain.guides.search:warm_worker", args, key="warm up a worker")
+            for _ in range(self.pool.workers)
+        ]
+        self.warming = self.pool.submit_many(tasks)
+        logger.debug("starting %s: %d warm-up tasks", self.pool.name, len(tasks))
+
+    def close(self) -> None:
+        if self.warming:  # the run ended first: the workers still starting are killed
+            self.pool.cancel(self.warming)
+        if self.owned:
+            self.pool.close()
+        if self.key is not None:
+            with contextlib.suppress(Exception):
+                self.genome.dataset.store.delete(self.key)
+
+
+def iter_search(
+    genome: Genome,
+    guides: list[str],
+    limits: list[int],
+    nuclease: Nuclease,
+    family: SiteFamily,
+    index: Dataset,
+    *,
+    executor,
+    retries: int,
+    progress: Progress | None,
+    cancel: Cancel | None,
+    request: ScoreRequest | None = None,
+    batch_hits: int = BATCH_HITS,
+    first_batch: int = FIRST_BATCH,
+) -> Iterator[tuple[int, GuideSearch]]:
+    """:func:`run_search` in consecutive batches of the guides, so that memory is bounded by
+    a batch's hits, never by all of them: yields ``(start, search)`` where ``search`` holds
+    ``guides[start:start + len(search.guides)]`` (each batch's distinct guides searched once).
+
+    The first batch has ``first_batch`` guides; each next one as many as the hits per guide
+    seen so far say fit ``batch_hits`` (at least one guide, at most :data:`BATCH_GROWTH` times
+    the last batch). A guide's own hits are never split, so one guide with more hits than
+    ``batch_hits`` makes a batch of its own that size. ``executor`` is opened once for all
+    batches (a local pool lazily, see :class:`_Lanes`). Where a pool searches, the next batch
+    is searched while the consumer handles this one (so two batches may be in memory at once);
+    in this process, one after the other. Close the generator (``contextlib.closing``) when
+    not reading it to the end. ``progress`` sees the whole run: work in sites searched, scaled
+    by the guides done."""
+    n = len(guides)
+    if not n:
+        return
+    if batch_hits < 1 or first_batch < 1:
+        raise ValueError("batch_hits and first_batch must be 1 or more")
+    lanes = _Lanes(executor, genome, index)
+    sites = sum(p.get("sites", 0) + p.get("n_sites", 0) for p in index.meta["partitions"])
+    stopped = threading.Event()
+    background = ThreadPoolExecutor(1, thread_name_prefix="sandgrain-search")
+
+    def cancelled() -> bool:
+        return stopped.is_set() or (cancel is not None and cancel())
+
+    def search(start: int, stop: int, ex, tasks: int) -> tuple[GuideSearch, int]:
+        report = _batch_progress(progress, start, stop, n, sites, tasks)
+        began = time.perf_counter()
+        batch = run_search(
+            genome,
+            guides[start:stop],
+            limits[start:stop],
+            nuclease,
+            family,
+            index,
+            executor=ex,
+            retries=retries,
+            progress=report,
+            cancel=cancelled,
+            request=request,
+        )
+        if ex is lanes.here:
+            lanes.searched(time.perf_counter() - began, stop - start, n - stop)
+        return batch, (report.tasks if report is not None else 0)
+
+    def launch(start: int, stop: int, tasks: int) -> _Job:
+        ex = lanes.executor()
+        if ex is lanes.here:  # searched when its turn comes, after the last batch is written
+            return _Job(start, stop, lambda: search(start, stop, ex, tasks))
+        return _Job(start, stop, background.submit(search, start, stop, ex, tasks).result)
+
+    try:
+        searched = found = tasks = 0
+        job: _Job | None = launch(0, min(n, first_batch), 0)
+        while job is not None:
+            batch, done = job.result()
+            tasks += done
+            searched += len(batch.table.guides) if batch.table is not None else 0
+            found += len(batch.table) if batch.table is not None else 0
+            nxt = None
+            if job.stop < n:
+                rate = found / max(1, searched)
+                size = min(BATCH_GROWTH * (job.stop - job.start), int(batch_hits / max(rate, 1e-9)))
+                nxt = launch(job.stop, min(n, job.stop + max(1, size)), tasks)
+            yield job.start, batch
+            del batch  # written by the consumer: its memory goes before the next one's
+            job = nxt
+    finally:
+        stopped.set()  # a search still running in the background stops at its next poll
+        background.shutdown(wait=True, cancel_futures=True)
+        lanes.close()
+
+
+@dataclass
+class _Job:
+    """One batch's search: running in the background (a pool searches it while this process
+    writes the batch before), or run when its result is asked for (in this process)."""
+
+    start: int
+    stop: int
+    result: Callable[[], tuple[GuideSearch, int]]
+
+
+def _takes_work(progress: Progress) -> bool:
+    """Whether ``progress`` takes ``(done, total, done_work, total_work)`` (as the fan-out
+    runner decides it)."""
+    try:
+        params = list(inspect.signature(progress).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params):
+        return True
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(p.kind in positional for p in params) >= 4
+
+
+class _BatchProgress:
+    """One batch's progress as a share of the whole run's: tasks counted across batches, work
+    in sites searched scaled by the batch's guides."""
+
+    def __init__(self, progress, start: int, stop: int, n: int, sites: int, tasks: int):
+        self.progress, self.start, self.stop, self.n = progress, start, stop, n
+        self.sites, self.before, self.tasks = sites, tasks, 0
+        self.work = _takes_work(progress)
+
+    def __call__(self, done, total, done_work=None, total_work=None) -> None:
+        self.tasks = total
+        if not self.work:
+            self.progress(self.before + done, self.before + total)
+            return
+        share = done_work / total_work if total_work else (done / total if total else 1.0)
+        guides = self.start + (self.stop - self.start) * share
+        total_sites = max(1, self.sites)
+        self.progress(
+            self.before + done,
+            self.before + total,
+            int(total_sites * guides / self.n),
+            total_sites,
+        )
+
+
+def _batch_progress(progress, start, stop, n, sites, tasks) -> _BatchProgress | None:
+    return None if progress is None else _BatchProgress(progress, start, stop, n, sites, tasks)

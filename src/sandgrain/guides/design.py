@@ -31,22 +31,26 @@ On-target exclusion
     ``exclude_on_target=False`` no site is left out (a guide then counts its own site(s) under 0
     mismatches). ``guides offtargets`` lists every site, the guide's own included.
 Scores (see :mod:`sandgrain.guides.scores` for each paper)
-    MIT (Hsu et al. 2013) and CFD (Doench et al. 2016) per off-target and the guide aggregates
-    ``mit_specificity = 100·100/(100 + Σ MIT)`` and ``cfd_specificity = 100·100/(100 + Σ CFD)``
-    are given for *SpCas9-like* nucleases only: 20-nt protospacers with an ``NGG`` PAM on the 3'
-    side (off-target sites next to other PAMs such as NAG are scored too: CFD weighs the PAM).
-    Rule Set 1 (Doench et al. 2014) needs the 30-mer context as well; it is ``None`` near a
-    sequence end, for given guides, and for other nucleases. Scores not defined are ``None``.
+    Specificity: MIT (Hsu et al. 2013) and CFD (Doench et al. 2016) per off-target and the
+    guide aggregates ``mit_specificity = 100·100/(100 + Σ MIT)`` (CRISPOR's) and
+    ``cfd_specificity = 100/(1 + Σ CFD)`` (GuideScan 2's) for *SpCas9-like* nucleases only:
+    20-nt protospacers with an ``NGG`` PAM on the 3' side (off-target sites next to NAG and NGA,
+    searched by default, are scored too: CFD weighs the PAM). Efficiency: Rule Set 3, Rule Set 1,
+    CRISPRscan and the out-of-frame score (:mod:`.efficiency`), which need the bases around the
+    site; ``None`` near a sequence end, for given guides, and for other nucleases. Scores not
+    defined are ``None``. Where the cut falls in a coding gene: ``gene``, ``exon``,
+    ``exon_count`` and ``cds_percent`` (:mod:`.cds`).
 ``mismatch_positions``
     1-based, counted from the protospacer's PAM-distal end (for a 3' PAM the 5' end, for a 5'
     PAM such as Cas12a's the 3' end), as in the score papers. ``N`` in the genome is a mismatch.
 
 Ranking
 -------
-``score`` (0–100, higher is better) is the guide's specificity: ``cfd_specificity``
-(unrounded) for SpCas9-like nucleases, else a count specificity (:mod:`.hits`). Guides are
-ranked (``rank`` 1 = best) as :mod:`.document` says: unflagged first (no ``TTTT``, no perfect
-off-target), then by ``score``, ``mit_specificity``, ``ruleset1`` and genome order.
+``flags``, ``tier`` and ``rank`` as :mod:`.document` says: tier (no flag; soft flags only; a
+second perfect site or ``TTTT``), then efficiency, then CFD and MIT specificity, then genome
+order. The document's ``ranking`` entry states the rule. ``score`` (0–100) is the guide's
+specificity: ``cfd_specificity`` for SpCas9-like nucleases, else a count specificity
+(:mod:`.hits`).
 
 Every list is exact: ``offtarget_counts`` (by number of mismatches, 0…k), ``offtargets_total``
 and the counts by location class are never capped. Only the *listing* of off-targets may be cut,
@@ -66,12 +70,21 @@ from collections.abc import Sequence
 from ..genome.store import Genome
 from ..provenance import provenance
 from .batch import Cancel, GuideSearch, Progress, open_guide_index, run_search
-from .document import assign_ranks, inputs, nuclease_parameters, record
+from .cds import cds_position, gene_at_cut
+from .context import ContextReader
+from .document import assign_ranks, guide_flags, inputs, nuclease_parameters, ranking, record
+from .efficiency import EFFICIENCY_MODEL, efficiency_fields
+from .features import (
+    CHOPCHOP_BACKBONE,
+    cloning_oligos,
+    feature_flags,
+    restriction_sites,
+    self_complementarity,
+)
 from .hits import Hits
 from .nucleases import Nuclease, is_spcas9_like
 from .ontarget import ContextMatcher
 from .request import DesignRequest, ScoreRequest, resolve_nuclease
-from .scores import ruleset1
 from .targets import Target, locate_target, target_candidates
 
 __all__ = [
@@ -111,6 +124,35 @@ def check_design(genome: Genome, request: DesignRequest) -> Target:
     target = locate_target(genome, request)
     check_index(genome, request.nuclease)
     return target
+
+
+#: Bases read each side of a cut for the restriction sites it would destroy (the longest
+#: recognition site in :data:`~sandgrain.guides.features.COMMON_ENZYMES` is 8 bp).
+_RESTRICTION_FLANK = 10
+
+
+def _primers(genome, target, candidates, req, executor, retries, cancel) -> list | None:
+    """PCR primers around each candidate's cut (genome targets, when asked)."""
+    if not req.primers or not target.in_genome or not candidates:
+        return None
+    from .primers import design_primers_batch
+
+    cuts = [(c.chrom, c.cut) for c in candidates]
+    return design_primers_batch(genome, cuts, executor=executor, retries=retries, cancel=cancel)
+
+
+def _variants(genome, target, candidates, req) -> list | None:
+    """Known variants in each candidate's protospacer or PAM (genome targets, when asked)."""
+    if req.variants is None or not target.in_genome:
+        return None
+    from .variants import VariantOverlaps
+
+    found = VariantOverlaps(req.variants, assembly=genome.meta.get("assembly"))
+    sites = []
+    for c in candidates:
+        pam = (c.site_start0, c.start0) if c.site_start0 < c.start0 else (c.end0, c.site_end0)
+        sites.append((c.chrom, c.start0, c.end0, *pam))
+    return found.for_sites(sites)
 
 
 def design_guides(
@@ -172,6 +214,21 @@ def design_guides(
     hits = Hits(search)
     matcher = None if target.in_genome else ContextMatcher(hits, genome, target.records, nuc)
     scored = is_spcas9_like(nuc)
+    reader = ContextReader(genome, candidates, target.records)
+    efficiency = efficiency_fields(
+        candidates,
+        reader,
+        nuc,
+        tracr=req.tracr,
+        store=genome.dataset.store,
+        executor=executor,
+        retries=retries,
+        cancel=cancel,
+    )
+    genes = genome.genes if target.in_genome else None
+    scaffold = CHOPCHOP_BACKBONE if scored else None
+    primers = _primers(genome, target, candidates, req, executor, retries, cancel)
+    variants = _variants(genome, target, candidates, req)
     k = req.max_mismatches
     records = []
     for i, c in enumerate(candidates):
@@ -182,9 +239,22 @@ def design_guides(
             else:
                 own = matcher.choose(i, c)
         fields = c.to_dict()
-        fields["ruleset1"] = ruleset1(c.context30) if scored and c.context30 else None
+        fields.update(efficiency[i])
+        gene = gene_at_cut(genes, c.chrom, c.cut, prefer=target.gene) if genes else None
+        if gene is not None:
+            fields.update(cds_position(gene, c.cut))
         fields.update(hits.summary(i, k, req.max_offtargets_listed, req.list_offtargets, own))
         fields["on_target"] = hits.on_target_dict(own) if own is not None else None
+        fields["self_complementarity"] = self_complementarity(c.protospacer, scaffold)
+        window = reader.around_cut(c, _RESTRICTION_FLANK, _RESTRICTION_FLANK)
+        fields["restriction_sites"] = (
+            restriction_sites(window, _RESTRICTION_FLANK) if window else None
+        )
+        fields["oligos"] = cloning_oligos(c.protospacer) if scored else None
+        fields["primers"] = primers[i] if primers is not None else None
+        fields["variants"] = variants[i] if variants is not None else None
+        extra = feature_flags(c.protospacer, scaffold) + (["variant"] if fields["variants"] else [])
+        fields["flags"] = guide_flags(fields, extra)
         records.append(record(fields))
     if not req.exclude_on_target:
         rule = None
@@ -202,6 +272,7 @@ def design_guides(
         "max_offtargets_listed": req.max_offtargets_listed,
         "on_target_excluded": req.exclude_on_target,
         "on_target_rule": rule,
+        "tracr": req.tracr if scored else None,
     }
     return {
         "provenance": provenance("guides design", parameters, inputs(genome, index, target.inputs)),
@@ -209,6 +280,7 @@ def design_guides(
         "target": description,
         "nuclease": nuc.to_dict(),
         "max_mismatches": k,
+        "ranking": ranking(EFFICIENCY_MODEL if scored else None),
         "guides": assign_ranks(records),
     }
 
@@ -272,6 +344,7 @@ def score_search(search: GuideSearch, *, command: str = "guides score") -> dict:
         listing = hits.summary(i, limit, req.max_offtargets_listed, req.list_offtargets, own)
         fields.update(listing)
         fields["on_target"] = hits.on_target_dict(own) if own is not None else None
+        fields["flags"] = guide_flags(fields)
         records.append(record(fields))
     assign_ranks(records)  # ranks set; the records stay in input order
     parameters = {
@@ -289,6 +362,7 @@ def score_search(search: GuideSearch, *, command: str = "guides score") -> dict:
         "target": {"type": "guides", "name": "given guides", "count": len(search.guides)},
         "nuclease": nuc.to_dict(),
         "max_mismatches": k,
+        "ranking": ranking(None),
         "guides": records,
     }
 

@@ -20,10 +20,11 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import NamedTuple, TextIO
 
 from ..errors import InputError
+from .bulges import MAX_BULGE
 from .document import GUIDE_FIELDS
 from .iupac import check_pattern
 from .nucleases import Nuclease
@@ -33,10 +34,12 @@ __all__ = [
     "CASOFFINDER_COLUMNS",
     "OFFTARGET_COLUMNS",
     "NESTED_GUIDE_FIELDS",
+    "GuideInput",
     "GuideLine",
     "bed_score",
     "check_output_path",
     "parse_guides",
+    "read_guide_input",
     "select_listed",
     "to_bed",
     "to_casoffinder",
@@ -108,7 +111,18 @@ def to_json(doc: dict) -> str:
 
 
 #: Nested guide fields and the keys they are flattened to in TSV (``on_target.chrom`` …).
-NESTED_GUIDE_FIELDS = {"on_target": ("chrom", "start", "end", "strand")}
+NESTED_GUIDE_FIELDS = {
+    "on_target": ("chrom", "start", "end", "strand"),
+    "oligos": ("forward", "reverse"),
+    "primers": ("left", "right", "product_size", "unique"),
+}
+
+
+def _variant_cells(variants: list[dict] | None) -> list[str] | None:
+    """Known variants in a guide's site as ``chrom:pos:REF>ALT[/ALT…]`` (one TSV cell)."""
+    if variants is None:
+        return None
+    return [f"{v['chrom']}:{v['pos']}:{v['ref']}>{'/'.join(v['alt'])}" for v in variants]
 
 
 def _guide_columns(doc: dict) -> list[str]:
@@ -129,9 +143,10 @@ def to_tsv(doc: dict) -> str:
 
     Every key but ``offtargets`` (a nested list; see :func:`to_offtargets_tsv`) is a column;
     ``offtarget_counts`` is written joined by commas *and*, right after it, as one column per
-    number of mismatches, ``mm0`` … ``mmK``, so that each count sorts on its own. A nested
-    record (``on_target``) is flattened to dotted columns (``on_target.chrom``, …), empty when
-    it is ``None``.
+    number of mismatches, ``mm0`` … ``mmK``, so that each count sorts on its own. Nested
+    records (``on_target``, ``oligos``, ``primers``: :data:`NESTED_GUIDE_FIELDS`) are flattened
+    to dotted columns (``on_target.chrom``, …), empty when ``None``; ``variants`` are written
+    ``chrom:pos:REF>ALT`` and lists joined with commas.
     """
     keys = _guide_columns(doc)
     k = _max_mismatches(doc)
@@ -152,7 +167,7 @@ def to_tsv(doc: dict) -> str:
                 inner = guide.get(key) or {}
                 values += [inner.get(sub) for sub in NESTED_GUIDE_FIELDS[key]]
                 continue
-            values.append(guide.get(key))
+            values.append(_variant_cells(guide[key]) if key == "variants" else guide.get(key))
             if key == "offtarget_counts":
                 counts = list(guide.get(key) or [])
                 values += counts + [None] * (k + 1 - len(counts))
@@ -166,20 +181,15 @@ def _bed_text(text: str) -> str:
 
 def bed_score(guide: dict) -> int:
     """A guide's BED score, 0–1000: ``round(1000 / (1 + Σ CFD))`` over its off-targets (1000
-    for none), Σ CFD recovered from ``cfd_specificity = 100·100 / (100 + Σ CFD)``. Where CFD does
-    not apply, the count-based equivalent ``round(1000 / (1 + Σ 4^-m))`` (``m`` each
-    off-target's mismatches; a perfect off-target weighs 1 like a perfect CFD site), from the
-    count specificity in ``score``."""
-    cfd = guide.get("cfd_specificity")
-    if cfd is not None:
-        total = 100.0 * 100.0 / cfd - 100.0 if cfd > 0 else math.inf
-    else:
+    for none), which is ten times ``cfd_specificity = 100 / (1 + Σ CFD)``. Where CFD does not
+    apply, ten times the count specificity in ``score`` (``100 / (1 + Σ 4^-m)``, ``m`` each
+    off-target's mismatches: a perfect off-target weighs 1 like a perfect CFD site)."""
+    spec = guide.get("cfd_specificity")
+    if spec is None:
         spec = guide.get("score")
-        if spec is None:
-            return 0
-        total = (100.0 * 100.0 / spec - 100.0) / 100.0 if spec > 0 else math.inf
-    total = max(0.0, total)
-    return min(1000, max(0, int(round(1000.0 / (1.0 + total)))))
+    if spec is None:
+        return 0
+    return min(1000, max(0, int(round(10.0 * spec))))
 
 
 def to_bed(doc: dict) -> str:
@@ -271,12 +281,14 @@ def to_casoffinder(
     nuclease: Nuclease,
     *,
     max_listed: int | None = None,
+    chrom_labels: Mapping[str, str] | None = None,
 ) -> str:
     """Sites in Cas-OFFinder 2.4's output format: six tab-separated columns, no header.
 
     1. the query as Cas-OFFinder prints it: the guide followed by one ``N`` per PAM base
        (preceded by them for a 5' PAM), e.g. ``GGCCGACCTGTCGCTGACGCNNN``;
-    2. the chromosome name;
+    2. the chromosome name, or its label in ``chrom_labels`` (Cas-OFFinder prints the whole
+       FASTA header line: :meth:`~sandgrain.genome.store.Genome.fasta_headers`);
     3. the 0-based forward-strand position of the site's leftmost base (protospacer + PAM);
     4. the site on the guide's strand (protospacer + PAM; PAM first for a 5' PAM), mismatched
        protospacer bases in lowercase;
@@ -286,12 +298,14 @@ def to_casoffinder(
     the sites with fewest mismatches (see :func:`select_listed`).
     """
     side = nuclease.pam_side
+    labels = chrom_labels or {}
     lines = []
     for guide, sites in zip(guides, results, strict=True):
         query = _casoffinder_query(guide, nuclease)
         for s in select_listed(sites, max_listed):
             site = _casoffinder_site(guide, s, side)
-            lines.append(f"{query}\t{s.chrom}\t{s.pos0}\t{site}\t{s.strand}\t{s.mismatches}\n")
+            chrom = labels.get(s.chrom, s.chrom)
+            lines.append(f"{query}\t{chrom}\t{s.pos0}\t{site}\t{s.strand}\t{s.mismatches}\n")
     return "".join(lines)
 
 
@@ -306,6 +320,16 @@ class GuideLine(NamedTuple):
     sequence: str
     max_mismatches: int | None  # from the line's second column, if any
     lineno: int
+    guide_id: str | None = None  # from the line's third column (Cas-OFFinder 3's ID), if any
+
+
+class GuideInput(NamedTuple):
+    """A guide list as :func:`read_guide_input` reads it."""
+
+    lines: list[GuideLine]
+    dna_bulge: int  # the largest DNA bulge a Cas-OFFinder 3 pattern line asks for, else 0
+    rna_bulge: int  # the largest RNA bulge it asks for, else 0
+    pattern_lineno: int | None  # the line of the pattern, if the list has one
 
 
 def _is_pattern_line(seq: str, nuclease: Nuclease) -> str | None:
@@ -340,15 +364,43 @@ def parse_guides(text: str, nuclease: Nuclease) -> list[GuideLine]:
     - a guide may carry Cas-OFFinder's N padding for the PAM (``GGCC…GACGCNNN``; leading N's
       for a 5' PAM), which is removed;
     - a second column, when present, is that guide's maximum number of mismatches (0–5), as in
-      a Cas-OFFinder input file; a third column (Cas-OFFinder 3's guide ID) is ignored;
+      a Cas-OFFinder input file; a third column is the guide's ID (Cas-OFFinder 3's);
     - a whole Cas-OFFinder input file is accepted: its first line (the genome's folder: a path
       with a ``/``, or a bare name such as ``hg19`` — one token of letters, digits and ``._-``
       that is not all A/C/G/T/N — when the pattern line follows it) and its pattern line
-      (``NNNNNNNNNNNNNNNNNNNNNGG``, whose PAM must be the nuclease's) are skipped.
+      (``NNNNNNNNNNNNNNNNNNNNNGG``, whose PAM must be the nuclease's) are skipped;
+    - a Cas-OFFinder 3 pattern line asking for bulges (``NNNNNNNNNNNNNNNNNNNNNGG 2 1``) is an
+      error here: :func:`read_guide_input` reads its bulge sizes, for the one command that
+      searches bulges (``guides offtargets``).
 
     The sequences themselves are checked by the search (A, C, G, T and the right length).
     """
+    read = read_guide_input(text, nuclease)
+    if read.dna_bulge or read.rna_bulge:
+        raise InputError(
+            f"line {read.pattern_lineno}: the Cas-OFFinder pattern line asks for DNA bulges of up "
+            f"to {read.dna_bulge} and RNA bulges of up to {read.rna_bulge} bases; only "
+            "`sandgrain guides offtargets` searches bulges"
+        )
+    return read.lines
+
+
+def _bulge_size(text: str, lineno: int, kind: str) -> int:
+    if not text.isdigit() or int(text) > MAX_BULGE:
+        raise InputError(
+            f"line {lineno}: the {kind} bulge size of the pattern line must be a number "
+            f"0–{MAX_BULGE}, not {text!r}"
+        )
+    return int(text)
+
+
+def read_guide_input(text: str, nuclease: Nuclease) -> GuideInput:
+    """The guides of a list as :func:`parse_guides` reads them, with the bulge sizes of a
+    Cas-OFFinder 3 input: its pattern line may be followed by the largest DNA and RNA bulge
+    (``NNNNNNNNNNNNNNNNNNNNNGG 2 1``: DNA bulges of 1–2 bases, RNA bulges of 1; each 0–2)."""
     L, P = nuclease.guide_length, nuclease.pam_length
+    dna_bulge = rna_bulge = 0
+    pattern_lineno = None
     out: list[GuideLine] = []
     lines = [(n, raw.strip()) for n, raw in enumerate(text.splitlines(), 1)]
     lines = [(n, line) for n, line in lines if line and not line.startswith("#")]
@@ -367,6 +419,15 @@ def parse_guides(text: str, nuclease: Nuclease) -> list[GuideLine]:
                     f"{pattern_pam}, but the search is for {nuclease.pam} ({nuclease.name}); "
                     f"give --pam {pattern_pam}"
                 )
+            if len(fields) not in (1, 3):
+                raise InputError(
+                    f"line {lineno}: a Cas-OFFinder pattern line is the pattern alone or "
+                    f"followed by the DNA and RNA bulge sizes ({seq} 2 1), not {line!r}"
+                )
+            if len(fields) == 3:
+                dna_bulge = _bulge_size(fields[1], lineno, "DNA")
+                rna_bulge = _bulge_size(fields[2], lineno, "RNA")
+            pattern_lineno = lineno
             continue
         if len(seq) == L + P:
             pad = seq[L:] if nuclease.pam_side == "3" else seq[:P]
@@ -385,10 +446,10 @@ def parse_guides(text: str, nuclease: Nuclease) -> list[GuideLine]:
                     f"not {fields[1]!r}"
                 )
             limit = int(fields[1])
-        out.append(GuideLine(seq, limit, lineno))
+        out.append(GuideLine(seq, limit, lineno, fields[2] if len(fields) == 3 else None))
     if not out:
         raise InputError("no guides given: the list is empty")
-    return out
+    return GuideInput(out, dna_bulge, rna_bulge, pattern_lineno)
 
 
 # --------------------------------------------------------------------------------------------
@@ -415,14 +476,24 @@ def write_output(text: str, path: str | os.PathLike | None = None, stream: TextI
     if path is None or os.fspath(path) == "-":
         (stream or sys.stdout).write(text)
         return
+    with atomic_output(path) as fh:
+        fh.write(text)
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, *, binary: bool = False) -> Iterator:
+    """A file to write ``path`` through: a temporary file in the same directory, synced and
+    renamed onto ``path`` (:func:`os.replace`) when the block ends without an error, removed
+    when it raises, so a failed run never leaves a partial file. Text (UTF-8) or ``binary``."""
     check_output_path(path)
     target = os.path.abspath(os.fspath(path))
     fd, tmp = tempfile.mkstemp(
         dir=os.path.dirname(target), prefix=f".{os.path.basename(target)}.", suffix=".part"
     )
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+        text = {} if binary else {"encoding": "utf-8", "newline": ""}
+        with os.fdopen(fd, "wb" if binary else "w", **text) as fh:
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_umask())

@@ -9,7 +9,7 @@ mismatches, then highest CFD when scored, then genome order), cut to ``max_liste
 Scores
 ------
 MIT (Hsu et al. 2013) and CFD (Doench et al. 2016) per site, and the guide aggregates
-``mit_specificity = 100·100/(100 + Σ MIT)`` and ``cfd_specificity = 100·100/(100 + Σ CFD)``,
+``mit_specificity = 100·100/(100 + Σ MIT)`` and ``cfd_specificity = 100/(1 + Σ CFD)``,
 are given for *SpCas9-like* nucleases only (:func:`~sandgrain.guides.nucleases.is_spcas9_like`;
 see :mod:`sandgrain.guides.scores` for each paper). For other nucleases ``score`` is the *count
 specificity* ``100·100/(100 + Σ 100/4^m)`` over the off-targets, ``m`` each one's mismatches (a
@@ -69,6 +69,9 @@ class Hits:
         # genome order within a guide's rows: (chrom, pos0, minus) as one sortable number
         self.key = (t.chrom << 34) | (t.pos0 << 1) | t.minus.astype(np.int64)
         self.klass = GeneIntervals(self.genes).classes(t.chroms, t.chrom, self.start0, self.end0)
+        # sites next to the nuclease's own PAM (NGG), as opposed to off-target PAMs (NAG, NGA)
+        main = np.array([p == nuc.pam for p in t.family.pams], bool)
+        self.main_pam = main[t.pattern] if len(t) else np.zeros(0, bool)
         self.gcodes = np.array([encode(g) for g in t.guides], np.uint8).reshape(len(t.guides), L)
         self.mit = self.cfd = None
         if self.scored:
@@ -148,7 +151,9 @@ class Hits:
                 if truncated:
                     order = order[:max_listed]
                 listed = self._listing(self.search.slots[i], rows[order])
+        main_zero = 0 if self.table is None else int((self.main_pam[rows] & (mm == 0)).sum())
         return {
+            "perfect_main_pam": main_zero,  # read by the flags, not a record field
             "mit_specificity": mit_spec,
             "cfd_specificity": cfd_spec,
             "score": score,

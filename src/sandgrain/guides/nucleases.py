@@ -254,9 +254,11 @@ NUCLEASES: dict[str, Nuclease] = {
             pam_side="3",
             guide_length=20,
             cut_offset=17,
-            # CFD PAM table (Doench et al. 2016): NAG 0.259259259, NGA 0.069444444.
+            # CFD PAM table (Doench et al. 2016): NAG 0.259259259, NGA 0.069444444. Searched
+            # by default, as CRISPOR does: SpCas9 cuts at NAG and NGA sites too, and off-target
+            # counts are not comparable with CRISPOR's without them.
             offtarget_pams=(("NAG", 0.259259259), ("NGA", 0.069444444)),
-            default_offtarget_pams=(),
+            default_offtarget_pams=("NAG", "NGA"),
             description="Streptococcus pyogenes Cas9: NGG PAM 3' of a 20-nt protospacer, "
             "blunt cut 3 bp from the PAM",
         ),

@@ -33,9 +33,11 @@ from .search import check_guides, check_max_mismatches
 __all__ = [
     "DEFAULT_GUIDE_LENGTH",
     "TARGET_KINDS",
+    "TRACRS",
     "DesignRequest",
     "ScoreRequest",
     "check_one_target",
+    "check_tracr",
     "resolve_nuclease",
 ]
 
@@ -67,9 +69,14 @@ def resolve_nuclease(
 
     ``pam`` (with ``guide_length``, default 20, and ``pam_side``, default 3) describes a custom
     nuclease; when it equals a shipped one's (``NGG``, 20, 3 is SpCas9) that one is used, so its
-    scores and off-target PAM weights apply. ``offtarget_pams`` (a list or ``"NAG,NGA"``) sets the
-    extra PAMs searched for off-targets; ``None`` keeps the nuclease's defaults, ``""`` none.
+    scores and off-target PAM weights apply — but a PAM given is searched alone (as Cas-OFFinder
+    searches the pattern it is given), while a shipped nuclease by name searches its default
+    off-target PAMs too (SpCas9: NAG and NGA, as CRISPOR does). ``offtarget_pams`` (a list or
+    ``"NAG,NGA"``) sets the extra PAMs searched for off-targets; ``None`` keeps the defaults just
+    described, ``""`` or ``"none"`` searches none.
     """
+    if isinstance(offtarget_pams, str) and offtarget_pams.strip().lower() == "none":
+        offtarget_pams = ""
     if pam is None or not str(pam).strip():
         if guide_length is not None or pam_side is not None:
             raise InputError(
@@ -84,11 +91,33 @@ def resolve_nuclease(
         for shipped in NUCLEASES.values():
             shape = (shipped.pam, shipped.guide_length, shipped.pam_side)
             if shape == (chosen.pam, chosen.guide_length, chosen.pam_side):
-                chosen = shipped
+                chosen = shipped.with_offtarget_pams(())
                 break
     if offtarget_pams is not None:
         chosen = chosen.with_offtarget_pams(offtarget_pams)
     return chosen
+
+
+#: The tracrRNAs Rule Set 3 knows (the rs3 package's names).
+TRACRS = ("Hsu2013", "Chen2013")
+
+
+def check_tracr(tracr: str) -> str:
+    """``tracr`` in its canonical spelling (:data:`TRACRS`, case ignored), or an InputError."""
+    for known in TRACRS:
+        if str(tracr).strip().lower() == known.lower():
+            return known
+    raise InputError(f"tracrRNA must be one of {', '.join(TRACRS)}, not {tracr!r}")
+
+
+def _existing_file(path, what: str):
+    """``path`` as a string when it names a readable file (``None`` stays ``None``)."""
+    if path is None or str(path) == "":
+        return None
+    text = os.fspath(path)
+    if not os.path.isfile(text):
+        raise InputError(f"{what} {text} does not exist or is not a file")
+    return text
 
 
 def check_one_target(**targets) -> str:
@@ -101,6 +130,65 @@ def check_one_target(**targets) -> str:
         choices = ", ".join(offered[:-1]) + f" or {offered[-1]}" if len(offered) > 1 else offered[0]
         raise InputError(f"give exactly one target — {choices} — not {what}")
     return given[0]
+
+
+def _dna(text: str) -> str:
+    """RNA read as DNA: ``U`` becomes ``T`` (case kept)."""
+    return text.replace("U", "T").replace("u", "t")
+
+
+def sequence_records(text: str) -> tuple[tuple[str, str], ...]:
+    """The ``(name, sequence)`` records of a pasted target sequence, checked.
+
+    Raw DNA is one record named ``sequence``; FASTA text (``>name description`` header lines,
+    each record named by the first word of its header; ``;`` comment lines skipped) gives one
+    record per header. RNA is read as DNA (``U`` as ``T``); whitespace is ignored; the letters
+    are checked by :func:`~sandgrain.guides.candidates.clean_sequence`.
+    """
+    lines = text.splitlines()
+    if not any(line.lstrip().startswith(">") for line in lines):
+        return (("sequence", clean_sequence(_dna(text), "the sequence")),)
+    records: list[tuple[str, list[str]]] = []
+    for number, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith(";"):
+            continue
+        if line.startswith(">"):
+            words = line[1:].split(maxsplit=1)
+            name = words[0] if words else f"sequence{len(records) + 1}"
+            if any(name == known for known, _ in records):
+                raise InputError(f"the FASTA text has two records named {name!r}; rename one")
+            records.append((name, []))
+        elif not records:
+            raise InputError(
+                f"the sequence has text before its first FASTA header (line {number}): start "
+                "with a '>name' line, or paste the bare sequence without headers"
+            )
+        else:
+            records[-1][1].append(line)
+    return tuple(
+        (name, clean_sequence(_dna("".join(parts)), f"FASTA record {name!r}"))
+        for name, parts in records
+    )
+
+
+def check_room_for_a_site(records: Sequence[tuple[str, str]], nuclease: Nuclease) -> None:
+    """An InputError when every record is shorter than one site of ``nuclease`` (protospacer
+    and PAM): no guide could lie in it, and a design would succeed with none."""
+    longest = max((len(seq) for _, seq in records), default=0)
+    need = nuclease.site_length
+    if longest >= need:
+        return
+    what = (
+        f"the sequence is {longest} bp"
+        if len(records) == 1
+        else f"every record is shorter (the longest is {longest} bp)"
+    )
+    raise InputError(
+        f"{what}, shorter than one {nuclease.name} site ({need} bp: a "
+        f"{nuclease.guide_length}-nt protospacer and its {nuclease.pam} PAM), so no guide can "
+        f"lie in it; give at least {need} bp"
+    )
 
 
 def _whole(value, what: str, *, allow_none: bool = False) -> int | None:
@@ -142,8 +230,10 @@ class DesignRequest:
     ----------
     gene, region, sequence, fasta
         Exactly one target: a gene symbol/alias/ID; ``chrom:start-end`` (1-based inclusive); a
-        raw DNA sequence (IUPAC letters, whitespace ignored); or the path of a FASTA file
-        (plain or gzipped, one or more records), read here, within the size limit.
+        pasted sequence — raw DNA or RNA (IUPAC letters, ``U`` read as ``T``, whitespace
+        ignored) or FASTA text with ``>name`` headers (:func:`sequence_records`); or the path
+        of a FASTA file (plain or gzipped, one or more records), read here, within the size
+        limit. A sequence with no record as long as one site of the nuclease is refused.
     nuclease, pam, guide_length, pam_side, offtarget_pams
         The nuclease: a shipped name (default SpCas9) or a custom PAM (see
         :func:`resolve_nuclease`). Once checked, ``nuclease`` holds the resolved
@@ -161,9 +251,17 @@ class DesignRequest:
         ``False`` lists no off-target (TSV and BED need none); counts stay exact.
     exclude_on_target
         Leave each guide's on-target site out of its counts and list.
+    tracr
+        The tracrRNA the guides will be used with, for Rule Set 3: ``Hsu2013`` (default) or
+        ``Chen2013`` (the rs3 package's advice: Chen2013 for tracrRNAs without a T at position 5).
+    primers
+        Design PCR primers around each guide's cut site and check their genome uniqueness.
+    variants
+        A VCF/BCF of known variants: guides whose protospacer or PAM overlaps one are flagged.
     records
         Set on construction for a sequence or FASTA target: its ``(name, sequence)`` records,
-        whitespace removed (``("sequence", …)`` for a raw sequence); ``None`` otherwise.
+        whitespace removed, RNA as DNA (``("sequence", …)`` for a raw sequence); ``None``
+        otherwise.
     """
 
     gene: str | None = None
@@ -181,6 +279,9 @@ class DesignRequest:
     max_offtargets_listed: int | None = None
     list_offtargets: bool = True
     exclude_on_target: bool = True
+    tracr: str = "Hsu2013"
+    primers: bool = False
+    variants: str | os.PathLike | None = None
     records: tuple[tuple[str, str], ...] | None = field(default=None, init=False, compare=False)
 
     def __post_init__(self):
@@ -199,16 +300,23 @@ class DesignRequest:
             ),
             list_offtargets=bool(self.list_offtargets),
             exclude_on_target=bool(self.exclude_on_target),
+            tracr=check_tracr(self.tracr),
+            primers=bool(self.primers),
+            variants=_existing_file(self.variants, "variants file"),
         )
         if kind == "sequence":
-            text = clean_sequence(str(self.sequence), "the sequence")
-            check_target_size(len(text), "the target sequence", self.max_target_bp)
-            _set(self, records=(("sequence", text),))
+            records = sequence_records(str(self.sequence))
+            total = sum(len(text) for _, text in records)
+            check_target_size(total, "the target sequence", self.max_target_bp)
+            check_room_for_a_site(records, self.nuclease)
+            _set(self, records=records)
         elif kind == "fasta":
             records = read_fasta_records(
                 self.fasta, max_bp=self.max_target_bp, limit_hint=_LIMIT_HINT
             )
-            _set(self, records=tuple((name, clean_sequence(seq, name)) for name, seq in records))
+            records = tuple((name, clean_sequence(_dna(seq), name)) for name, seq in records)
+            check_room_for_a_site(records, self.nuclease)
+            _set(self, records=records)
 
     @property
     def target_kind(self) -> str:

@@ -22,10 +22,12 @@ how many tasks and how many bytes each read.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import json
 import logging
+import os
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +36,7 @@ import numpy as np
 
 from ..cache import worker_cache
 from ..errors import InputError
-from ..fanout import Task, run_plan
+from ..fanout import Executor, Task, open_executor, run_plan
 from ..genome.store import Genome
 from ..storage import Store
 from . import kernels
@@ -204,11 +206,21 @@ def _partition_files(pid: int) -> list[str]:
     return [f"part-{pid:05d}/{a}.npy" for a in ARRAYS_A + ARRAYS_B + ARRAYS_N]
 
 
-@functools.lru_cache(maxsize=4)
-def _prepared(store_url: str, options: str, index: str, version: str, guides_key: str, k: int):
-    """The guides of a run, prepared once per worker process (a worker runs many partitions)."""
+@functools.lru_cache(maxsize=8)
+def _prepared(
+    store_url: str,
+    options: str,
+    index: str,
+    version: str,
+    guides_key: str,
+    k: int,
+    part: int = 0,
+    parts: int = 1,
+):
+    """The guides ``part::parts`` of a run, prepared once per worker process (a worker runs
+    many partitions)."""
     st = Store(store_url, json.loads(options), create=False)
-    guides = json.loads(st.read_bytes(guides_key))
+    guides = json.loads(st.read_bytes(guides_key))[part::parts]
     meta = st.open_dataset(KIND, index, version).meta
     fam = SiteFamily(
         tuple(meta["family"]["pams"]), meta["family"]["length"], meta["family"]["pam_side"]
@@ -217,15 +229,55 @@ def _prepared(store_url: str, options: str, index: str, version: str, guides_key
 
 
 def search_partition(
-    store: dict, index: str, version: str, pid: int, guides_key: str, max_mismatches: int
+    store: dict,
+    index: str,
+    version: str,
+    pid: int,
+    guides_key: str,
+    max_mismatches: int,
+    part: int = 0,
+    parts: int = 1,
+    pams: list[str] | None = None,
 ) -> dict:
-    """Fan-out task: hits of all guides in one partition (arrays, small: hits only), and under
-    ``"read"`` what the task read: ``mode`` (``local``: a local store's files mapped; ``cached``:
-    copies already in the worker cache; ``ranges``: ranged reads of the buckets searched;
-    ``whole``: the partition downloaded into the worker cache), ``bytes`` and ``requests``."""
+    """Fan-out task: hits in one partition of the guides ``part::parts`` of the run (every
+    ``parts``-th guide from ``part``), as small arrays (:func:`task_hits`: hits only, sorted by
+    guide then genome order, ``"g"`` numbering the guides in the whole run; only the sites
+    next to ``pams`` when given, a subset of the index's PAMs), and under ``"read"`` what the
+    task read: ``mode`` (``local``: a local store's files mapped; ``cached``: copies already in
+    the worker cache; ``ranges``: ranged reads of the buckets searched; ``whole``: the
+    partition downloaded into the worker cache), ``bytes`` and ``requests``."""
+    fam, out = _search_partition(
+        store, index, version, pid, guides_key, max_mismatches, part, parts
+    )
+    want = None if pams is None else SiteFamily(tuple(pams), fam.length, fam.pam_side)
+    hits = task_hits(out, fam, part, parts, want)
+    hits["read"] = out["read"]
+    return hits
+
+
+def warm_worker(store: dict, index: str, version: str, pid: int, guides_key: str) -> int:
+    """Fan-out task a pool's worker runs before its first search: it imports the search, loads
+    the compiled kernels from numba's cache and maps a partition, by searching one guide with
+    no mismatch. Returns the worker's process id."""
+    search_partition(store, index, version, pid, guides_key, 0)
+    return os.getpid()
+
+
+def _search_partition(
+    store: dict,
+    index: str,
+    version: str,
+    pid: int,
+    guides_key: str,
+    max_mismatches: int,
+    part: int,
+    parts: int,
+) -> tuple[SiteFamily, dict]:
     st = Store.from_reference(store)
     options = json.dumps(st.storage_options, sort_keys=True)
-    fam, prep = _prepared(st.url, options, index, version, guides_key, max_mismatches)
+    fam, prep = _prepared(
+        st.url, options, index, version, guides_key, max_mismatches, part, parts
+    )
     ds = _open_index(st.url, options, index, version)
     read = {"pid": pid, "mode": "local", "bytes": 0, "requests": 0}
     if not st.is_local:
@@ -236,14 +288,88 @@ def search_partition(
             if out is not None:
                 out["read"] = {**read, "mode": "ranges", "bytes": reader.bytes_read,
                                "requests": reader.requests}
-                return out
+                return fam, out
             size = sum(ds.manifest["files"][f]["size"] for f in _partition_files(pid))
             read = {**read, "mode": "whole", "bytes": reader.bytes_read + size,
                     "requests": reader.requests + len(_partition_files(pid))}
     arr = _load_partition(st.url, options, index, version, pid)
     out = search_arrays(arr, prep, fam, max_mismatches)
     out["read"] = read
-    return out
+    return fam, out
+
+
+def pam_labels(pam: np.ndarray, family: SiteFamily) -> tuple[np.ndarray, np.ndarray]:
+    """Which sites (PAM codes, one row each) lie next to one of ``family``'s PAMs, and the
+    first of its patterns each matches (the label a search of ``family``'s own index gives)."""
+    masks = family.pam_masks()  # bit b set where pattern p allows base b at position j
+    pam = np.minimum(pam, 3).astype(np.int64)  # PAM codes never hold N here
+    keep = np.zeros(len(pam), bool)
+    label = np.zeros(len(pam), np.int64)
+    for p in range(len(family.pams)):
+        ok = np.ones(len(pam), bool)
+        for j in range(family.pam_length):
+            ok &= ((masks[p, j] >> pam[:, j]) & 1).astype(bool)
+        label[ok & ~keep] = p
+        keep |= ok
+    return keep, label
+
+
+def genome_order(g: np.ndarray, loc: np.ndarray) -> np.ndarray:
+    """The order of hits by guide, then genome order (chromosome, position, strand), from
+    their guides and location words: one sort of one 64-bit key when guide, chromosome and
+    position fit in it together (they do but for the largest runs), else a two-key sort."""
+    chrom = (loc >> np.uint64(32)) & np.uint64(0xFFFFF)
+    pos = loc & np.uint64(0xFFFFFFFF)
+    minus = (loc >> np.uint64(52)) & np.uint64(1)
+    if not len(g):
+        return np.zeros(0, np.int64)
+    gb, cb, pb = (int(x.max()).bit_length() for x in (g, chrom, pos))
+    if gb + cb + pb + 1 <= 64:
+        key = (g.astype(np.uint64) << np.uint64(cb + pb + 1)) | (chrom << np.uint64(pb + 1))
+        return np.argsort(key | (pos << np.uint64(1)) | minus)  # keys are distinct
+    where = (chrom << np.uint64(33)) | (pos << np.uint64(1)) | minus
+    return np.lexsort((where, g))
+
+
+def task_hits(
+    out: dict, fam: SiteFamily, part: int, parts: int, want: SiteFamily | None = None
+) -> dict:
+    """A task's hits (:func:`search_arrays`' or :func:`search_ranged`' dict) as the table is
+    built from them: one block, sorted by guide then genome order, guides numbered in the run
+    (``g · parts + part``), only the sites next to ``want``'s PAMs (relabelled) when given.
+    ``packed`` holds the A/C/G/T protospacers; ``n_rows`` (ascending) are the rows of the
+    sites with an N, whose protospacers are in ``n_codes``. Narrow types: a hit takes 27 bytes
+    on its way back."""
+    blocks = [out] + ([out["n"]] if "n" in out else [])
+    plain = len(out["g"])
+    g = np.concatenate([np.asarray(b["g"], np.int64) for b in blocks])
+    loc = np.concatenate([np.asarray(b["loc"], np.uint64) for b in blocks])
+    pam = np.concatenate([np.asarray(b["pam"], np.uint16) for b in blocks])
+    mm = np.concatenate([np.asarray(b["mm"], np.int8) for b in blocks])
+    packed = np.concatenate([np.asarray(out["packed"], np.uint64),
+                             np.zeros(len(g) - plain, np.uint64)])
+    codes = np.asarray(out["n"]["codes"], np.uint8).reshape(-1, fam.length) if "n" in out else (
+        np.zeros((0, fam.length), np.uint8))
+    is_n = np.arange(len(g)) >= plain
+    if want is not None:
+        keep, label = pam_labels(unpack_codes(pam, fam.pam_length), want)
+        codes = codes[keep[plain:]]
+        g, loc, pam, mm, packed, is_n = (a[keep] for a in (g, loc, pam, mm, packed, is_n))
+        loc = (loc & ~np.uint64(7 << 53)) | (label[keep].astype(np.uint64) << np.uint64(53))
+    order = genome_order(g, loc)
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order))
+    n_rows = rank[is_n]  # the N sites in their (sorted) rows, codes in the same order
+    by_row = np.argsort(n_rows)
+    return {
+        "g": g[order] * parts + part,
+        "loc": loc[order],
+        "pam": pam[order],
+        "mm": mm[order],
+        "packed": packed[order],
+        "n_rows": n_rows[by_row],
+        "n_codes": codes[by_row],
+    }
 
 
 def search_ranged(reader: RangedPartition, prep: dict, fam: SiteFamily, k: int) -> dict | None:
@@ -442,16 +568,7 @@ class OffTargetTable:
 
     def only_pams(self, family: SiteFamily) -> OffTargetTable:
         """The hits next to one of ``family``'s PAMs (answering from a larger index)."""
-        masks = family.pam_masks()  # bit b set where pattern p allows base b at position j
-        pam = np.minimum(self.pam, 3).astype(np.int64)  # PAM codes never hold N here
-        keep = np.zeros(len(self), bool)
-        label = np.zeros(len(self), np.int64)
-        for p in range(len(family.pams)):
-            ok = np.ones(len(self), bool)
-            for j in range(family.pam_length):
-                ok &= ((masks[p, j] >> pam[:, j]) & 1).astype(bool)
-            label[ok & ~keep] = p
-            keep |= ok
+        keep, label = pam_labels(self.pam, family)
         return OffTargetTable(
             guides=self.guides, family=family, chroms=self.chroms, guide=self.guide[keep],
             chrom=self.chrom[keep], pos0=self.pos0[keep], minus=self.minus[keep],
@@ -471,6 +588,65 @@ def search_offtargets(*args, **kwargs) -> list[list[OffTargetSite]]:
     return search_table(*args, **kwargs).per_guide()
 
 
+#: Tasks per worker a search plan aims at, so that workers that finish early find more work.
+TASKS_PER_WORKER = 3
+#: Fewest guides a task searches when a partition's guides are split over tasks.
+MIN_TASK_GUIDES = 8
+
+
+def guide_parts(guides: int, partitions: int, workers: int) -> int:
+    """Into how many guide sets each partition's search is split: enough for
+    :data:`TASKS_PER_WORKER` tasks a worker over all partitions, none with fewer than
+    :data:`MIN_TASK_GUIDES` guides; 1 for one worker. So a genome of one partition keeps every
+    worker busy, and a genome of three partitions does not leave one of two workers idle while
+    the other does the third."""
+    if workers <= 1 or partitions >= TASKS_PER_WORKER * workers:
+        return 1
+    want = -(-TASKS_PER_WORKER * workers // max(1, partitions))
+    return max(1, min(want, guides // MIN_TASK_GUIDES))
+
+
+def executor_workers(executor: Executor) -> int:
+    """How many tasks an open executor runs at once: a pool's workers, else a quarter of
+    what the runner keeps in flight (4 a worker for the local pool)."""
+    return int(getattr(executor, "workers", 0) or max(1, executor.max_in_flight // 4))
+
+
+def plan_search(
+    store: Store,
+    ds,
+    guides_key: str,
+    n_guides: int,
+    max_mismatches: int,
+    workers: int,
+    pams: list[str] | None = None,
+) -> list[Task]:
+    """The tasks of one search: one per index partition and guide set (:func:`guide_parts`;
+    guide set ``j`` of ``m`` holds guides ``j, j + m, j + 2m, …``, so neighbouring guides —
+    often alike, e.g. one gene's candidates — spread over the tasks), in partition order. Each
+    task weighs its share of the partition's sites, so the weights sum to the sites searched.
+    ``pams``: keep only the sites next to these (a subset of the index's PAMs)."""
+    partitions = ds.meta["partitions"]
+    parts = guide_parts(n_guides, len(partitions), workers)
+    tasks = []
+    for p in partitions:
+        sites = p.get("sites", 0) + p.get("n_sites", 0)
+        for j in range(parts):
+            count = len(range(j, n_guides, parts))
+            args = dict(store=store.reference(), index=ds.name, version=ds.manifest["version"],
+                        pid=p["pid"], guides_key=guides_key, max_mismatches=max_mismatches)
+            key = f"off-target search, partition {p['pid']}"
+            if parts > 1:
+                args.update(part=j, parts=parts)
+                key += f", guides {j + 1}::{parts} ({count})"
+            if pams is not None:
+                args["pams"] = list(pams)
+            weight = sites * count // max(1, n_guides)  # sites searched, for progress
+            tasks.append(Task("sandgrain.guides.search:search_partition", args, key=key,
+                              weight=weight))
+    return tasks
+
+
 def search_table(
     genome: Genome,
     guides: Sequence[str],
@@ -483,64 +659,108 @@ def search_table(
     cancel: Callable[[], bool] | None = None,
     nuclease: str | None = None,
 ) -> OffTargetTable:
-    """All sites within ``max_mismatches`` of each guide, as an :class:`OffTargetTable`."""
+    """All sites within ``max_mismatches`` of each guide, as an :class:`OffTargetTable`.
+
+    ``executor`` is an executor URL (opened and closed here) or an open
+    :class:`~sandgrain.fanout.Executor` (kept open: a caller searching batch after batch
+    starts its pool once). The plan (:func:`plan_search`) splits the guides of each index
+    partition over tasks when there are fewer partitions than the executor has workers. Each
+    task returns its hits sorted (:func:`task_hits`); the table merges them."""
     max_mismatches = check_max_mismatches(max_mismatches)
     guides = check_guides(guides, family.length)
     ds = open_index(genome, family, nuclease)
     store = genome.dataset.store
     guides_key = f"scratch/offtargets-{uuid.uuid4().hex}.json"
-    store.write_bytes(guides_key, json.dumps(guides).encode())
+    subset = tuple(ds.meta["family"]["pams"]) != family.pams
+    owned = isinstance(executor, str)
+    ex = open_executor(executor) if owned else executor
     try:
-        tasks = [
-            Task("sandgrain.guides.search:search_partition",
-                 dict(store=store.reference(), index=ds.name, version=ds.manifest["version"],
-                      pid=p["pid"], guides_key=guides_key, max_mismatches=max_mismatches),
-                 key=f"off-target search, partition {p['pid']}",
-                 weight=p.get("sites", 0) + p.get("n_sites", 0))  # sites searched, for progress
-            for p in ds.meta["partitions"]
-        ]
+        store.write_bytes(guides_key, json.dumps(guides).encode())
+        tasks = plan_search(
+            store, ds, guides_key, len(guides), max_mismatches, executor_workers(ex),
+            list(family.pams) if subset else None,
+        )  # fmt: skip
         parts = run_plan(
-            tasks, executor, retries=retries, progress=progress, cancel=cancel,
+            tasks, ex, retries=retries, progress=progress, cancel=cancel,
             store_probe=store.probe,
         )
     finally:
-        store.delete(guides_key)
+        with contextlib.suppress(Exception):
+            store.delete(guides_key)
+        if owned:
+            ex.close()
+    reads = [p.pop("read") for p in parts if "read" in p]
     table = _table(parts, ds.meta, family, guides)
-    table.reads = [p["read"] for p in parts if "read" in p]
+    table.reads = reads
     logger.info("off-target search of %d guides: %s", len(guides), table.plan_summary())
-    if tuple(ds.meta["family"]["pams"]) != family.pams:
-        table = table.only_pams(family)
     return table
 
 
+def partitions_in_genome_order(meta: dict) -> bool:
+    """Whether the index's partitions follow each other in genome order (each one's segments
+    after the last one's), as :func:`~sandgrain.guides.siteindex.plan_partitions` makes them."""
+    rank = {name: i for i, name in enumerate(meta["chromosomes"])}
+    last = (-1, -1)
+    for p in meta["partitions"]:
+        for seg in p.get("segments") or [[None]]:
+            if seg[0] not in rank:
+                return False
+            here = (rank[seg[0]], int(seg[1]))
+            if here <= last:
+                return False
+            last = here
+    return True
+
+
+def _take(parts: list[dict], key: str) -> np.ndarray:
+    """One column of every task's hits, concatenated; the tasks' own arrays are dropped (the
+    task results are not needed afterwards, and a batch's hits should be in memory once)."""
+    return np.concatenate([block.pop(key) for block in parts])
+
+
 def _table(parts: list[dict], meta: dict, fam: SiteFamily, guides: list[str]) -> OffTargetTable:
+    """The hits of the tasks (:func:`task_hits`, each sorted by guide then genome order) as
+    one table sorted the same way. Tasks come in partition order, so when the partitions are
+    in genome order a stable sort by guide alone (a radix sort for up to 65,536 guides) puts
+    them in order; otherwise the whole key is sorted again."""
     L, P = fam.length, fam.pam_length
-    cols: dict[str, list] = {k: [] for k in ("g", "loc", "mm", "proto", "pam")}
-    for part in parts:
-        blocks = [(part, unpack_codes(part["packed"], L))]
-        if "n" in part:
-            blocks.append((part["n"], np.asarray(part["n"]["codes"], np.uint8)))
-        for block, proto in blocks:
-            cols["g"].append(np.asarray(block["g"], np.int64))
-            cols["loc"].append(np.asarray(block["loc"], np.uint64))
-            cols["mm"].append(np.asarray(block["mm"], np.int64))
-            cols["proto"].append(proto.reshape(-1, L))
-            cols["pam"].append(unpack_codes(block["pam"], P).reshape(-1, P))
-    g = np.concatenate(cols["g"]) if cols["g"] else np.zeros(0, np.int64)
-    loc = np.concatenate(cols["loc"]) if cols["loc"] else np.zeros(0, np.uint64)
-    chrom = ((loc >> np.uint64(32)) & np.uint64(0xFFFFF)).astype(np.int64)
-    pos0 = (loc & np.uint64(0xFFFFFFFF)).astype(np.int64)
-    minus = ((loc >> np.uint64(52)) & np.uint64(1)).astype(bool)
-    pattern = ((loc >> np.uint64(53)) & np.uint64(7)).astype(np.int64)
-    # genome order in one 64-bit key (chromosome < 2^20, position < 2^32), then by guide
-    where = (chrom.astype(np.uint64) << np.uint64(33)) | (pos0.astype(np.uint64) << np.uint64(1))
-    order = np.lexsort((where | minus.astype(np.uint64), g))
-    empty2 = np.zeros((0, L), np.uint8)
+    if not parts:
+        parts = [task_hits({k: np.zeros(0, np.uint64) for k in ("g", "loc", "pam", "mm",
+                                                              "packed")}, fam, 0, 1)]
+    sizes = np.array([len(b["g"]) for b in parts], np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+    n_rows = np.concatenate([b.pop("n_rows") + s for b, s in zip(parts, starts, strict=True)])
+    n_codes = np.concatenate([b.pop("n_codes") for b in parts]).reshape(-1, L)
+    g = _take(parts, "g")
+    if len(parts) == 1:
+        order = None  # one task: already in order
+    elif partitions_in_genome_order(meta):
+        small = g.astype(np.uint16) if len(guides) <= 1 << 16 else g
+        order = np.argsort(small, kind="stable")
+    else:
+        loc = np.concatenate([b["loc"] for b in parts])
+        order = genome_order(g, loc)
+        del loc
+
+    def sort(a):
+        return a if order is None else a[order]
+
+    g = sort(g)
+    loc = sort(_take(parts, "loc"))
+    mm = sort(_take(parts, "mm")).astype(np.int64)
+    pam = unpack_codes(sort(_take(parts, "pam")), P).reshape(-1, P)
+    proto = unpack_codes(sort(_take(parts, "packed")), L).reshape(-1, L)
+    if len(n_rows):
+        if order is not None:
+            rank = np.empty_like(order)
+            rank[order] = np.arange(len(order))
+            n_rows = rank[n_rows]
+        proto[n_rows] = n_codes
     return OffTargetTable(
-        guides=list(guides), family=fam, chroms=list(meta["chromosomes"]),
-        guide=g[order], chrom=chrom[order], pos0=pos0[order], minus=minus[order],
-        mismatches=(np.concatenate(cols["mm"]) if cols["mm"] else np.zeros(0, np.int64))[order],
-        pattern=pattern[order],
-        protospacer=(np.concatenate(cols["proto"]) if cols["proto"] else empty2)[order],
-        pam=(np.concatenate(cols["pam"]) if cols["pam"] else np.zeros((0, P), np.uint8))[order],
+        guides=list(guides), family=fam, chroms=list(meta["chromosomes"]), guide=g,
+        chrom=((loc >> np.uint64(32)) & np.uint64(0xFFFFF)).astype(np.int64),
+        pos0=(loc & np.uint64(0xFFFFFFFF)).astype(np.int64),
+        minus=((loc >> np.uint64(52)) & np.uint64(1)).astype(bool), mismatches=mm,
+        pattern=((loc >> np.uint64(53)) & np.uint64(7)).astype(np.int64),
+        protospacer=proto, pam=pam,
     )

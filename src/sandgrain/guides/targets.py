@@ -16,6 +16,7 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 
+from ..genome.annotation.genes import Gene
 from ..genome.regions import Region
 from ..genome.store import Genome
 from .candidates import (
@@ -51,6 +52,7 @@ class Target:
     regions: list[Region] | None = None
     records: dict[str, str] | None = None
     inputs: list[dict] = field(default_factory=list)
+    gene: Gene | None = None
 
     @property
     def in_genome(self) -> bool:
@@ -84,7 +86,7 @@ def locate_target(genome: Genome, request: DesignRequest) -> Target:
             "length": total,
             "regions": [region_dict(r.chrom, r.start0, r.end0, r.strand) for r in regions],
         }
-        return Target(description, regions=regions)
+        return Target(description, regions=regions, gene=g)
     if request.region is not None:
         r = genome.region(str(request.region))
         check_target_size(r.length, f"target {r}", max_bp)
@@ -97,14 +99,21 @@ def locate_target(genome: Genome, request: DesignRequest) -> Target:
         return Target(description, regions=[r])
     records = dict(request.records)
     if request.sequence is not None:
-        text = records["sequence"]
+        # raw DNA is one record named "sequence"; pasted FASTA text keeps its records' names
         description = {
             "type": "sequence",
-            "name": "sequence",
-            "length": len(text),
-            "regions": [region_dict("sequence", 0, len(text))],
+            "name": next(iter(records)) if len(records) == 1 else "sequence",
+            "length": sum(len(text) for text in records.values()),
+            "regions": [region_dict(name, 0, len(text)) for name, text in records.items()],
         }
-        inputs = [{"source": "sequence", "role": "target", "sha256": _sha256(text)}]
+        inputs = [
+            {
+                "source": "sequence" if name == "sequence" else f"sequence#{name}",
+                "role": "target",
+                "sha256": _sha256(text),
+            }
+            for name, text in records.items()
+        ]
         return Target(description, records=records, inputs=inputs)
     label = os.fspath(request.fasta)
     description = {

@@ -20,6 +20,7 @@ __all__ = [
     "crash_once",
     "demo_plan",
     "flaky",
+    "imported_in",
     "metered_values",
     "range_value",
     "slow",
@@ -27,6 +28,7 @@ __all__ = [
 ]
 
 _HERE = __name__
+_IMPORTED_IN = os.getpid()  # the process that imported this module
 
 
 def range_value(i: int) -> int:
@@ -116,6 +118,14 @@ def slow(seconds: float, value: object = None, marker_dir: str | None = None) ->
     if marker_dir:
         Path(marker_dir, f"slow-{os.getpid()}-{uuid.uuid4().hex}").touch()
     return value
+
+
+def imported_in(seconds: float = 0.0) -> tuple[int, int]:
+    """``(process that imported this module, process running this task)``, after sleeping
+    ``seconds`` (so that a pool's tasks spread over its workers): they differ on a worker that
+    started with the module already imported."""
+    time.sleep(seconds)
+    return _IMPORTED_IN, os.getpid()
 
 
 def demo_plan(n: int = 1_000_000, parts: int = 4, max_size: int = 100_000) -> list[Task]:

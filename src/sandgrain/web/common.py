@@ -12,6 +12,7 @@ import json
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import Path, Request
@@ -90,14 +91,24 @@ class ResultCache:
     """Parsed result documents of finished jobs (they never change), the latest few.
 
     Paging through a guide's off-targets reads the same document again and again; documents
-    larger than ``max_bytes`` are parsed each time rather than held in memory.
+    larger than ``max_bytes`` are parsed each time rather than held in memory. Views derived
+    from a document (:meth:`view`: the guide table the page pages through) are kept apart.
     """
 
-    def __init__(self, store: Store, size: int = 4, max_bytes: int = 32 << 20):
+    def __init__(
+        self,
+        store: Store,
+        size: int = 4,
+        max_bytes: int = 32 << 20,
+        max_view_bytes: int = 512 << 20,
+    ):
         self.store = store
         self.size = size
         self.max_bytes = max_bytes
+        self.max_view_bytes = max_view_bytes
         self._items: OrderedDict[str, dict] = OrderedDict()
+        self._views: OrderedDict[str, Any] = OrderedDict()
+        self._building: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def get(self, key: str) -> dict:
@@ -114,6 +125,36 @@ class ResultCache:
                 while len(self._items) > self.size:
                     self._items.popitem(last=False)
         return doc
+
+    def view(self, key: str, build: Callable[[Store, str], Any]) -> Any:
+        """A view derived from the document at ``key`` by ``build(store, key)`` (a guide table),
+        built once — concurrent callers wait for the first — and kept with the latest few while
+        their ``nbytes`` add up to at most ``max_view_bytes`` (the latest is always kept)."""
+        with self._lock:
+            cached = self._views.get(key)
+            if cached is not None:
+                self._views.move_to_end(key)
+                return cached
+            building = self._building.setdefault(key, threading.Lock())
+        with building:
+            with self._lock:
+                cached = self._views.get(key)
+            if cached is not None:
+                return cached
+            try:
+                view = build(self.store, key)
+            finally:
+                with self._lock:
+                    self._building.pop(key, None)
+            with self._lock:
+                self._views[key] = view
+                total = sum(getattr(v, "nbytes", 0) for v in self._views.values())
+                while len(self._views) > 1 and (
+                    len(self._views) > self.size or total > self.max_view_bytes
+                ):
+                    _, dropped = self._views.popitem(last=False)
+                    total -= getattr(dropped, "nbytes", 0)
+        return view
 
 
 def _genomes(request: Request) -> GenomeCache:

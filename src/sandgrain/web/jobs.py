@@ -1,7 +1,8 @@
 """The job routes under ``/api/v1/jobs``: status, cancellation and results of any domain's job.
 
 The app includes this router itself (jobs are core, not a domain). A result is returned as the
-JSON document its job stored; a guide design may also be downloaded as TSV or BED.
+JSON document its job stored; a guide design is streamed, complete as a download, or sent as
+TSV or BED.
 """
 
 from __future__ import annotations
@@ -67,14 +68,19 @@ def job_result(
         "`offtargets_total` stays exact). Page through all of them with "
         "`/api/v1/jobs/{id}/guides/{rank}/offtargets`.",
     ),
+    download: bool = Query(
+        False,
+        description="JSON of a guide design: the complete document (every off-target of every "
+        "guide; `offtargets_limit` does not apply) as a file, streamed.",
+    ),
 ) -> Response:
     """A finished job's result: for guide design the document of ``sandgrain guides design
-    --format json``, or its TSV (one row per guide) or BED track as a download. 409 while the
-    job runs, or if it failed or was cancelled."""
+    --format json`` (streamed guide by guide), or its TSV (one row per guide) or BED track as a
+    download. 409 while the job runs, or if it failed or was cancelled."""
     job = finished_job(request, job_id)
-    doc = request.app.state.results.get(job.result)
     if job.kind == GUIDES_DESIGN:
-        return design_result(doc, format, offtargets_limit)
+        return design_result(request, job, format, offtargets_limit, download)
+    doc = request.app.state.results.get(job.result)
     if format != "json":
         raise InputError(f"a {job.kind} job's result is only available as JSON")
     return JSONResponse(doc)

@@ -26,6 +26,11 @@ __all__ = [
     "GeneDetail",
     "GeneHit",
     "GenomeDetail",
+    "GuideCount",
+    "GuideOverview",
+    "GuidePage",
+    "GuideRow",
+    "GuideTrack",
     "GenomeSummary",
     "Guide",
     "GuideDocument",
@@ -49,9 +54,11 @@ MAX_SEQUENCE_CHARS = MAX_TARGET_BP
 MAX_GUIDE_CHARS = 64
 #: What a genome name looks like (documented; the store checks it, 400 otherwise).
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
-#: What a raw DNA sequence looks like (documented; checked with a message naming the bad
-#: letter, 400 otherwise): IUPAC letters, whitespace ignored.
-SEQUENCE_PATTERN = r"^\s*[ACGTRYSWKMBDHVNacgtryswkmbdhvn][ACGTRYSWKMBDHVNacgtryswkmbdhvn\s]*$"
+#: What a pasted sequence looks like (documented; checked with a message naming the bad
+#: letter, 400 otherwise): IUPAC letters (RNA's U read as T), whitespace ignored, optionally
+#: FASTA (``>name`` header lines).
+_LETTERS = "ACGTURYSWKMBDHVNacgturyswkmbdhvn"
+SEQUENCE_PATTERN = rf"^\s*(>[^\n]*\n\s*)?[{_LETTERS}][{_LETTERS}\s]*(>[^\n]*\n[{_LETTERS}\s]*)*$"
 #: What a guide looks like (documented; checked with its length, 400 otherwise).
 GUIDE_PATTERN = r"^\s*[ACGTacgt]+\s*$"
 #: Default and largest number of off-targets listed per guide in a response.
@@ -240,8 +247,10 @@ class DesignRequest(BaseModel):
         None,
         min_length=1,
         max_length=MAX_SEQUENCE_CHARS,
-        description="A raw DNA sequence (A, C, G, T, N and IUPAC codes; whitespace ignored). "
-        "Guides' positions refer to it; their off-targets to the genome.",
+        description="A DNA or RNA sequence (A, C, G, T or U, N and IUPAC codes; whitespace "
+        "ignored), raw or as FASTA text (`>name` header lines, one record each). Guides' "
+        "positions refer to it (to its records by name); their off-targets to the genome. "
+        "400 when no record is as long as one site of the nuclease.",
         json_schema_extra={"pattern": SEQUENCE_PATTERN},
     )
     nuclease: NucleaseName = "SpCas9"
@@ -375,7 +384,8 @@ class Guide(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     rank: int
-    score: float
+    tier: int = Field(description="1: no flag; 2: soft flags only; 3: a hard flag.")
+    flags: list[str] = Field(description="What the ranking holds against the guide.")
     sequence: str
     pam: str | None
     chrom: str | None
@@ -383,13 +393,27 @@ class Guide(BaseModel):
     end: int | None
     strand: Literal["+", "-"] | None
     cut: int | None
-    gc: float
-    tttt: bool
-    masked: int | None
-    context30: str | None
+    gene: str | None = None
+    exon: int | None = None
+    exon_count: int | None = None
+    cds_percent: float | None = None
+    efficiency: float | None = Field(None, description="The score ranking uses (Rule Set 3).")
+    rs3: float | None = None
     ruleset1: float | None
+    crisprscan: float | None = None
+    out_of_frame: float | None = None
     mit_specificity: float | None
     cfd_specificity: float | None
+    score: float = Field(description="The specificity: CFD's, or the count specificity.")
+    gc: float
+    tttt: bool
+    self_complementarity: int | None = None
+    masked: int | None
+    context30: str | None
+    restriction_sites: list[str] | None = None
+    oligos: dict[str, Any] | None = None
+    primers: dict[str, Any] | None = None
+    variants: list[dict[str, Any]] | None = None
     offtarget_counts: list[int]
     offtargets_total: int
     offtargets_exon: int
@@ -422,6 +446,88 @@ class OffTargetPage(BaseModel):
     offset: int
     limit: int
     offtargets: list[OffTarget]
+
+
+class GuideRow(Guide):
+    """A guide as the result pages list it: its record without the off-target list (page through
+    those with ``/api/v1/jobs/{id}/guides/{rank}/offtargets``)."""
+
+    offtargets: list[OffTarget] | None = Field(None, description="Not listed here.")
+
+
+class GuidePage(BaseModel):
+    """A page of a design's guides, sorted and filtered on the server."""
+
+    total: int = Field(description="How many guides the design has.")
+    matched: int = Field(description="How many of them pass the filters.")
+    offset: int
+    limit: int
+    sort: str
+    order: Literal["ascending", "descending"]
+    guides: list[GuideRow]
+
+
+class GuideCount(BaseModel):
+    """How many guides a design would have (its candidate sites), counted without searching."""
+
+    genome: str
+    target: dict[str, Any] = Field(description="The target's type, name and length (bp).")
+    nuclease: str
+    guides: int = Field(description="Candidate sites of the nuclease in the target.")
+    large: bool = Field(description="More guides than ``large_above``: the page warns first.")
+    large_above: int
+
+
+class ScoreBin(BaseModel):
+    min: float | None = Field(description="Lowest value in the bin (None: the lowest bin).")
+    label: str
+    colour: str
+
+
+class GuideExtent(BaseModel):
+    chrom: str
+    start: int
+    end: int
+    guides: int
+
+
+class GuideOverview(BaseModel):
+    """A design without its guides: what the result page shows above the table, the colour
+    bins of the scores (``legend``) and the downloads."""
+
+    model_config = ConfigDict(extra="allow")
+
+    provenance: dict[str, Any]
+    genome: str
+    target: dict[str, Any]
+    nuclease: dict[str, Any]
+    max_mismatches: int
+    ranking: dict[str, Any] | None = None
+    guide_count: int
+    flag_counts: dict[str, int]
+    extent: list[GuideExtent]
+    legend: dict[str, list[ScoreBin]]
+    downloads: dict[str, dict[str, str]]
+
+
+class DensityBins(BaseModel):
+    """Guides counted in equal bins of the drawn range, per strand and tier (1, 2, 3, none)."""
+
+    width: float = Field(description="Bases per bin.")
+    plus: list[list[int]]
+    minus: list[list[int]]
+
+
+class GuideTrack(BaseModel):
+    """The guides to draw over ``chrom:start-end``: each one (``marks``) when they are few
+    enough, else their density (``bins``)."""
+
+    chrom: str
+    start: int
+    end: int
+    matched: int
+    marks: list[GuideRow] | None
+    bins: DensityBins | None
 
 
 # --------------------------------------------------------------------------------------------

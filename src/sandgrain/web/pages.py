@@ -22,6 +22,7 @@ from ..genome.store import list_genomes
 from ..guides.nucleases import NUCLEASES
 from ..guides.search import MAX_MISMATCHES
 from .genomes import genome_summary
+from .guides import DEFAULT_GUIDE_PAGE, MAX_GUIDE_PAGE
 
 __all__ = ["STATIC_DIR", "TEMPLATES", "router"]
 
@@ -31,6 +32,8 @@ TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
 
 #: Default of the "maximum mismatches" field.
 DEFAULT_MISMATCHES = 4
+#: Genomes whose example gene the form offers (their gene tables are loaded for it).
+MAX_EXAMPLE_GENOMES = 8
 
 router = APIRouter(include_in_schema=False)
 
@@ -38,6 +41,30 @@ router = APIRouter(include_in_schema=False)
 def _genomes(request: Request) -> list[dict]:
     """Each genome's summary with the nucleases it is indexed for."""
     return [genome_summary(genome) for genome in list_genomes(request.app.state.store)]
+
+
+def _example(request: Request, name: str) -> dict | None:
+    """A gene of the genome to show as the form's example (placeholders follow the chosen
+    genome): the first in table order with a symbol of its own and a coding sequence, else the
+    first gene. Gene tables come from the app's genome cache, loaded once."""
+    try:
+        genes = request.app.state.genomes.get(name).genes.genes
+    except (SandgrainError, OSError, ValueError):
+        return None
+    chosen = next((g for g in genes if g.symbol and g.symbol != g.gene_id and g.cds), None)
+    chosen = chosen or (genes[0] if genes else None)
+    if chosen is None:
+        return None
+    return {"gene": chosen.symbol or chosen.gene_id, "region": chosen.location}
+
+
+def _default_genome(genomes: list[dict]) -> str | None:
+    """The genome the form starts with: the first one indexed for a nuclease (guides can be
+    designed in it), else the first."""
+    for g in genomes:
+        if g.get("indexed_nucleases"):
+            return g["name"]
+    return genomes[0]["name"] if genomes else None
 
 
 def _nucleases() -> list[dict]:
@@ -73,12 +100,17 @@ def _context(request: Request, page: str, **values) -> dict:
 def design_page(request: Request):
     """The design form and the genomes in the store."""
     genomes = _genomes(request)
+    for g in genomes[:MAX_EXAMPLE_GENOMES]:
+        g["example"] = _example(request, g["name"])
+    default = _default_genome(genomes)
     data = _page_data(
         genomes=genomes,
         nucleases=_nucleases(),
         max_mismatches=MAX_MISMATCHES,
         default_mismatches=DEFAULT_MISMATCHES,
+        default_genome=default,
     )
+    example = next((g.get("example") for g in genomes if g["name"] == default), None)
     context = _context(
         request,
         "design",
@@ -86,6 +118,8 @@ def design_page(request: Request):
         nucleases=_nucleases(),
         max_mismatches=MAX_MISMATCHES,
         default_mismatches=DEFAULT_MISMATCHES,
+        default_genome=default,
+        example=example or {},
         page_data=data,
     )
     return TEMPLATES.TemplateResponse(request, "index.html", context)
@@ -104,6 +138,12 @@ def job_page(job_id: str, request: Request):
         except SandgrainError as exc:
             status_code = getattr(exc, "http_status", 404)
             missing = str(exc)
-    data = _page_data(job_id=job_id, genomes=_genomes(request), nucleases=_nucleases())
+    data = _page_data(
+        job_id=job_id,
+        genomes=_genomes(request),
+        nucleases=_nucleases(),
+        page_size=DEFAULT_GUIDE_PAGE,
+        max_page_size=MAX_GUIDE_PAGE,
+    )
     context = _context(request, "job", job_id=job_id, missing=missing, page_data=data)
     return TEMPLATES.TemplateResponse(request, "job.html", context, status_code=status_code)

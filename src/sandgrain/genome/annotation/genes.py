@@ -261,20 +261,21 @@ class GeneTable:
     def search_prefix(self, prefix: str, limit: int = 20) -> list[Gene]:
         """Genes whose symbol or an ID starts with ``prefix`` (case-insensitive), for autocomplete.
 
-        Sorted by the matching name (shortest-first within equal prefixes, as in a dictionary),
-        each gene once, at most ``limit``.
+        The gene named exactly ``prefix`` first, then the others by the length of the matching
+        name, then alphabetically (typing ``ADE2`` offers ADE2 before ADE1, ADE12…; ``ADE``
+        offers ADE1 … ADE8 before ADE12); each gene once, at most ``limit``.
         """
         key = prefix.strip().lower()
         if not key or limit <= 0:
             return []
+        lo = bisect.bisect_left(self._prefix_keys, key)
+        hi = bisect.bisect_left(self._prefix_keys, key + "\U0010ffff", lo)
+        ranked = sorted(self._prefix_rows[lo:hi], key=lambda row: (len(row[0]), row[0]))
         out: dict[int, None] = {}
-        i = bisect.bisect_left(self._prefix_keys, key)
-        while i < len(self._prefix_rows) and len(out) < limit:
-            name, gi = self._prefix_rows[i]
-            if not name.startswith(key):
-                break
+        for _, gi in ranked:
             out.setdefault(gi)
-            i += 1
+            if len(out) >= limit:
+                break
         return [self._genes[gi] for gi in out]
 
     # -- positions ----------------------------------------------------------------------------

@@ -202,7 +202,14 @@ def cfd_site_scores(
 
 
 def cfd_specificity(scores: Iterable[float]) -> float:
-    """Guide aggregate ``100 * 100 / (100 + sum(scores))``, from 0 to 100.
+    """Guide aggregate ``100 / (1 + sum(scores))``, from 0 to 100.
+
+    The guide's own site has CFD 1, so this is the share (in %) of the guide's predicted
+    cutting that falls on its target: a perfect second site (CFD 1) halves it to 50, four sites
+    of CFD 0.25 do the same. This is the specificity GuideScan 2 defines (Schmidt et al. 2025,
+    ``1 / (1 + Σ CFD)``) and Tycko et al. 2019 use ("aggregate CFD"); it replaces the earlier
+    ``100·100 / (100 + Σ CFD)``, which put the CFD sum (0–1 a site) on MIT's 0–100 scale and
+    so showed a guide with a perfect second site as 99.0.
 
     Parameters
     ----------
@@ -217,7 +224,9 @@ def cfd_specificity(scores: Iterable[float]) -> float:
 
     References
     ----------
-    Doench et al. 2016, Nature Biotechnology 34:184, doi:10.1038/nbt.3437.
+    Doench et al. 2016, Nature Biotechnology 34:184, doi:10.1038/nbt.3437 (the CFD score);
+    Tycko et al. 2019, Nature Communications 10:4063, doi:10.1038/s41467-019-11955-7;
+    Schmidt et al. 2025, Nature Biotechnology, doi:10.1038/s41587-024-02262-9 (GuideScan 2).
     """
     total = float(scores.sum()) if isinstance(scores, np.ndarray) else float(sum(scores))
-    return 100.0 * 100.0 / (100.0 + total)
+    return 100.0 / (1.0 + total)
