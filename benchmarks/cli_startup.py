@@ -193,6 +193,7 @@ def prepare_store(store: Path, env: dict, workdir: Path) -> Path:
 def run(args) -> dict:
     common = _common()
     result = {"benchmark": "cli_startup", "started": common.utc_now(), "config": vars(args)}
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
     sg = sandgrain_cmd()
     with tempfile.TemporaryDirectory(prefix="sandgrain-startupbench-") as tmp:
         workdir = Path(tmp)
@@ -236,6 +237,7 @@ def run(args) -> dict:
             rows.append(row)
     result["rows"] = rows
     result["machine"] = common.machine_info(Path(tempfile.gettempdir()))
+    result["machine"]["loadavg_at_start"] = load_at_start
     result["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     result["finished"] = common.utc_now()
     helped = next(r for r in rows if r["label"] == "sandgrain --help")

@@ -8,10 +8,11 @@ folder, imported and indexed for SpCas9 into a store under the work folder, or `
 1. ``--guides`` drawn guides (default 1,000: the protospacer of a random NGG site in each of
    random 1 kb windows, as ``benchmarks/offtargets.py`` draws them) searched with
    ``--mismatches`` (default 4) by the CLI, ``sandgrain --executor E guides offtargets GUIDES
-   -g GENOME --pam NGG -m K -f FORMAT -o FILE -q``, each run a fresh process (imports, numba's
-   kernel cache, a pool's start included), for every format (``casoffinder``, ``tsv``,
-   ``json``, ``parquet``) and executor (``serial``, ``local:2``). ``--pam NGG`` as Cas-OFFinder
-   is run (the index holds SpCas9's NAG and NGA sites too; the search keeps the NGG ones).
+   -g GENOME --pam NGG -m K -f FORMAT -o FILE -q``, each run a fresh process (imports and
+   numba's kernel cache included), for every format (``casoffinder``, ``tsv``, ``json``,
+   ``parquet``) and executor (``serial``; ``local:2``, which this command runs as two search
+   threads beside the writing, ``guides/batch.py``). ``--pam NGG`` as Cas-OFFinder is run (the
+   index holds SpCas9's NAG and NGA sites too; the search keeps the NGG ones).
 2. Per run: the wall time; the CPU time of the whole process tree (this script is a child
    subreaper, so pool workers are reaped here and counted); the peaks of the tree's summed
    RSS, PSS and anonymous memory, sampled every 0.1 s from ``/proc/PID/smaps_rollup`` (RSS and
@@ -21,17 +22,21 @@ folder, imported and indexed for SpCas9 into a store under the work folder, or `
    output's size, lines and SHA-256 (for JSON without the
    provenance record's time), which must equal across executors, repeats and, for the
    Cas-OFFinder and TSV formats, the earlier version.
-3. With ``--before REF`` (a git revision of this repository, e.g. ``HEAD``; extracted with
-   ``git archive`` into the work folder, the repository untouched) the same runs with that
-   version's code (``PYTHONPATH``), for the formats it has.
+3. With ``--before REF`` (a git revision of this repository, e.g. ``f0bb9fd``, the last one
+   before issue 12; extracted with ``git archive`` into the work folder, the repository
+   untouched) the same runs with that version's code (``PYTHONPATH``), for
+   ``--before-formats`` (default Cas-OFFinder and TSV: its JSON of a million sites takes
+   minutes and GBs) and ``--before-executors``.
 
-Every case runs once untimed first (page cache, numba cache), then ``--repeat`` times; the
-fastest run is reported with the others' spread. The machine's load average is recorded: on a
-busy machine wall times include other processes' use of the cores (CPU times do not).
+Every case runs once untimed first (page cache, numba cache), then ``--repeat`` rounds in which
+every executor and version of a genome and format runs once, so that the variants compared
+meet the same load; the fastest run and the medians are reported. The load average is recorded
+with each run: on a busy machine wall times include other processes' use of the cores (CPU
+times do not).
 
 Usage::
 
-    python benchmarks/offtargets_output.py --before HEAD          # both genomes, ~5–15 min
+    python benchmarks/offtargets_output.py --before f0bb9fd       # both genomes, ~20 min
     python benchmarks/offtargets_output.py --genomes chrx --formats casoffinder --repeat 3
     python benchmarks/offtargets_output.py --store /tmp/sg-bench/store   # reuse a store
 
@@ -49,6 +54,7 @@ import os
 import re
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -111,10 +117,15 @@ def setup_store(store: Path, data: Path, genomes: list[str]) -> None:
         sandgrain(store, "genome", "list"), capture_output=True, text=True, env=environment(None)
     )
     for name in genomes:
+        present = re.search(rf"^\s*{name}\s", listed.stdout, re.M) is not None
+        if name not in GENOMES:  # another genome of --store (a repeat-rich one, say)
+            if not present or not has_index(store, name):
+                raise gi.SetupError(f"no genome {name} with an SpCas9 index in {store}")
+            continue
         fasta = data / GENOMES[name]
         if not fasta.exists():
             raise gi.SetupError(f"no {fasta} (set SANDGRAIN_TEST_DATA or --data)")
-        if re.search(rf"^\s*{name}\s", listed.stdout, re.M) is None:
+        if not present:
             log(f"importing {name}")
             subprocess.run(
                 sandgrain(store, "genome", "add", name, "--fasta", str(fasta), "-q"),
@@ -250,6 +261,7 @@ def run_cli(cmd: list[str], env: dict, max_gb: float, time_limit: float) -> dict
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     err = proc.stderr.read().decode(errors="replace")[-2000:]
     out = {
+        "loadavg": round(os.getloadavg()[0], 2),
         "wall_s": wall,
         "cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
         "exit": proc.returncode,
@@ -262,59 +274,78 @@ def run_cli(cmd: list[str], env: dict, max_gb: float, time_limit: float) -> dict
     return out
 
 
-def bench_case(
-    args,
-    store: Path,
-    genome: str,
-    guides: Path,
-    fmt: str,
-    executor: str,
-    version: str,
-    pythonpath: str | None,
-    workdir: Path,
-) -> dict:
-    out_path = workdir / f"out-{genome}-{version}-{executor.replace(':', '')}.{fmt}"
+def bench_format(
+    args, store: Path, genome: str, guides: Path, fmt: str, variants: list, workdir: Path
+) -> list[dict]:
+    """Every variant ``(executor, version, pythonpath)`` of one genome and format: each run
+    once untimed, then ``--repeat`` rounds in which every variant runs once, so that variants
+    compared meet the same load on a shared machine."""
     pam = ["--pam", args.pam] if args.pam else []
-    cmd = sandgrain(
-        store,
-        "--executor",
-        executor,
-        "guides",
-        "offtargets",
-        str(guides),
-        "-g",
-        genome,
-        *pam,
-        "-m",
-        str(args.mismatches),
-        "-f",
-        fmt,
-        "-o",
-        str(out_path),
-        "-q",
-    )
-    env = environment(pythonpath)
-    runs = []
-    for i in range(args.repeat + 1):
-        run = run_cli(cmd, env, args.max_gb, args.time_limit)
-        if "stopped" in run or "error" in run:
-            log(f"  {genome} {version} {executor} {fmt}: {run.get('stopped') or run['error']}")
-            return {"runs": [run], "failed": run.get("stopped") or run.get("error")}
-        if i == 0:
-            first = digest(out_path, fmt)
-            warmup = run
-            continue
-        if digest(out_path, fmt) != first:
-            raise gi.BenchmarkError(f"{genome} {version} {executor} {fmt}: outputs differ")
-        runs.append(run)
-    out_path.unlink(missing_ok=True)
-    best = min(runs, key=lambda r: r["wall_s"])
-    log(
-        f"  {genome:<6} {version:<7} {executor:<8} {fmt:<12} {best['wall_s']:6.2f} s wall "
-        f"{best['cpu_s']:6.2f} s cpu  {best['tree_peak_rss_mib']:7.0f} MiB RSS "
-        f"{best['tree_peak_pss_mib']:7.0f} MiB PSS {best['tree_peak_anon_mib']:7.0f} MiB anon"
-    )
-    return {"best": best, "runs": runs, "warmup": warmup, "output": first}
+    cases = []
+    for executor, version, pythonpath in variants:
+        out = workdir / f"out-{genome}-{version}-{executor.replace(':', '')}.{fmt}"
+        cmd = sandgrain(
+            store,
+            "--executor",
+            executor,
+            "guides",
+            "offtargets",
+            str(guides),
+            "-g",
+            genome,
+            *pam,
+            "-m",
+            str(args.mismatches),
+            "-f",
+            fmt,
+            "-o",
+            str(out),
+            "-q",
+        )
+        case = {
+            "genome": genome,
+            "format": fmt,
+            "executor": executor,
+            "version": version,
+            "cmd": cmd,
+            "env": environment(pythonpath),
+            "path": out,
+            "runs": [],
+        }
+        cases.append(case)
+    for round_ in range(args.repeat + 1):
+        for case in cases:
+            if "failed" in case:
+                continue
+            label = f"{genome} {case['version']} {case['executor']} {fmt}"
+            run = run_cli(case["cmd"], case["env"], args.max_gb, args.time_limit)
+            if "stopped" in run or "error" in run:
+                case["failed"] = run.get("stopped") or run.get("error")
+                case["runs"].append(run)
+                log(f"  {label}: {case['failed']}")
+                continue
+            output = digest(case["path"], fmt)
+            if round_ == 0:
+                case["output"], case["warmup"] = output, run
+                continue
+            if output != case["output"]:
+                raise gi.BenchmarkError(f"{label}: outputs of two runs differ")
+            case["runs"].append(run)
+            log(
+                f"  {label:<34} {run['wall_s']:6.2f} s wall {run['cpu_s']:6.2f} s cpu "
+                f"{run['tree_peak_rss_mib']:7.0f} MiB RSS {run['tree_peak_pss_mib']:7.0f} MiB "
+                f"PSS {run['tree_peak_anon_mib']:7.0f} MiB anon; load "
+                f"{os.getloadavg()[0]:.1f}"
+            )
+    for case in cases:
+        case["path"].unlink(missing_ok=True)
+        for key in ("cmd", "env", "path"):
+            case.pop(key)
+        if case["runs"] and "failed" not in case:
+            case["best"] = min(case["runs"], key=lambda r: r["wall_s"])
+            case["median_wall_s"] = statistics.median(r["wall_s"] for r in case["runs"])
+            case["median_cpu_s"] = statistics.median(r["cpu_s"] for r in case["runs"])
+    return cases
 
 
 def machine(workdir: Path) -> dict:
@@ -332,7 +363,7 @@ def summary(result: dict) -> str:
         f"load average at start {m['loadavg_at_start']}",
         "",
         f"{'genome':<7}{'version':<8}{'executor':<9}{'format':<12}{'sites':>11}{'wall s':>8}"
-        f"{'cpu s':>8}{'RSS MiB':>9}{'PSS MiB':>9}{'anon MiB':>10}{'same':>6}",
+        f"{'median':>8}{'cpu s':>8}{'RSS MiB':>9}{'PSS MiB':>9}{'anon MiB':>10}{'same':>6}",
     ]
     for c in result["cases"]:
         if "best" not in c:
@@ -345,7 +376,8 @@ def summary(result: dict) -> str:
         sites = o.get("rows", o.get("lines", 0))
         lines.append(
             f"{c['genome']:<7}{c['version']:<8}{c['executor']:<9}{c['format']:<12}{sites:>11,}"
-            f"{b['wall_s']:>8.2f}{b['cpu_s']:>8.2f}{b['tree_peak_rss_mib']:>9.0f}"
+            f"{b['wall_s']:>8.2f}{c['median_wall_s']:>8.2f}{b['cpu_s']:>8.2f}"
+            f"{b['tree_peak_rss_mib']:>9.0f}"
             f"{b['tree_peak_pss_mib']:>9.0f}{b.get('tree_peak_anon_mib', 0):>10.0f}"
             f"{str(c.get('same_as_now', '—')):>6}"
         )
@@ -366,6 +398,25 @@ def summary(result: dict) -> str:
                 b = old[0]["best"]
                 text += f" (before {b['wall_s']:.1f} s / {b['tree_peak_anon_mib']:.0f} MiB)"
             parts.append(text)
+    for c in result["cases"]:  # parallel against serial, each round's pair under one load
+        if c["version"] != "now" or c["executor"] == "serial" or "best" not in c:
+            continue
+        serial = [
+            d
+            for d in result["cases"]
+            if d["version"] == "now"
+            and "best" in d
+            and d["executor"] == "serial"
+            and (d["genome"], d["format"]) == (c["genome"], c["format"])
+        ]
+        if serial:
+            pairs = zip(c["runs"], serial[0]["runs"], strict=True)  # a run of each a round
+            ratios = [a["wall_s"] / b["wall_s"] for a, b in pairs]
+            c["wall_ratio_to_serial"] = statistics.median(ratios)
+            parts.append(
+                f"{c['genome']} {c['format']} {c['executor']}/serial "
+                f"{c['wall_ratio_to_serial']:.2f}"
+            )
     lines += [
         "",
         "SUMMARY offtargets_output (casoffinder, wall / anon memory): " + "; ".join(parts),
@@ -375,7 +426,11 @@ def summary(result: dict) -> str:
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description="Benchmark `sandgrain guides offtargets` end to end.")
-    p.add_argument("--genomes", default="yeast,chrx", help="yeast, chrx (comma-separated)")
+    p.add_argument(
+        "--genomes",
+        default="yeast,chrx",
+        help="yeast, chrx, or genomes of --store (indexed for SpCas9), comma-separated",
+    )
     p.add_argument("--formats", default=",".join(FORMATS), help="output formats to run")
     p.add_argument("--executors", default="serial,local:2", help="executor URLs to run")
     p.add_argument("--guides", type=int, default=1000, help="drawn guides (default 1000)")
@@ -383,6 +438,14 @@ def parse_args(argv=None):
     p.add_argument("--pam", default="NGG", help="--pam for the CLI ('' for SpCas9's default)")
     p.add_argument("--repeat", type=int, default=2, help="timed runs per case (default 2)")
     p.add_argument("--before", default=None, help="a git revision to compare with, e.g. HEAD")
+    p.add_argument(
+        "--before-formats",
+        default="casoffinder,tsv",
+        help="formats run with --before's code (its JSON takes minutes and GBs; it had no Parquet)",
+    )
+    p.add_argument(
+        "--before-executors", default="serial,local:2", help="executors run with --before's code"
+    )
     p.add_argument("--store", default=None, help="a store with the genomes (default: new one)")
     p.add_argument("--workdir", default=None, help="temporary files (default: TMPDIR)")
     p.add_argument("--out", default=DEFAULT_OUT, help=f"JSON results (default {DEFAULT_OUT})")
@@ -398,7 +461,11 @@ def parse_args(argv=None):
     args.genomes = [g for g in args.genomes.split(",") if g]
     args.formats = [f for f in args.formats.split(",") if f]
     args.executors = [e for e in args.executors.split(",") if e]
-    bad = set(args.genomes) - set(GENOMES) or set(args.formats) - set(FORMATS)
+    args.before_formats = [f for f in args.before_formats.split(",") if f and f != "parquet"]
+    args.before_executors = [e for e in args.before_executors.split(",") if e]
+    bad = set(args.formats) - set(FORMATS)
+    if not args.store:  # other genomes come from --store
+        bad |= set(args.genomes) - set(GENOMES)
     if bad or args.repeat < 1:
         p.error(f"unknown genome or format: {sorted(bad)}" if bad else "--repeat must be ≥ 1")
     return args
@@ -450,23 +517,15 @@ def main(argv=None) -> int:
             n = draw(store, genome, args.guides, args.seed, guides)
             log(f"{genome}: {n} guides drawn")
             for fmt in args.formats:
-                for executor in args.executors:
-                    for version, path in versions:
-                        if version == "before" and fmt == "parquet":
-                            continue
-                        case = {
-                            "genome": genome,
-                            "format": fmt,
-                            "executor": executor,
-                            "version": version,
-                        }
-                        case.update(
-                            bench_case(
-                                args, store, genome, guides, fmt, executor, version, path, workdir
-                            )
-                        )
-                        result["cases"].append(case)
-                        gi.write_json_atomic(out_path, result)
+                variants = [
+                    (executor, version, path)
+                    for executor in args.executors
+                    for version, path in versions
+                    if version == "now"
+                    or (fmt in args.before_formats and executor in args.before_executors)
+                ]
+                result["cases"] += bench_format(args, store, genome, guides, fmt, variants, workdir)
+                gi.write_json_atomic(out_path, result)
         now = {
             (c["genome"], c["format"]): c["output"]
             for c in result["cases"]

@@ -1015,7 +1015,7 @@ def summary(result: dict) -> str:
         f"({(ix.get('sites') or 0) / 1e6:,.1f} M sites, "
         f"{(ix.get('bytes_on_disk') or 0) / GB:.2f} GB)",
         "",
-        f"{'step':<44}{'wall s':>9}{'RSS MiB':>10}{'PSS MiB':>10}{'anon MiB':>10}"
+        f"{'step':<52}{'wall s':>9}{'RSS MiB':>10}{'PSS MiB':>10}{'anon MiB':>10}"
         f"{'hits':>13}{'other CPU':>10}",
     ]
 
@@ -1023,7 +1023,7 @@ def summary(result: dict) -> str:
         wall = f"{r['wall_s']:.1f}" + ("*" if r.get("stopped") or r.get("failed") else "")
         h = "—" if hits is None else f"{hits:,}"
         return (
-            f"{label:<44}{wall:>9}{_mib(r.get('peak_rss_mib')):>10}{_mib(r.get('peak_pss_mib')):>10}"
+            f"{label:<52}{wall:>9}{_mib(r.get('peak_rss_mib')):>10}{_mib(r.get('peak_pss_mib')):>10}"
             f"{_mib(r.get('peak_anon_mib')):>10}{h:>13}{r.get('other_cpu_fraction', 0):>10.0%}"
         )
 

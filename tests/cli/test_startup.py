@@ -74,8 +74,9 @@ def test_genome_help_lists_the_index_command_of_the_guides_domain(tmp_path):
     assert not [m for m in loaded if m.split(".")[0] in ("numba", "pyarrow", "pysam")], loaded
 
 
-def test_a_command_with_string_options_does_not_import_pydantic(tmp_path):
-    loaded, out = _loaded(["--executor", "serial", "genome", "list", "--json"], tmp_path)
+def test_a_command_with_plain_options_does_not_import_pydantic(tmp_path):
+    args = ["--executor", "serial", "--retries", "2", "genome", "list", "--json"]
+    loaded, out = _loaded(args, tmp_path)
     assert json.loads(out) == []
     assert not [m for m in loaded if m.startswith("pydantic")], loaded
 
@@ -93,24 +94,39 @@ def test_a_command_with_string_options_does_not_import_pydantic(tmp_path):
         (int, {"min": 1000, "max": 10**9}, 256_000_000),
         (float, {}, 2.5),
         (float, {"min": 0.0}, 0.0),
+        (int, {}, "4"),  # typed by the user
+        (int, {}, "0"),
+        (int, {"max": 5}, "5"),
+        (int, {"min": 1000}, "256000000"),
+        (int, {}, "999999999999999999"),
     ],
 )
-def test_a_value_returned_as_it_is_is_what_typers_adapter_returns(kind, info, value):
+def test_a_plain_value_converts_as_typers_adapter_converts_it(kind, info, value):
     descriptor = _descriptor(kind, OptionInfo(**info))
-    assert coercion.returns_itself(descriptor, value)
+    plain = coercion.plain_value(descriptor, value)
+    assert plain is not coercion.NOT_PLAIN
     converted = _typer_converts(descriptor, value)
-    assert converted == value and type(converted) is type(value)
+    assert plain == converted and type(plain) is type(converted)
 
 
 @pytest.mark.parametrize(
     ("kind", "info", "value"),
     [
-        (int, {}, "4"),  # a string typed by the user: typer's adapter parses it
+        (int, {}, "+4"),  # typer's adapter parses these: left to it
+        (int, {}, " 4"),
+        (int, {}, "4_0"),
+        (int, {}, "007"),
+        (int, {}, "-1"),
+        (int, {}, "4.0"),
+        (int, {}, "٤"),  # an Arabic-Indic digit
+        (int, {}, "1" * 19),
         (int, {}, True),
         (int, {"min": 1}, 0),  # out of range: typer's adapter refuses it
+        (int, {"min": 1}, "0"),
         (int, {"max": 5}, 6),
         (int, {"min": 1, "clamp": True}, 60),
         (float, {}, 2),  # an int for a float becomes 2.0
+        (float, {}, "2.5"),
         (str, {}, b"NGG"),
         (str, {"parser": str.upper}, "ngg"),
         (bool, {}, "yes"),
@@ -118,7 +134,7 @@ def test_a_value_returned_as_it_is_is_what_typers_adapter_returns(kind, info, va
     ],
 )
 def test_other_values_go_to_typers_adapter(kind, info, value):
-    assert not coercion.returns_itself(_descriptor(kind, OptionInfo(**info)), value)
+    assert coercion.plain_value(_descriptor(kind, OptionInfo(**info)), value) is coercion.NOT_PLAIN
 
 
 def test_an_int_option_typed_as_text_is_still_checked_by_typer(tmp_path):
@@ -133,6 +149,7 @@ def test_an_int_option_typed_as_text_is_still_checked_by_typer(tmp_path):
     coercion.install()
     runner = CliRunner()
     assert runner.invoke(app, []).output.strip() == "60"
+    assert runner.invoke(app, ["--width", "7"]).output.strip() == "7"
     assert runner.invoke(app, ["--width", "+7"]).output.strip() == "7"
     refused = runner.invoke(app, ["--width", "0"])
     assert refused.exit_code == 2 and "greater than or equal to 1" in refused.output

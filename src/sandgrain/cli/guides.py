@@ -2,6 +2,8 @@
 
 Every command checks its options, its guides and the output path before searching, and writes
 its output only once everything succeeded (``--out`` atomically), so a failed run leaves no file.
+``offtargets`` streams (a batch of guides at a time, :mod:`sandgrain.guides.output`): its file
+is still written atomically, but standard output gets the sites as they are found.
 """
 
 from __future__ import annotations
@@ -373,7 +375,10 @@ def offtargets(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Every site of each guide in the genome, its own included; a drop-in for Cas-OFFinder 2.4,
-    and for Cas-OFFinder 3 with bulges (its output format then)."""
+    and for Cas-OFFinder 3 with bulges (its output format then).
+
+    Sites are written as they are found, a batch of guides at a time, so memory stays bounded
+    whatever their number; -f parquet writes the TSV's columns typed."""
     from ..guides.output import FORMATS, write_offtargets
 
     fmt = _choice(fmt, FORMATS, "--format")

@@ -4,24 +4,21 @@ Design, scoring and ``guides offtargets`` all search the same way: every *distin
 once, in one fan-out over the site index (:func:`~sandgrain.guides.search.search_table`), up to
 the largest limit asked for; each guide then sees its own rows within its own limit. The result,
 a :class:`GuideSearch`, stays column-wise: Python objects are made only on request.
+:func:`iter_search` does it a batch of guides at a time, each batch's hits within a memory
+budget, for output streamed whatever the number of sites (:mod:`sandgrain.guides.output`).
 """
 
 from __future__ import annotations
 
-import contextlib
+import concurrent.futures as cf
 import inspect
-import json
-import logging
 import threading
-import time
-import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..fanout import LocalExecutor, SerialExecutor, Task, open_executor
+from ..fanout import Executor, LocalExecutor, SerialExecutor, Task, execute, open_executor
 from ..genome.store import Genome
 from ..storage import Dataset
 from .nucleases import NUCLEASES, Nuclease
@@ -164,84 +161,53 @@ BATCH_HITS = 2_000_000
 FIRST_BATCH = 64
 #: A batch has at most this many times the guides of the one before.
 BATCH_GROWTH = 4
-#: Seconds a local process pool must save, as the batches searched so far in this process
-#: predict (the search left, less its share a worker would do), before it is started: its
-#: workers spend about a second importing the search and loading its kernels before they help,
-#: and meanwhile take CPU from this process.
-POOL_START_S = 1.5
-
-logger = logging.getLogger(__name__)
 
 
-class _Lanes:
-    """Where the batches of one :func:`iter_search` run are searched.
+class ThreadExecutor(Executor):
+    """Fan-out tasks on ``workers`` threads of this process.
 
-    An open executor is used as it is. An executor URL is opened once for the run; a local
-    process pool (``local``, ``local:N``) starts *lazily*: batches are searched in this process
-    until the ones done predict that the pool would save more than :data:`POOL_START_S`
-    seconds, then the pool's workers are started and warmed up
-    (:func:`~sandgrain.guides.search.warm_worker`) while this process goes on, and batches go to
-    the pool once every warm-up task is back. So a small search never waits for a pool, and a
-    large one never idles a core."""
+    What a local process pool (``local:N``) does for the off-target search, without starting
+    processes: the search kernels release the GIL, so N threads search N tasks at once, in one
+    address space where the index is mapped once and the hits need no pickling, and the first
+    task does not wait for workers to import the search and load its kernels. (A pool's start
+    costs more than a small search takes, which made ``local:2`` slower than ``serial``.)"""
 
-    def __init__(self, executor, genome: Genome, index: Dataset):
-        self.owned = isinstance(executor, str)
-        self.pool = open_executor(executor) if self.owned else executor
-        self.lazy = self.owned and isinstance(self.pool, LocalExecutor) and self.pool.workers > 1
-        self.here = SerialExecutor()
-        self.genome, self.index = genome, index
-        self.warming: list | None = None  # warm-up task handles, once the pool is started
-        self.key: str | None = None
-        self.ready = not self.lazy
-        self.batches = 0  # searched in this process
+    def __init__(self, workers: int):
+        self.workers = max(1, int(workers))
+        self.name = f"threads:{self.workers}"
+        self.max_in_flight = 4 * self.workers
+        self._pool = cf.ThreadPoolExecutor(self.workers, thread_name_prefix="sandgrain-task")
 
-    def executor(self):
-        """The executor for the next batch."""
-        if not self.ready and self.warming is not None:
-            done, self.warming = self.pool.wait(self.warming, timeout=0)
-            for handle in done:
-                self.pool.result(handle)  # a worker that cannot search fails the run here
-            self.ready = not self.warming
-        return self.pool if self.ready else self.here
+    def submit(self, task: Task) -> cf.Future:
+        return self._pool.submit(execute, task)
 
-    def searched(self, seconds: float, guides: int, left: int) -> None:
-        """A batch of ``guides`` took ``seconds`` in this process, ``left`` guides remain: start
-        the pool when what remains is worth it. The first batch only warms this process up
-        (its first search loads the kernels): the rate is taken from the second on."""
-        self.batches += 1
-        if self.ready or self.warming is not None or not guides or self.batches < 2:
-            return
-        saved = seconds / guides * left * (1 - 1 / self.pool.workers)  # were the pool warm
-        if saved > POOL_START_S:
-            self.start()
+    def wait(self, handles, timeout):
+        done, not_done = cf.wait(list(handles), timeout=timeout, return_when=cf.FIRST_COMPLETED)
+        return list(done), list(not_done)
 
-    def start(self) -> None:
-        store = self.genome.dataset.store
-        self.key = f"scratch/offtargets-warm-{uuid.uuid4().hex}.json"
-        length = self.index.meta["family"]["length"]
-        store.write_bytes(self.key, json.dumps(["A" * length]).encode())
-        args = dict(
-            store=store.reference(),
-            index=self.index.name,
-            version=self.index.manifest["version"],
-            pid=self.index.meta["partitions"][0]["pid"],
-            guides_key=self.key,
-        )
-        tasks = [
-            Task("sandgrain.guides.search:warm_worker", args, key="warm up a worker")
-            for _ in range(self.pool.workers)
-        ]
-        self.warming = self.pool.submit_many(tasks)
-        logger.debug("starting %s: %d warm-up tasks", self.pool.name, len(tasks))
+    def result(self, handle: cf.Future):
+        return handle.result()
+
+    def cancel(self, handles) -> None:
+        for handle in handles:
+            handle.cancel()
 
     def close(self) -> None:
-        if self.warming:  # the run ended first: the workers still starting are killed
-            self.pool.cancel(self.warming)
-        if self.owned:
-            self.pool.close()
-        if self.key is not None:
-            with contextlib.suppress(Exception):
-                self.genome.dataset.store.delete(self.key)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def search_executor(executor) -> tuple[Executor, bool]:
+    """The executor a batched search runs on, and whether it was opened here (to be closed):
+    an open executor as it is; a local pool URL (``local``, ``local:N``) as that many threads
+    of this process (:class:`ThreadExecutor`); any other URL opened."""
+    if not isinstance(executor, str):
+        return executor, False
+    opened = open_executor(executor)
+    if isinstance(opened, LocalExecutor):  # no process is started until a task is submitted
+        workers = opened.workers
+        opened.close()
+        return ThreadExecutor(workers), True
+    return opened, True
 
 
 def iter_search(
@@ -267,28 +233,28 @@ def iter_search(
     The first batch has ``first_batch`` guides; each next one as many as the hits per guide
     seen so far say fit ``batch_hits`` (at least one guide, at most :data:`BATCH_GROWTH` times
     the last batch). A guide's own hits are never split, so one guide with more hits than
-    ``batch_hits`` makes a batch of its own that size. ``executor`` is opened once for all
-    batches (a local pool lazily, see :class:`_Lanes`). Where a pool searches, the next batch
-    is searched while the consumer handles this one (so two batches may be in memory at once);
-    in this process, one after the other. Close the generator (``contextlib.closing``) when
-    not reading it to the end. ``progress`` sees the whole run: work in sites searched, scaled
-    by the guides done."""
+    ``batch_hits`` makes a batch of its own that size. The next batch is searched (from a
+    thread) while the consumer handles this one, so two batches are in memory at most;
+    ``serial`` searches one batch after the other, in this thread. ``executor`` is opened once
+    for all batches, a local pool as threads (:func:`search_executor`). Close the generator
+    (``contextlib.closing``) when not reading it to the end. ``progress`` sees the whole run:
+    work in sites searched, scaled by the guides done."""
     n = len(guides)
     if not n:
         return
     if batch_hits < 1 or first_batch < 1:
         raise ValueError("batch_hits and first_batch must be 1 or more")
-    lanes = _Lanes(executor, genome, index)
+    ex, owned = search_executor(executor)
     sites = sum(p.get("sites", 0) + p.get("n_sites", 0) for p in index.meta["partitions"])
     stopped = threading.Event()
-    background = ThreadPoolExecutor(1, thread_name_prefix="sandgrain-search")
+    background = cf.ThreadPoolExecutor(1, thread_name_prefix="sandgrain-search")
+    in_thread = not isinstance(ex, SerialExecutor)  # "serial" stays in this thread
 
     def cancelled() -> bool:
         return stopped.is_set() or (cancel is not None and cancel())
 
-    def search(start: int, stop: int, ex, tasks: int) -> tuple[GuideSearch, int]:
+    def search(start: int, stop: int, tasks: int) -> tuple[GuideSearch, int]:
         report = _batch_progress(progress, start, stop, n, sites, tasks)
-        began = time.perf_counter()
         batch = run_search(
             genome,
             guides[start:stop],
@@ -302,46 +268,37 @@ def iter_search(
             cancel=cancelled,
             request=request,
         )
-        if ex is lanes.here:
-            lanes.searched(time.perf_counter() - began, stop - start, n - stop)
         return batch, (report.tasks if report is not None else 0)
 
-    def launch(start: int, stop: int, tasks: int) -> _Job:
-        ex = lanes.executor()
-        if ex is lanes.here:  # searched when its turn comes, after the last batch is written
-            return _Job(start, stop, lambda: search(start, stop, ex, tasks))
-        return _Job(start, stop, background.submit(search, start, stop, ex, tasks).result)
+    def launch(start: int, stop: int, tasks: int) -> Callable[[], tuple[GuideSearch, int]]:
+        if not in_thread:
+            return lambda: search(start, stop, tasks)
+        return background.submit(search, start, stop, tasks).result
 
     try:
         searched = found = tasks = 0
-        job: _Job | None = launch(0, min(n, first_batch), 0)
+        start, stop = 0, min(n, first_batch)
+        job = launch(start, stop, 0)
         while job is not None:
-            batch, done = job.result()
+            batch, done = job()
             tasks += done
             searched += len(batch.table.guides) if batch.table is not None else 0
             found += len(batch.table) if batch.table is not None else 0
-            nxt = None
-            if job.stop < n:
+            job = None
+            if stop < n:  # the next batch, sized by the hits per guide so far
                 rate = found / max(1, searched)
-                size = min(BATCH_GROWTH * (job.stop - job.start), int(batch_hits / max(rate, 1e-9)))
-                nxt = launch(job.stop, min(n, job.stop + max(1, size)), tasks)
-            yield job.start, batch
-            del batch  # written by the consumer: its memory goes before the next one's
-            job = nxt
+                fits = int(batch_hits / rate) if rate else n
+                after = (stop, min(n, stop + max(1, min(BATCH_GROWTH * (stop - start), fits))))
+                job = launch(*after, tasks)
+            yield start, batch
+            del batch  # written: its memory goes before the next batch's
+            if job is not None:
+                start, stop = after
     finally:
         stopped.set()  # a search still running in the background stops at its next poll
         background.shutdown(wait=True, cancel_futures=True)
-        lanes.close()
-
-
-@dataclass
-class _Job:
-    """One batch's search: running in the background (a pool searches it while this process
-    writes the batch before), or run when its result is asked for (in this process)."""
-
-    start: int
-    stop: int
-    result: Callable[[], tuple[GuideSearch, int]]
+        if owned:
+            ex.close()
 
 
 def _takes_work(progress: Progress) -> bool:

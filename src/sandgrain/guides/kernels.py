@@ -162,7 +162,7 @@ def window_codes(codes, s, L, P, pam5, strand):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def search_partition(
     g_rest_a,
     g_rest_b,
@@ -271,7 +271,7 @@ def _grow4(a, b, c, d, n, cap):
     return a2, b2, c2, d2
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def search_nsites(g_codes, n_codes, k):
     """Brute force over the few sites whose protospacer contains N (N never matches)."""
     out_g = []

@@ -3,8 +3,9 @@
 ``sandgrain guides offtargets`` can list tens of millions of sites. :func:`write_offtargets`
 searches the guides in batches (:func:`~sandgrain.guides.batch.iter_search`: a batch's hits fit a
 memory budget) and writes each batch's sites straight from the columns of its table, chunk by
-chunk, before the next batch is searched: memory is bounded by a batch, never by the number of
-sites, and no Python object is made per site. The text of a chunk is laid out by one numba
+chunk, while the next batch is searched: memory is bounded by two batches, never by the number
+of sites, and no Python object is made per site. Chunks go out from a writer thread, so the
+writes overlap with making the next chunk. The text of a chunk is laid out by one numba
 kernel (:mod:`.textkernel`) from integer columns and a small table of *tokens* (chromosome
 names, the guides, each distinct score and mismatch-position list formatted once by the same
 Python code the plain writers use), so the output is byte for byte the plain writers' output
@@ -40,11 +41,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import os
+import queue
 import re
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -96,25 +100,26 @@ class OffTargetsWritten:
 
 
 class Tokens:
-    """Texts stored back to back for :func:`~sandgrain.guides.textkernel.assemble`: a fixed
-    part made once per run, and the texts a chunk adds (:meth:`chunk`)."""
+    """Texts stored back to back for :func:`~sandgrain.guides.textkernel.assemble`, each
+    stored once: the fixed ones of a run (separators, chromosome names, the guides), then the
+    formatted values the chunks add (:class:`_Texts`), dropped by :meth:`reset` when they
+    pass :data:`TOKENS_MAX`."""
 
-    def __init__(self, base: Tokens | None = None):
+    def __init__(self):
         self._texts: list[bytes] = []
         self._ids: dict[bytes, int] = {}
-        self._base = base
-        self._first = len(base) if base is not None else 0
+        self._fixed = 0
         self._arrays: tuple[np.ndarray, np.ndarray] | None = None
 
     def __len__(self) -> int:
-        return self._first + len(self._texts)
+        return len(self._texts)
 
     def add(self, text: str | bytes) -> int:
         """The number of ``text`` (the same number for the same text)."""
         data = text.encode() if isinstance(text, str) else text
         found = self._ids.get(data)
         if found is None:
-            found = self._ids[data] = len(self)
+            found = self._ids[data] = len(self._texts)
             self._texts.append(data)
             self._arrays = None
         return found
@@ -123,30 +128,52 @@ class Tokens:
         """Numbers of many texts."""
         return np.array([self.add(t) for t in texts], np.int64)
 
-    def chunk(self) -> Tokens:
-        """A table with this one's texts and room for a chunk's own."""
-        return Tokens(self)
+    def fix(self) -> None:
+        """Keep the texts so far through :meth:`reset`."""
+        self._fixed = len(self._texts)
+
+    def reset(self) -> None:
+        """Drop the texts added since :meth:`fix`."""
+        for data in self._texts[self._fixed :]:
+            del self._ids[data]
+        del self._texts[self._fixed :]
+        self._arrays = None
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """``(data, offsets)`` for the kernel."""
         if self._arrays is None:
-            lengths = np.array([len(t) for t in self._texts], np.int64)
-            data = np.frombuffer(b"".join(self._texts), np.uint8)
-            if self._base is not None:
-                bdata, boff = self._base.arrays()
-                data = np.concatenate([bdata, data])
-                off = np.concatenate([boff, boff[-1] + np.cumsum(lengths)])
-            else:
-                off = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-            self._arrays = (data, off)
+            lengths = np.fromiter(map(len, self._texts), np.int64, len(self._texts))
+            off = np.zeros(len(lengths) + 1, np.int64)
+            np.cumsum(lengths, out=off[1:])
+            self._arrays = (np.frombuffer(b"".join(self._texts), np.uint8), off)
         return self._arrays
 
 
-def _value_tokens(values: np.ndarray, tokens: Tokens, fmt: Callable) -> np.ndarray:
-    """Token numbers of many values, each distinct value formatted once by ``fmt``."""
-    distinct, inverse = np.unique(values, return_inverse=True)
-    ids = tokens.add_all(fmt(v) for v in distinct.tolist())
-    return ids[inverse.reshape(-1)]
+#: Texts a run keeps formatted before it starts over (a few tens of MB at most).
+TOKENS_MAX = 1 << 20
+
+
+class _Texts:
+    """Token numbers of values (scores, mismatch masks, gene lists), each distinct value
+    formatted by ``fmt`` once a run (until the token table starts over)."""
+
+    def __init__(self, tokens: Tokens, fmt: Callable):
+        self.tokens, self.fmt = tokens, fmt
+        self.known: dict = {}
+
+    def ids(self, values: np.ndarray) -> np.ndarray:
+        distinct, inverse = np.unique(values, return_inverse=True)
+        return self.of(distinct.tolist())[inverse.reshape(-1)]
+
+    def of(self, values: list) -> np.ndarray:
+        """Token numbers of these values (any hashable ones)."""
+        known, out = self.known, np.empty(len(values), np.int64)
+        for j, v in enumerate(values):
+            t = known.get(v)
+            if t is None:
+                t = known[v] = self.tokens.add(self.fmt(v))
+            out[j] = t
+        return out
 
 
 class _Layout:
@@ -200,37 +227,58 @@ class _Batch:
     hits: Hits | None  # scores, spans and classes of every row, when the format needs them
 
 
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``starts[0] … starts[0] + counts[0] - 1``, then the next range, …, as one array."""
+    offsets = np.cumsum(counts) - counts
+    return np.arange(int(counts.sum()), dtype=np.int64) + np.repeat(starts - offsets, counts)
+
+
 def _select(search: GuideSearch, hits: Hits | None, request: ScoreRequest, danger: bool):
-    """Per guide of ``search``: its rows to write (its own site left out when asked), cut to
-    the listing limit, in genome order (``danger`` false: Cas-OFFinder keeps the sites with
-    fewest mismatches, then genome order) or most dangerous first (fewest mismatches, highest
-    CFD when scored, genome order; as :class:`~sandgrain.guides.hits.Hits` lists them)."""
+    """The rows to write, the guide (of the batch) of each, and each guide's sites counted:
+    per guide, its rows within its own limit, its on-target (its first 0-mismatch site) left
+    out when asked, cut to the listing limit, in genome order (``danger`` false: Cas-OFFinder
+    keeps the sites with fewest mismatches, then genome order) or most dangerous first (fewest
+    mismatches, highest CFD when scored, genome order; as :class:`~sandgrain.guides.hits.Hits`
+    lists them). Whole guides are handled on the columns; only ordering and cutting look at
+    one guide at a time."""
     t = search.table
-    limit = request.max_offtargets_listed
-    scored = hits is not None and hits.scored
-    picked, owner = [], []
-    totals = np.zeros(len(search.guides), np.int64)
-    for i in range(len(search.guides)):
-        rows = search.rows(i)
-        if request.exclude_on_target and len(rows):
-            zero = rows[t.mismatches[rows] == 0]
-            if len(zero):
-                rows = rows[rows != zero[0]]  # the first 0-mismatch site: the on-target
-        totals[i] = len(rows)
-        mm = t.mismatches[rows] if len(rows) else rows
-        if danger:
-            keys = (rows, -hits.cfd[rows], mm) if scored else (rows, mm)
-            order = np.lexsort(keys)
-            rows = rows[order[:limit] if limit is not None else order]
-        elif limit is not None and len(rows) > limit:
-            rows = rows[np.sort(np.lexsort((rows, mm))[:limit])]
-        picked.append(rows)
-        owner.append(np.full(len(rows), i, np.int64))
+    n = len(search.guides)
+    slots = np.asarray(search.slots, np.int64)
+    limits = np.asarray(search.limits, np.int64)
+    b = search.bounds
+    counts = b[slots + 1] - b[slots]
+    owner = np.repeat(np.arange(n, dtype=np.int64), counts)
+    rows = _ranges(b[slots], counts)  # each guide's rows, in genome order
+    if (limits < search.max_mismatches).any():
+        keep = t.mismatches[rows] <= limits[owner]
+        rows, owner = rows[keep], owner[keep]
+    if request.exclude_on_target:
+        zero = np.flatnonzero(t.mismatches[rows] == 0)
+        _, first = np.unique(owner[zero], return_index=True)
+        keep = np.ones(len(rows), bool)
+        keep[zero[first]] = False  # each guide's first 0-mismatch site: its on-target
+        rows, owner = rows[keep], owner[keep]
+    totals = np.bincount(owner, minlength=n)
     if not request.list_offtargets:
-        picked, owner = [], []
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), totals
+    limit = request.max_offtargets_listed
+    if not danger and (limit is None or (totals <= limit).all()):
+        return rows, owner, totals
+    scored = hits is not None and hits.scored
+    ends = np.cumsum(totals)
+    picked = []
+    for i in np.flatnonzero(totals).tolist():
+        r = rows[ends[i] - totals[i] : ends[i]]
+        mm = t.mismatches[r]
+        if danger:
+            order = np.lexsort((r, -hits.cfd[r], mm) if scored else (r, mm))
+            r = r[order[:limit] if limit is not None else order]
+        elif len(r) > limit:
+            r = r[np.sort(np.lexsort((r, mm))[:limit])]
+        picked.append(r)
+    listed = np.minimum(totals, limit) if limit is not None else totals
     rows = np.concatenate(picked) if picked else np.zeros(0, np.int64)
-    guide = np.concatenate(owner) if owner else np.zeros(0, np.int64)
-    return rows, guide, totals
+    return rows, np.repeat(np.arange(n, dtype=np.int64), listed), totals
 
 
 def _as_index(rows: np.ndarray):
@@ -288,16 +336,18 @@ class _Chunk:
         return mismatch_masks(t.protospacer, self.rows, self.gcodes, self.slot, side == "5")
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _positions(mask: int) -> list[int]:
+    """The mismatch positions of a mask (:meth:`_Chunk.masks`), 1-based, ascending."""
     return [p + 1 for p in range(mask.bit_length()) if mask >> p & 1]
 
 
-def _gene_names(chunk: _Chunk, chroms: list[str], genes) -> tuple[np.ndarray, list[list[str]]]:
+def _gene_names(chunk: _Chunk, chroms: list[str], genes) -> tuple[np.ndarray, list[tuple]]:
     """Per row, the number of its gene list (0: none) and the lists, as
     :class:`~sandgrain.guides.hits.Hits` names the genes a listed site overlaps: looked up once
     per distinct span, and not at all for intergenic sites."""
     ids = np.zeros(chunk.n, np.int64)
-    lists: list[list[str]] = [[]]
+    lists: list[tuple] = [()]
     genic = np.nonzero(chunk.klass != INTERGENIC)[0]
     if not len(genic):
         return ids, lists
@@ -311,7 +361,7 @@ def _gene_names(chunk: _Chunk, chroms: list[str], genes) -> tuple[np.ndarray, li
         names = tuple(dict.fromkeys(g.symbol or g.gene_id for g in found))
         if names not in number:
             number[names] = len(lists)
-            lists.append(list(names))
+            lists.append(names)
         per_span[j] = number[names]
     ids[genic] = per_span[inverse.reshape(-1)]
     return ids, lists
@@ -341,7 +391,8 @@ class _Run:
 
 class _Writer:
     """Writes the chunks of one run; ``danger``: rows most dangerous first (else genome order);
-    ``needs_hits``: the rows' scores, spans and classes (:class:`~.hits.Hits`)."""
+    ``needs_hits``: the rows' scores, spans and classes (:class:`~.hits.Hits`). A text writer
+    makes its fixed tokens, then :meth:`fixed`; each chunk starts with :meth:`tokens_for`."""
 
     danger = True
     needs_hits = True
@@ -350,6 +401,19 @@ class _Writer:
         self.run = run
         self.sink = sink
         self.tokens = Tokens()
+        self.texts: list[_Texts] = []
+
+    def fixed(self, *texts: _Texts) -> None:
+        self.tokens.fix()
+        self.texts = list(texts)
+
+    def tokens_for(self) -> Tokens:
+        """The token table, started over when the formatted values pass :data:`TOKENS_MAX`."""
+        if len(self.tokens) > TOKENS_MAX:
+            self.tokens.reset()
+            for texts in self.texts:
+                texts.known.clear()
+        return self.tokens
 
     def begin(self) -> None:
         pass
@@ -382,6 +446,7 @@ class _CasOffinderWriter(_Writer):
         lay = _Layout().add(ROW_TOKEN, 0).add(ROW_TOKEN, 1).add(INTEGER, 2).text(t, "\t")
         lay.add(BYTES, 0, run.L + run.P).add(ROW_TOKEN, 3).add(INTEGER, 4).text(t, "\n")
         self.layout = lay
+        self.fixed()
 
     def chunk(self, batch: _Batch, c: _Chunk) -> None:
         cols = [
@@ -419,15 +484,19 @@ class _TsvWriter(_Writer):
             lay.text(t, "\t\t")
         lay.add(ROW_TOKEN, 10).add(ROW_TOKEN, 11)  # class, genes
         self.layout = lay
+        self.masks = _Texts(t, lambda m: _cell(_positions(m)) + "\t")
+        self.mit = _Texts(t, _cell)
+        self.cfd = _Texts(t, lambda v: "\t" + _cell(v) + "\t")
+        self.genes = _Texts(t, lambda names: _cell(names) + "\n")
+        self.fixed(self.masks, self.mit, self.cfd, self.genes)
 
     def begin(self) -> None:
         self.sink.write(("\t".join(OFFTARGET_COLUMNS) + "\n").encode())
 
     def chunk(self, batch: _Batch, c: _Chunk) -> None:
         run = self.run
-        tokens = self.tokens.chunk()
+        tokens = self.tokens_for()
         gene_ids, gene_lists = _gene_names(c, run.chroms, run.genome.genes)
-        genes = tokens.add_all(_cell(names) + "\n" for names in gene_lists)
         none = np.zeros(c.n, np.int64)
         cols = [
             self.guide[c.guide],
@@ -437,11 +506,11 @@ class _TsvWriter(_Writer):
             self.strand[c.minus],
             self.pattern[c.pattern],
             c.mismatches,
-            _value_tokens(c.masks(run.side), tokens, lambda m: _cell(_positions(m)) + "\t"),
-            _value_tokens(c.mit, tokens, _cell) if run.scored else none,
-            _value_tokens(c.cfd, tokens, lambda v: "\t" + _cell(v) + "\t") if run.scored else none,
+            self.masks.ids(c.masks(run.side)),
+            self.mit.ids(c.mit) if run.scored else none,
+            self.cfd.ids(c.cfd) if run.scored else none,
             self.klass[c.klass],
-            genes[gene_ids],
+            self.genes.of(gene_lists)[gene_ids],
         ]
         text, _ = self.layout.render(cols, c.letters(False, False), tokens)
         self.sink.write(text)
@@ -492,8 +561,15 @@ class _JsonWriter(_Writer):
         lay.text(t, f',\n{_SITE}"annotation": {{\n{_SITE}  "class": ').add(ROW_TOKEN, 10)
         lay.add(ROW_TOKEN, 11).add(ROW_TOKEN, 12)  # genes, the end (of the list, after the last)
         self.layout = lay
+        self.masks = _Texts(t, lambda m: _json_list([str(p) for p in _positions(m)], 10))
+        # json writes a float as float.__repr__ does (finite: scores are)
+        self.mit = _Texts(t, lambda v: f',\n{_SITE}"mit": {v!r}')
+        self.cfd = _Texts(t, lambda v: f',\n{_SITE}"cfd": {v!r}')
+        self.genes = _Texts(t, lambda names: _json_list([json.dumps(n) for n in names], 12))
+        self.fixed(self.masks, self.mit, self.cfd, self.genes)
         # closed by finish, or with the process when the run fails
         self.spool = tempfile.TemporaryFile(dir=spool_dir, prefix=".sandgrain-offtargets-")  # noqa: SIM115
+        self.spooler = _Background(self.spool)
         self.size = 0
         self.spans: dict[int, tuple[int, int]] = {}
         self.records: list[dict] = []
@@ -501,11 +577,8 @@ class _JsonWriter(_Writer):
 
     def chunk(self, batch: _Batch, c: _Chunk) -> None:
         run = self.run
-        tokens = self.tokens.chunk()
+        tokens = self.tokens_for()
         gene_ids, gene_lists = _gene_names(c, run.chroms, run.genome.genes)
-        genes = tokens.add_all(
-            _json_list([json.dumps(n) for n in names], 12) for names in gene_lists
-        )
         none = np.zeros(c.n, np.int64)
         cols = [
             self.open[(~c.first).astype(np.int64)],
@@ -515,22 +588,16 @@ class _JsonWriter(_Writer):
             self.strand[c.minus],
             self.pattern[c.pattern],
             c.mismatches,
-            _value_tokens(
-                c.masks(run.side), tokens, lambda m: _json_list([str(p) for p in _positions(m)], 10)
-            ),
-            _value_tokens(c.mit, tokens, lambda v: f',\n{_SITE}"mit": {json.dumps(v)}')
-            if run.scored
-            else none,
-            _value_tokens(c.cfd, tokens, lambda v: f',\n{_SITE}"cfd": {json.dumps(v)}')
-            if run.scored
-            else none,
+            self.masks.ids(c.masks(run.side)),
+            self.mit.ids(c.mit) if run.scored else none,
+            self.cfd.ids(c.cfd) if run.scored else none,
             self.klass[c.klass],
-            genes[gene_ids],
+            self.genes.of(gene_lists)[gene_ids],
             self.close[c.last.astype(np.int64)],
         ]
         text, ends = self.layout.render(cols, c.letters(False, False), tokens)
         base = self.size
-        self.spool.write(text)
+        self.spooler.write(text)
         self.size += len(text)
         starts = np.concatenate([[0], ends[:-1]]) + base
         for j in np.nonzero(c.first)[0].tolist():
@@ -548,6 +615,7 @@ class _JsonWriter(_Writer):
         self.records += score_search(search, command=self.run.header["command"])["guides"]
 
     def finish(self) -> None:
+        self.spooler.close()
         doc = dict(self.run.header["document"])
         records = self.records
         assign_ranks(records)  # over all guides; the records stay in input order
@@ -568,11 +636,44 @@ class _JsonWriter(_Writer):
         self.spool.close()
 
     def _copy(self, start: int, end: int) -> None:
+        """Bytes ``start:end`` of the spool onto the sink: in the kernel where it can
+        (``copy_file_range`` to a file, ``sendfile`` to a pipe), else through a buffer."""
+        self.spool.flush()
+        try:
+            src, dst = self.spool.fileno(), self.sink.fileno()
+            self.sink.flush()
+        except (AttributeError, OSError, ValueError):
+            src = dst = None
+        for move in (_copy_file_range, _sendfile):
+            if start < end and dst is not None:
+                start = move(src, dst, start, end)
         self.spool.seek(start)
         while start < end:
             block = self.spool.read(min(_COPY_BYTES, end - start))
             self.sink.write(block)
             start += len(block)
+
+
+def _copy_file_range(src: int, dst: int, start: int, end: int) -> int:
+    """Copies ``src[start:end]`` at ``dst``'s position until done or refused; where it got."""
+    with contextlib.suppress(OSError, AttributeError):
+        while start < end:
+            n = os.copy_file_range(src, dst, end - start, start)
+            if n <= 0:
+                break
+            start += n
+    return start
+
+
+def _sendfile(src: int, dst: int, start: int, end: int) -> int:
+    """As :func:`_copy_file_range`, with ``sendfile`` (any output, a pipe too)."""
+    with contextlib.suppress(OSError, AttributeError):
+        while start < end:
+            n = os.sendfile(dst, src, start, end - start)
+            if n <= 0:
+                break
+            start += n
+    return start
 
 
 class _ParquetWriter(_Writer):
@@ -613,7 +714,12 @@ class _ParquetWriter(_Writer):
     def begin(self) -> None:
         import pyarrow.parquet as pq
 
-        self.writer = pq.ParquetWriter(self.sink, self.schema, compression="zstd")
+        # dictionaries for the columns of few distinct values only: a protospacer's column
+        # would be tried and dropped every row group
+        few = ["guide", "chrom", "strand", "pam", "pam_pattern", "annotation.class"]
+        self.writer = pq.ParquetWriter(
+            self.sink, self.schema, compression="zstd", use_dictionary=few
+        )
 
     def _strings(self, letters: np.ndarray):
         """Rows of a letters array as one string each, without a copy per row."""
@@ -658,6 +764,62 @@ class _ParquetWriter(_Writer):
 # --------------------------------------------------------------------------------------------
 # the run
 # --------------------------------------------------------------------------------------------
+
+
+class _Background:
+    """A binary file written from a thread: the writes (which release the GIL) overlap with
+    making the next chunk. At most :data:`_QUEUED` chunks wait; an error in the thread is
+    raised by the next :meth:`write` or by :meth:`close`. ``flush`` and ``fileno`` wait for
+    the queued chunks first."""
+
+    def __init__(self, sink):
+        self.sink = sink
+        self.queue: queue.Queue = queue.Queue(_QUEUED)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="sandgrain-writer", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            data = self.queue.get()
+            try:
+                if data is None:
+                    return
+                if self.error is None:
+                    self.sink.write(data)
+            except BaseException as exc:  # raised in the caller's thread
+                self.error = exc
+            finally:
+                self.queue.task_done()
+
+    def _check(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def write(self, data) -> int:
+        self._check()
+        self.queue.put(data)
+        return len(data)
+
+    def flush(self) -> None:
+        self.queue.join()
+        self._check()
+        self.sink.flush()
+
+    def fileno(self) -> int:
+        self.flush()
+        return self.sink.fileno()
+
+    def close(self) -> None:
+        """Wait for every chunk to be written; raise the error of one that failed."""
+        if self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()
+        self._check()
+
+
+#: Chunks waiting for the writer thread at most (16 MB each).
+_QUEUED = 2
 
 
 class _TextSink:
@@ -758,7 +920,11 @@ def write_offtargets(
     batches = 0
     spool_dir = None if to_stream else os.path.dirname(os.path.abspath(os.fspath(out)))
     rows_per_chunk = max(1, CHUNK_BYTES // _ROW_BYTES[fmt])
-    with _sink(out, stream) as sink:
+    with _sink(out, stream) as raw, contextlib.ExitStack() as done:
+        # text goes out from a thread (Parquet's writer buffers and compresses on its own)
+        sink = raw if fmt == "parquet" else _Background(raw)
+        if sink is not raw:
+            done.callback(sink.close)
         if fmt == "casoffinder":
             writer = _CasOffinderWriter(run, sink)
         elif fmt == "tsv":

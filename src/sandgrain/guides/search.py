@@ -7,11 +7,12 @@ enumerating every ⌊k/2⌋-mismatch variant of each half-key and checking the s
 buckets finds every hit, each exactly once (see :func:`kernels.search_partition`). Tests compare
 the result with a plain scan of the whole genome. Sites with N count the N as a mismatch.
 
-The search fans out: one task per index partition, all returning hits that are merged in genome
-order. Counts are never capped. On a local store a task memory-maps its partition (no copy). On
-object storage a task reads only the index buckets its guides can hit: the ``.npy`` headers,
-the bucket offsets of the guides' key variants, then the bucket slices of the rests and, for
-the hits alone, their locations — ranged reads, nearby ranges merged
+The search fans out: one task per index partition — and per guide set, when there are fewer
+partitions than workers (:func:`plan_search`) — each returning its hits sorted, merged in
+genome order. Counts are never capped. On a local store a task memory-maps its partition (no
+copy). On object storage a task reads only the index buckets its guides can hit: the ``.npy``
+headers, the bucket offsets of the guides' key variants, then the bucket slices of the rests
+and, for the hits alone, their locations — ranged reads, nearby ranges merged
 (:class:`~sandgrain.guides.siteindex.RangedPartition`). When those ranges would cost at least
 half the partition (many guides touch most buckets; see
 :data:`~sandgrain.guides.siteindex.WHOLE_FRACTION`), or the partition is already in the worker
@@ -27,7 +28,6 @@ import functools
 import itertools
 import json
 import logging
-import os
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -253,14 +253,6 @@ def search_partition(
     hits = task_hits(out, fam, part, parts, want)
     hits["read"] = out["read"]
     return hits
-
-
-def warm_worker(store: dict, index: str, version: str, pid: int, guides_key: str) -> int:
-    """Fan-out task a pool's worker runs before its first search: it imports the search, loads
-    the compiled kernels from numba's cache and maps a partition, by searching one guide with
-    no mismatch. Returns the worker's process id."""
-    search_partition(store, index, version, pid, guides_key, 0)
-    return os.getpid()
 
 
 def _search_partition(

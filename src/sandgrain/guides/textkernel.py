@@ -82,7 +82,7 @@ def assemble(kind, arg, width, cols, fixed, tok_data, tok_off):
     for i in range(n):
         for s in range(nseg):
             k = kind[s]
-            if k == TOKEN or k == ROW_TOKEN:
+            if k == TOKEN or k == ROW_TOKEN:  # noqa: SIM109 (numba-compiled: plain compares)
                 t = arg[s] if k == TOKEN else cols[i, arg[s]]
                 for j in range(tok_off[t], tok_off[t + 1]):
                     out[p] = tok_data[j]
