@@ -61,10 +61,14 @@ class GuideSearch:
     slots: list[int] = field(default_factory=list)
     request: ScoreRequest | None = None
     _bounds: np.ndarray | None = field(default=None, repr=False)
+    _max: int | None = field(default=None, repr=False)
 
     @property
     def max_mismatches(self) -> int:
-        return max(self.limits, default=0)
+        # computed once: rows() asks for it per guide, and a search may hold 100,000 guides
+        if self._max is None:
+            self._max = max(self.limits, default=0)
+        return self._max
 
     @property
     def bounds(self) -> np.ndarray:
