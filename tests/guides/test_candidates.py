@@ -429,3 +429,16 @@ def test_whole_yeast_chromosome_iv_is_over_the_default_limit(yeast):
     exons = [yeast.region("IV:1-600000"), yeast.region("IV:700001-1200000")]
     with pytest.raises(InputError, match=r"target of 2 regions is 1,100,000 bp"):
         find_candidates_in_regions(yeast, exons, "SpCas9")
+
+
+def test_a_gene_without_a_strand_is_read_on_plus(yeast):
+    """GFF3 allows strand ``.``; such a gene is targeted like any other (it raised before)."""
+    import dataclasses
+
+    act1 = yeast.gene("ACT1")
+    unstranded = dataclasses.replace(act1, strand=".")
+    regions = gene_regions(unstranded, "exons")
+    assert [(r.start0, r.end0) for r in regions] == [
+        (r.start0, r.end0) for r in gene_regions(act1, "exons")
+    ]
+    assert all(r.strand == "+" for r in regions)

@@ -329,6 +329,30 @@ def test_fasta_target(indexed, tmp_path):
         design_guides(indexed, fasta=str(path), executor="serial", max_target_bp=50)
 
 
+def test_score_guides_in_batches_equals_one_search(ade2, tef1, indexed, monkeypatch):
+    """Scored a few guides at a time (memory bounded by a batch's sites), the document is the
+    one :func:`score_search` makes from a single search of all the guides."""
+    from sandgrain.guides import design as design_mod
+    from sandgrain.guides.design import score_search, search_guides
+
+    chosen = [g["sequence"] for g in ade2["guides"][:6] + tef1["guides"][:6]]
+    whole = score_search(search_guides(indexed, chosen, executor="serial"))
+    batches = []
+    real = design_mod.iter_search
+
+    def counted(*args, **kwargs):
+        for item in real(*args, **kwargs):
+            batches.append(len(item[1].guides))
+            yield item
+
+    monkeypatch.setattr(design_mod, "iter_search", counted)
+    batched = score_guides(indexed, chosen, executor="serial", batch_hits=5, first_batch=2)
+    assert len(batches) >= 3 and sum(batches) == len(chosen)
+    assert batched["provenance"]["parameters"] == whole["provenance"]["parameters"]
+    assert batched["guides"] == whole["guides"]
+    assert len({g["rank"] for g in batched["guides"]}) == len(chosen)
+
+
 def test_score_guides_take_the_first_perfect_site_as_on_target(ade2, tef1, indexed):
     chosen = [g["sequence"] for g in ade2["guides"][:3]] + ["ACGTACGTACGTACGTACGT"]
     doc = score_guides(indexed, [s.lower() for s in chosen], executor="serial")

@@ -223,52 +223,6 @@ def _score_request(
     return open_genome(_store(ctx), genome), request
 
 
-def _search(
-    ctx: typer.Context,
-    genome: str,
-    guides_source: str,
-    *,
-    nuclease,
-    pam,
-    guide_length,
-    pam_side,
-    offtarget_pams,
-    max_mismatches: int,
-    max_offtargets_listed: int | None,
-    list_offtargets: bool,
-    exclude_on_target: bool,
-    out: str | None,
-    quiet: bool,
-    lines=None,
-):
-    """Shared by ``score`` and ``offtargets``: read the guides (unless ``lines`` were read
-    already), search them once."""
-    # the search stack (numpy, numba) is imported here, not for `sandgrain guides --help`
-    from ..guides.design import search_guides
-
-    g, request = _score_request(
-        ctx,
-        genome,
-        guides_source,
-        nuclease=nuclease,
-        pam=pam,
-        guide_length=guide_length,
-        pam_side=pam_side,
-        offtarget_pams=offtarget_pams,
-        max_mismatches=max_mismatches,
-        max_offtargets_listed=max_offtargets_listed,
-        list_offtargets=list_offtargets,
-        exclude_on_target=exclude_on_target,
-        out=out,
-        lines=lines,
-    )
-    settings = ctx.obj
-    with task_progress(f"off-target search in {g.name}", quiet, unit="sites") as progress:
-        return search_guides(
-            g, request, executor=settings.executor, retries=settings.retries, progress=progress
-        )
-
-
 _GUIDES_HELP = (
     "File of guides, one per line (protospacers without PAM; Cas-OFFinder input lines too), "
     "or - for stdin."
@@ -304,11 +258,11 @@ def score(
 ) -> None:
     """Score given guides: genome-wide sites, MIT/CFD specificity, rank (the first perfect site
     of each guide taken as its on-target)."""
-    from ..guides.design import score_search
+    from ..guides.design import score_guides
     from ..guides.formats import to_json, to_tsv, write_output
 
     fmt = _choice(fmt, ("tsv", "json"), "--format")
-    search = _search(
+    g, request = _score_request(
         ctx,
         genome,
         guides,
@@ -322,9 +276,13 @@ def score(
         list_offtargets=fmt == "json",
         exclude_on_target=not no_exclude_on_target,
         out=out,
-        quiet=quiet,
     )
-    doc = score_search(search)
+    settings = ctx.obj
+    # a batch of guides at a time: memory bounded by a batch's sites, not by all of them
+    with task_progress(f"off-target search in {g.name}", quiet, unit="sites") as progress:
+        doc = score_guides(
+            g, request, executor=settings.executor, retries=settings.retries, progress=progress
+        )
     write_output(to_tsv(doc) if fmt == "tsv" else to_json(doc), out)
     if fmt == "json":
         _truncation_notes(doc, max_offtargets_listed)

@@ -182,7 +182,9 @@ def gene_regions(gene, within: str = "exons") -> list[Region]:
 
     ``within``: ``exons`` (default; a gene without exon records is one exon, itself), ``cds``
     (coding parts; a gene without CDS, e.g. a tRNA, is an error) or ``gene`` (its whole span,
-    introns included). Regions carry the gene's strand.
+    introns included). Regions carry the gene's strand; a gene whose strand the annotation does
+    not give (``.``, as GFF3 allows) is read on ``+`` (guides are searched on both strands
+    anyway; only positions measured along the gene, such as % into the CDS, assume it).
     """
     key = check_within(within)
     name = getattr(gene, "symbol", None) or getattr(gene, "gene_id", "the gene")
@@ -199,7 +201,8 @@ def gene_regions(gene, within: str = "exons") -> list[Region]:
                 f"gene {name}{kind} has no CDS: it codes for no protein in the annotation; "
                 f"target its exons (--within exons) or its whole span (--within gene)"
             )
-    return [Region(gene.chrom, s, e, gene.strand) for s, e in _merge(parts)]
+    strand = gene.strand if gene.strand in ("+", "-") else "+"
+    return [Region(gene.chrom, s, e, strand) for s, e in _merge(parts)]
 
 
 def check_target_size(total: int, what: str, max_bp: int | None) -> None:

@@ -65,11 +65,21 @@ guide with a million sites costs arrays, not a million dicts.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 from ..genome.store import Genome
 from ..provenance import provenance
-from .batch import Cancel, GuideSearch, Progress, open_guide_index, run_search
+from .batch import (
+    BATCH_HITS,
+    FIRST_BATCH,
+    Cancel,
+    GuideSearch,
+    Progress,
+    iter_search,
+    open_guide_index,
+    run_search,
+)
 from .cds import cds_position, gene_at_cut
 from .context import ContextReader
 from .document import assign_ranks, guide_flags, inputs, nuclease_parameters, ranking, record
@@ -323,10 +333,13 @@ def score_search(search: GuideSearch, *, command: str = "guides score") -> dict:
     """The document of :func:`score_guides` from a finished :func:`search_guides`, with the
     listing and on-target options of its request (``command`` names the command in the
     provenance record)."""
+    return _score_document(search, _score_records(search), command)
+
+
+def _score_records(search: GuideSearch) -> list[dict]:
+    """The guide records of a finished search (in its guides' order, ranks not set)."""
     req = search.request
-    nuc = search.nuclease
     hits = Hits(search)
-    k = search.max_mismatches
     records = []
     for i, (guide, limit) in enumerate(zip(search.guides, search.limits, strict=True)):
         upper = guide.upper()
@@ -346,6 +359,15 @@ def score_search(search: GuideSearch, *, command: str = "guides score") -> dict:
         fields["on_target"] = hits.on_target_dict(own) if own is not None else None
         fields["flags"] = guide_flags(fields)
         records.append(record(fields))
+    return records
+
+
+def _score_document(search: GuideSearch, records: list[dict], command: str) -> dict:
+    """The score document of ``search``'s guides (a finished search, or the empty one that
+    names them all) from their ``records``."""
+    req = search.request
+    nuc = search.nuclease
+    k = search.max_mismatches
     assign_ranks(records)  # ranks set; the records stay in input order
     parameters = {
         "guides": len(search.guides),
@@ -376,6 +398,9 @@ def score_guides(
     retries: int = 2,
     progress: Progress | None = None,
     cancel: Cancel | None = None,
+    command: str = "guides score",
+    batch_hits: int = BATCH_HITS,
+    first_batch: int = FIRST_BATCH,
     **options,
 ) -> dict:
     """Score given guides (protospacers without PAM) against ``genome``.
@@ -389,14 +414,25 @@ def score_guides(
     (``exclude_on_target=False`` leaves every site in: a guide from the genome then counts its
     own site under 0 mismatches and is flagged by the ranking). Position fields (``pam``,
     ``chrom``, ``start``…) and ``ruleset1`` (no 30-mer context) are ``None``.
+
+    The guides are searched in batches whose hits fit a memory budget (``batch_hits``; see
+    :func:`~sandgrain.guides.batch.iter_search`): each batch is scored and its hits let go, so
+    memory is bounded by a batch and the guide records, never by all the sites (``first_batch``:
+    the guides of the first batch).
     """
-    search = search_guides(
-        genome,
-        request,
-        executor=executor,
-        retries=retries,
-        progress=progress,
-        cancel=cancel,
-        **options,
-    )
-    return score_search(search)
+    req = _request(ScoreRequest, request, options)
+    nuc = req.nuclease
+    family, index = open_guide_index(genome, nuc)
+    guides, limits = list(req.guides), list(req.limits)
+    records: list[dict] = []
+    batches = iter_search(
+        genome, guides, limits, nuc, family, index, executor=executor, retries=retries,
+        progress=progress, cancel=cancel, request=req, batch_hits=batch_hits,
+        first_batch=first_batch,
+    )  # fmt: skip
+    with contextlib.closing(batches):
+        for _, search in batches:
+            records.extend(_score_records(search))
+            del search
+    whole = GuideSearch(genome, nuc, family, index, guides, limits, request=req)
+    return _score_document(whole, records, command)
