@@ -80,17 +80,14 @@ from .batch import (
     open_guide_index,
     run_search,
 )
-from .cds import cds_position, gene_at_cut
 from .context import ContextReader
 from .document import assign_ranks, guide_flags, inputs, nuclease_parameters, ranking, record
 from .efficiency import EFFICIENCY_MODEL, efficiency_fields
 from .features import (
     CHOPCHOP_BACKBONE,
-    cloning_oligos,
     feature_flags,
-    restriction_sites,
-    self_complementarity,
 )
+from .fields import feature_fields, guide_fields
 from .hits import Hits
 from .nucleases import Nuclease, is_spcas9_like
 from .ontarget import ContextMatcher
@@ -135,10 +132,6 @@ def check_design(genome: Genome, request: DesignRequest) -> Target:
     check_index(genome, request.nuclease)
     return target
 
-
-#: Bases read each side of a cut for the restriction sites it would destroy (the longest
-#: recognition site in :data:`~sandgrain.guides.features.COMMON_ENZYMES` is 8 bp).
-_RESTRICTION_FLANK = 10
 
 
 def _primers(genome, target, candidates, req, executor, retries, cancel) -> list | None:
@@ -248,19 +241,8 @@ def design_guides(
                 own = hits.site_row(i, c.chrom, c.site_start0, c.strand)
             else:
                 own = matcher.choose(i, c)
-        fields = c.to_dict()
-        fields.update(efficiency[i])
-        gene = gene_at_cut(genes, c.chrom, c.cut, prefer=target.gene) if genes else None
-        if gene is not None:
-            fields.update(cds_position(gene, c.cut))
-        fields.update(hits.summary(i, k, req.max_offtargets_listed, req.list_offtargets, own))
-        fields["on_target"] = hits.on_target_dict(own) if own is not None else None
-        fields["self_complementarity"] = self_complementarity(c.protospacer, scaffold)
-        window = reader.around_cut(c, _RESTRICTION_FLANK, _RESTRICTION_FLANK)
-        fields["restriction_sites"] = (
-            restriction_sites(window, _RESTRICTION_FLANK) if window else None
-        )
-        fields["oligos"] = cloning_oligos(c.protospacer) if scored else None
+        fields = guide_fields(c, i, efficiency[i], genes, target.gene, hits, req, own)
+        fields.update(feature_fields(c, reader, scored))
         fields["primers"] = primers[i] if primers is not None else None
         fields["variants"] = variants[i] if variants is not None else None
         extra = feature_flags(c.protospacer, scaffold) + (["variant"] if fields["variants"] else [])

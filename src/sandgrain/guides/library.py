@@ -83,17 +83,14 @@ from .candidates import (
     find_candidates_in_regions,
     gene_regions,
 )
-from .cds import cds_position, gene_at_cut
 from .context import ContextReader
 from .document import assign_ranks, guide_flags, inputs, nuclease_parameters, ranking, record
 from .efficiency import EFFICIENCY_MODEL, efficiency_fields
 from .features import (
     CHOPCHOP_BACKBONE,
-    cloning_oligos,
     feature_flags,
-    restriction_sites,
-    self_complementarity,
 )
+from .fields import feature_fields, guide_fields
 from .formats import check_output_path, to_tsv
 from .hits import Hits
 from .nucleases import Nuclease, is_spcas9_like
@@ -152,7 +149,6 @@ PART_FORMAT = "sandgrain.guide-library-part"
 PART_VERSION = 1
 
 #: Bases each side of the cut searched for restriction sites (as ``guides design`` does).
-_RESTRICTION_FLANK = 10
 
 #: Gene names listed in messages before "and N more".
 _SHOWN = 10
@@ -518,7 +514,6 @@ def ranking_records(
     counts the time that score took as its ``efficiency`` step.
     """
     nuc = request.nuclease
-    k = request.max_mismatches
     reader = ContextReader(genome, list(candidates))
     with clock.step("efficiency") if clock is not None else contextlib.nullcontext():
         efficiency = _ranking_efficiency(candidates, reader, nuc, request.tracr)
@@ -529,15 +524,7 @@ def ranking_records(
         own = None
         if request.exclude_on_target:
             own = hits.site_row(i, c.chrom, c.site_start0, c.strand)
-        fields = c.to_dict()
-        fields.update(efficiency[i])
-        gene = gene_at_cut(genes, c.chrom, c.cut, prefer=targets[i].gene)
-        if gene is not None:
-            fields.update(cds_position(gene, c.cut))
-        fields.update(
-            hits.summary(i, k, request.max_offtargets_listed, request.list_offtargets, own)
-        )
-        fields["on_target"] = hits.on_target_dict(own) if own is not None else None
+        fields = guide_fields(c, i, efficiency[i], genes, targets[i].gene, hits, request, own)
         fields["flags"] = guide_flags(fields, feature_flags(c.protospacer, scaffold))
         out.append(record(fields))
     return out
@@ -554,17 +541,13 @@ def complete_records(
         return
     nuc = request.nuclease
     scored = is_spcas9_like(nuc)
-    scaffold = CHOPCHOP_BACKBONE if scored else None
     reader = ContextReader(genome, candidates)
     efficiency = efficiency_fields(candidates, reader, nuc, tracr=request.tracr)
     for rec, c, values in zip(records, candidates, efficiency, strict=True):
         if rec["efficiency"] != values["efficiency"]:  # the ranking used this very score
             raise RuntimeError("the library's ranking efficiency differs from the design's")
         rec.update(values)
-        rec["self_complementarity"] = self_complementarity(c.protospacer, scaffold)
-        window = reader.around_cut(c, _RESTRICTION_FLANK, _RESTRICTION_FLANK)
-        rec["restriction_sites"] = restriction_sites(window, _RESTRICTION_FLANK) if window else None
-        rec["oligos"] = cloning_oligos(c.protospacer) if scored else None
+        rec.update(feature_fields(c, reader, scored))
 
 
 def _ranking_efficiency(
