@@ -148,8 +148,6 @@ GENE_FIELDS = ("target", "target_id", "within")
 PART_FORMAT = "sandgrain.guide-library-part"
 PART_VERSION = 1
 
-#: Bases each side of the cut searched for restriction sites (as ``guides design`` does).
-
 #: Gene names listed in messages before "and N more".
 _SHOWN = 10
 
