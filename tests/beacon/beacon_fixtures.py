@@ -109,6 +109,9 @@ MODEL = {
     "individual": "individuals",
     "dataset": "datasets",
     "cohort": "cohorts",
+    "biosample": "biosamples",
+    "run": "runs",
+    "analysis": "analyses",
 }
 
 

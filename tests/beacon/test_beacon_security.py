@@ -354,9 +354,9 @@ def test_granularity_matrix(idp, config, cache):
     other = auth(idp.token("alice", datasets=["another"]), config, cache)
     expected = {
         "anonymous": {"public": "count", "registered": None, "controlled": None},
-        "registered": {"public": "count", "registered": "record", "controlled": None},
-        "holder": {"public": "count", "registered": "record", "controlled": "record"},
-        "other": {"public": "count", "registered": "record", "controlled": None},
+        "registered": {"public": "count", "registered": "count", "controlled": None},
+        "holder": {"public": "count", "registered": "count", "controlled": "record"},
+        "other": {"public": "count", "registered": "count", "controlled": None},
     }
     people = {"anonymous": anonymous, "registered": registered, "holder": holder, "other": other}
     got = {
@@ -370,7 +370,7 @@ def test_max_granularity_is_configurable(idp, cache):
     config = idp.config(max_granularity={"public": "boolean", "controlled": "count"})
     holder = auth(idp.token("alice", datasets=["ds"]), config, cache)
     assert granularity_for(holder, "ds", "public", config) == "boolean"
-    assert granularity_for(holder, "ds", "registered", config) == "record"  # default kept
+    assert granularity_for(holder, "ds", "registered", config) == "count"  # default kept
     assert granularity_for(holder, "ds", "controlled", config) == "count"
 
 
@@ -395,10 +395,12 @@ def test_clamp():
 # --------------------------------------------------------------------------------------------
 
 
-def test_protect_count_off_by_default():
+def test_protect_count_on_by_default_and_can_be_turned_off():
     config = SecurityConfig()
-    assert [protect_count(n, config)[0] for n in (0, 1, 2, 7, 1000)] == [0, 1, 2, 7, 1000]
-    assert protect_count(1, config)[1] == {"countPrecision": "exact"}
+    assert [protect_count(n, config)[0] for n in (0, 1, 2, 7, 1000)] == [0, 5, 5, 7, 1000]
+    off = SecurityConfig(min_count=0)
+    assert [protect_count(n, off)[0] for n in (0, 1, 2, 7, 1000)] == [0, 1, 2, 7, 1000]
+    assert protect_count(1, off)[1] == {"countPrecision": "exact"}
 
 
 def test_protect_count_threshold():
@@ -628,8 +630,8 @@ def test_malformed_audit_events_are_refused(database, event):
         AuditLog(database).record(event)
 
 
-def test_audit_failures_do_not_reach_the_request(database, monkeypatch, caplog):
-    log = AuditLog(database)
+def test_audit_failures_do_not_reach_the_request_when_failing_open(database, monkeypatch, caplog):
+    log = AuditLog(database, fail_closed=False)
 
     def broken(**kwargs):
         raise StorageError("cannot commit to database x: disk I/O error")
@@ -648,11 +650,13 @@ def test_config_defaults(tmp_path):
     config = SecurityConfig()
     assert config.max_granularity == {
         "public": "count",
-        "registered": "record",
+        "registered": "count",  # record level (carrier ids) is an explicit choice
         "controlled": "record",
     }
     assert config.algorithms == ("RS256", "ES256") and config.leeway_s == 30
-    assert config.min_count == 0 and config.budget_limit == 1000
+    assert config.min_count == 5 and config.budget_limit == 1000
+    assert config.group_tracking == "global" and config.rare_hidden_tiers == ("public",)
+    assert config.rare_min_carriers == 5 and config.risk_budget == 2000
     assert config.budget_window_s == 3600
     home = Settings(home=str(tmp_path))
     assert config.database_url(home) == home.database_url

@@ -3,7 +3,8 @@
 Each derives from a :mod:`sandgrain.errors` type, so the interfaces turn it into a Beacon error
 response (or a CLI message) by its :attr:`~sandgrain.errors.SandgrainError.http_status`:
 401 for a token that cannot be verified, 403 for data the caller may not see, 429 for a used-up
-query budget, 503 when a dataset changed under a query or the spec files are missing.
+query budget, 413 for a request body over the size limit, 503 when a dataset changed under a
+query, the spec files are missing or the audit log cannot be written.
 """
 
 from __future__ import annotations
@@ -34,6 +35,25 @@ class BudgetExceededError(SandgrainError):
     def __init__(self, message: str, retry_after_s: int = 0):
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class RequestTooLargeError(SandgrainError):
+    """A request body over the Beacon's size limit (``SANDGRAIN_BEACON_MAX_BODY``)."""
+
+    http_status = 413
+    title = "Content too large"
+
+
+class AuditUnavailableError(StorageError):
+    """The audit log could not be written, and the Beacon fails closed: no answer goes out
+    that is not in the log."""
+
+
+class AuditChainBrokenError(SandgrainError):
+    """The audit log's hash chain does not hold: a row was changed, inserted or deleted."""
+
+    http_status = 500
+    title = "Audit log tampered with"
 
 
 class DatasetChangedError(StorageError):

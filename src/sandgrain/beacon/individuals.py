@@ -12,6 +12,22 @@ case-insensitive:
 ``diseases``, ``phenotypicFeatures`` (or ``phenotypic_features``, ``phenotypes``)
     terms separated by ``;`` or ``,``.
 
+``age``
+    age at data collection: years (``45``) or an ISO 8601 duration (``P45Y6M``); filtered with
+    ``age>5`` (:mod:`sandgrain.beacon.filters`).
+``cohorts`` (or ``cohort``)
+    names of the study-defined cohorts the individual belongs to, separated by ``;`` or ``,``;
+    each name becomes a cohort ``<dataset>:<name>`` beside the dataset's beacon-defined one.
+``biosampleStatus``, ``sampleOriginType`` (terms), ``collectionDate`` (``YYYY-MM-DD``)
+    the sample's biosample (without them: ``NCIT:C17998`` unknown, see
+    :mod:`sandgrain.beacon.entries`).
+``runDate`` (``YYYY-MM-DD``), ``platform``, ``libraryStrategy``, ``librarySelection``,
+``libraryLayout``
+    the sequencing run; an individual has a run only when its ``runDate`` is given.
+``analysisDate`` (``YYYY-MM-DD``), ``pipelineName``, ``variantCaller``, ``aligner``
+    the analysis that called the sample's genotypes (else the VCF header's, see
+    :mod:`sandgrain.beacon.entries`).
+
 A term is ``CURIE`` or ``CURIE|label`` (``HP:0001250|Seizure``); a word without a prefix is kept
 as a label-only term with an id ``sandgrain:<word>``. JSON may be a list of such rows, or of
 objects whose term fields are already ``{"id": …, "label": …}``.
@@ -23,6 +39,7 @@ import csv
 import io
 import json
 import re
+from datetime import date
 
 from ..errors import InputError
 
@@ -56,7 +73,33 @@ _ALIASES = {
     "phenotypicfeatures": "phenotypic_features",
     "phenotypic_features": "phenotypic_features",
     "phenotypes": "phenotypic_features",
+    "age": "age",
+    "cohorts": "cohorts",
+    "cohort": "cohorts",
+    "biosamplestatus": "biosample_status",
+    "sampleorigintype": "sample_origin_type",
+    "collectiondate": "collection_date",
+    "rundate": "run_date",
+    "platform": "platform",
+    "librarystrategy": "library_strategy",
+    "libraryselection": "library_selection",
+    "librarylayout": "library_layout",
+    "analysisdate": "analysis_date",
+    "pipelinename": "pipeline_name",
+    "variantcaller": "variant_caller",
+    "aligner": "aligner",
 }
+#: Fields of the sample's biosample, run and analysis (record key → its fields).
+SAMPLE_FIELDS = {
+    "biosample": ("biosample_status", "sample_origin_type", "collection_date"),
+    "run": ("run_date", "platform", "library_strategy", "library_selection", "library_layout"),
+    "analysis": ("analysis_date", "pipeline_name", "variant_caller", "aligner"),
+}
+_TERM_SAMPLE_FIELDS = ("biosample_status", "sample_origin_type")
+_DATE_FIELDS = ("collection_date", "run_date", "analysis_date")
+_COHORT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+#: Scopes of the terms individuals carry: every entry type answers through its individuals.
+TERM_SCOPES = ["individual", "biosample", "run", "analysis", "genomicVariation"]
 TERM_FIELDS = ("sex", "ethnicity", "geographic_origin")
 LIST_FIELDS = ("diseases", "phenotypic_features")
 
@@ -135,8 +178,70 @@ def parse_individuals(data: bytes, filename: str, samples: list[str]) -> list[di
             record[f] = term(fields.get(f), field=f)
         for f in LIST_FIELDS:
             record[f] = _terms(fields.get(f), f)
+        where = f"{filename}: individual {ident!r}"
+        age = _age(fields.get("age"), where)
+        if age:
+            record["age"] = age
+        cohorts = _cohorts(fields.get("cohorts"), where)
+        if cohorts:
+            record["cohorts"] = cohorts
+        for key, names in SAMPLE_FIELDS.items():
+            part = {}
+            for name in names:
+                value = _sample_field(name, fields.get(name), where)
+                if value is not None:
+                    part[name] = value
+            if part:
+                record[key] = part
         out.append(record)
     return out
+
+
+def _text(value) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _age(value, where: str) -> dict | None:
+    from .filters import years
+
+    text = _text(value)
+    if not text:
+        return None
+    try:
+        years(text)
+    except InputError as exc:
+        raise InputError(f"{where}: {exc}") from None
+    text = text.upper()
+    return {"iso8601duration": text if text.startswith("P") else f"P{text}Y"}
+
+
+def _cohorts(value, where: str) -> list[str]:
+    items = value if isinstance(value, list) else re.split(r"[;,]", _text(value))
+    names = [_text(v) for v in items if _text(v)]
+    for name in names:
+        if not _COHORT.match(name):
+            raise InputError(
+                f"{where}: cohort name {name!r:.40} must be letters, digits, '.', '_' or '-'"
+            )
+    return list(dict.fromkeys(names))
+
+
+def _sample_field(name: str, value, where: str):
+    if name in _TERM_SAMPLE_FIELDS:
+        return term(value, field=name)
+    text = _text(value)
+    if not text:
+        return None
+    if name in _DATE_FIELDS:
+        try:
+            return date.fromisoformat(text).isoformat()
+        except ValueError:
+            raise InputError(f"{where}: {name} {text!r:.40} is not a date YYYY-MM-DD") from None
+    if name == "library_layout":
+        if text.upper() not in ("PAIRED", "SINGLE"):
+            raise InputError(f"{where}: libraryLayout is PAIRED or SINGLE (got {text!r:.20})")
+        return text.upper()
+    return text
 
 
 def individual_terms(record: dict) -> set[str]:
@@ -148,16 +253,36 @@ def individual_terms(record: dict) -> set[str]:
 
 
 def filtering_terms(individuals: list[dict]) -> dict[str, dict]:
-    """Every term used by any individual: id → {id, label, type, scopes, count}."""
+    """Every term used by any individual (its biosample's included), and the alphanumeric
+    fields they have (``age``, ``sex``, ``cohort``): id → {id, label?, type?, scopes, values?}.
+
+    Every entry type answers through its individuals (variants through their carriers), so
+    every term's scopes are all of :data:`TERM_SCOPES`. Only terms some individual carries
+    are listed; a filter on an ancestor (``HP:0000707``) works too (descendant terms).
+    """
     found: dict[str, dict] = {}
+    fields: dict[str, set[str]] = {}
     for record in individuals:
         terms = [record[f] for f in TERM_FIELDS if record.get(f)]
         for f in LIST_FIELDS:
             terms.extend(record.get(f) or ())
+        sample = record.get("biosample") or {}
+        terms.extend(sample[f] for f in _TERM_SAMPLE_FIELDS if sample.get(f))
         for t in terms:
             entry = found.setdefault(
-                t["id"], {"id": t["id"], "type": "ontologyTerm", "scopes": ["individuals"]}
+                t["id"], {"id": t["id"], "type": "ontologyTerm", "scopes": list(TERM_SCOPES)}
             )
             if t.get("label") and "label" not in entry:
                 entry["label"] = t["label"]
+        if record.get("sex"):
+            fields.setdefault("sex", set()).add(record["sex"].get("label") or record["sex"]["id"])
+        if record.get("age"):
+            fields.setdefault("age", set())
+        if record.get("cohorts"):
+            fields.setdefault("cohort", set()).update(record["cohorts"])
+    for name, values in fields.items():
+        entry = {"id": name, "type": "alphanumeric", "scopes": list(TERM_SCOPES)}
+        if values:
+            entry["values"] = sorted(values)
+        found[name] = entry
     return found

@@ -19,6 +19,7 @@ ploidy: counts for any subset of individuals (filters, revoked consent) are then
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
@@ -26,6 +27,7 @@ import json
 import os
 import uuid
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -409,6 +411,26 @@ def ingest_window(
 
 
 # -- the whole ingest ------------------------------------------------------------------------------
+#: VCF header lines kept in the dataset's metadata: what the biosamples, runs and analyses of the
+#: Beacon say about how the genotypes were made (:mod:`sandgrain.beacon.entries`).
+HEADER_FACTS = ("fileDate", "source", "reference")
+
+
+def vcf_header_facts(header) -> dict[str, str]:
+    """``##fileDate``, ``##source`` and ``##reference`` of a VCF header (first of each), as
+    written; a ``fileDate`` (VCF 4.x: ``YYYYMMDD``) also as ``YYYY-MM-DD`` when it is a date."""
+    facts: dict[str, str] = {}
+    for record in header.records:
+        key = getattr(record, "key", None)
+        if key in HEADER_FACTS and key not in facts and record.value:
+            facts[key] = str(record.value).strip()[:500]
+    text = facts.get("fileDate", "")
+    if len(text) == 8 and text.isdigit():
+        with contextlib.suppress(ValueError):  # not a calendar date: kept only as written
+            facts["fileDateIso"] = date(int(text[:4]), int(text[4:6]), int(text[6:])).isoformat()
+    return facts
+
+
 def ingest(
     store: Store,
     dataset_id: str,
@@ -446,6 +468,7 @@ def ingest(
             raise InputError(f"{vcf_path.name}: cannot read the VCF header ({exc})") from None
         finally:
             pysam.set_verbosity(quiet)
+        described_by = vcf_header_facts(header)
         samples = list(header.samples)
         if len(set(samples)) != len(samples):
             raise InputError(f"{vcf_path.name}: sample names repeat in the header")
@@ -518,6 +541,7 @@ def ingest(
                 "ref_checked": sum(r.get("ref_checked", 0) for r in results),
                 "reference_genome": genome.name if genome is not None else None,
                 "skipped_alleles": sum(r.get("skipped", 0) for r in results),
+                "vcf_header": described_by,
             }
             inputs = [{"source": str(vcf_path), "sha256": sha256_file(vcf_path)}]
             if individuals is not None:

@@ -30,6 +30,7 @@ from typing import Any, Literal
 from sandgrain.config import Settings
 from sandgrain.errors import InputError
 
+from .network import RemoteBeacon, remote_beacons
 from .request import GRANULARITIES
 from .settings import BeaconSettings
 
@@ -91,7 +92,8 @@ class SecurityConfig:
     ----------
     max_granularity
         The most a dataset of each access tier may reveal, per tier: ``{"public": "count",
-        "registered": "record", "controlled": "record"}`` by default; tiers left out keep their
+        "registered": "count", "controlled": "record"}`` by default (record level, which lists
+        carriers, is an explicit choice for registered data); tiers left out keep their
         default. Values: ``boolean`` < ``count`` < ``record``.
     oidc_issuers
         Trusted login issuers (``issuer``, ``audience``, ``jwks_uri``). A token from any other
@@ -109,8 +111,9 @@ class SecurityConfig:
         dataset's URL at the DAC). A dataset not listed is granted by a visa whose value is the
         dataset id itself; a listed dataset only by its listed values.
     min_count
-        Counts from 1 to ``min_count - 1`` are never reported exactly (0 = off; e.g. 5); see
-        :func:`protect_count`.
+        Counts of *individuals* from 1 to ``min_count - 1`` are never reported exactly (default
+        5; 0 = off); see :func:`protect_count`. Filtered groups smaller than this, or that
+        would isolate fewer people together with groups answered before, are refused.
     count_precision
         How counts are reported (Beacon v2.2 ``countPrecision``): ``exact`` (default: counts as
         they are, apart from the ``min_count`` rule), ``imprecise`` (the same, but ``min_count``
@@ -136,23 +139,51 @@ class SecurityConfig:
     http_timeout_s
         Timeout of one JWKS fetch, seconds (default 5): an unreachable issuer costs a request at
         most this long, then 401.
+    group_tracking
+        The differencing defence (:mod:`sandgrain.beacon.groups`): ``global`` (default: the
+        answered filter groups of a dataset are shared by all callers, so colluding callers
+        cannot combine answers), ``requester`` (one set per caller) or ``off``. Needs
+        ``min_count`` ≥ 2.
+    max_tracked_groups
+        Filter sets remembered per dataset (default 10,000); past it new ones are refused.
+    rare_hidden_tiers
+        Access tiers whose rare alleles are answered as absent to callers without record-level
+        access (default ``["public"]``; :mod:`sandgrain.beacon.risk`).
+    rare_min_carriers
+        An allele carried by fewer individuals of the answering group is rare (default 5;
+        0 = off).
+    rare_allele_frequency
+        An allele below this frequency in the answering group is rare too (default 0 = off).
+    risk_budget
+        Risk a caller may spend per ``budget_window_s`` (default 2,000; 0 = unlimited): a query
+        costs 1, an answer showing a rare allele more (:func:`sandgrain.beacon.risk.query_cost`).
+    rare_cost_frequency
+        Shown alleles below this frequency cost more than 1 (default 0.01).
+    max_query_cost
+        The most one query costs (default 16).
+    rare_query_limit
+        Queries touching rare alleles (shown or hidden) a caller may make per window before all
+        its genomic queries are refused (default 200; 0 = unlimited).
     admins
         Token subjects (``sub`` of a valid access token) allowed to use the admin API
         (``/api/beacon/admin/…``: revoke and restore consent). Empty: no admin API.
     stores
         More stores to answer from besides the main one (federation): a list of
         ``{"url": "s3://bucket/prefix", "storage_options": {…}}``.
+    network
+        Remote Beacons this one also asks (Beacon Network aggregator mode,
+        :mod:`sandgrain.beacon.network`): a list of ``{"url", "name", "timeout_s",
+        "forward_token", "max_bytes"}`` (:class:`~sandgrain.beacon.network.RemoteBeacon`; only
+        ``url`` is required). Empty (default): no network.
     """
 
-    max_granularity: Mapping[str, str] = field(
-        default_factory=lambda: {"public": "count", "registered": "record", "controlled": "record"}
-    )
+    max_granularity: Mapping[str, str] = field(default_factory=lambda: dict(_DEFAULT_MAX))
     oidc_issuers: tuple[OidcIssuer, ...] = ()
     algorithms: tuple[str, ...] = ("RS256", "ES256")
     leeway_s: float = 30
     visa_issuers: tuple[VisaIssuer, ...] = ()
     visa_values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    min_count: int = 0
+    min_count: int = 5
     count_precision: Literal["exact", "imprecise", "rounded"] = "exact"
     round_to: int = 10
     small_counts: Literal["threshold", "zero", "hide"] = "threshold"
@@ -161,8 +192,18 @@ class SecurityConfig:
     audit_db: str | None = None
     jwks_ttl_s: float = 300
     http_timeout_s: float = 5
+    group_tracking: Literal["global", "requester", "off"] = "global"
+    max_tracked_groups: int = 10_000
+    rare_hidden_tiers: tuple[str, ...] = ("public",)
+    rare_min_carriers: int = 5
+    rare_allele_frequency: float = 0.0
+    risk_budget: float = 2000
+    rare_cost_frequency: float = 0.01
+    max_query_cost: int = 16
+    rare_query_limit: int = 200
     admins: tuple[str, ...] = ()
     stores: tuple[Mapping[str, Any], ...] = ()
+    network: tuple[RemoteBeacon, ...] = ()
 
     def __post_init__(self) -> None:
         # Normalise containers that came from JSON/TOML (lists, dicts) into immutable forms.
@@ -171,10 +212,14 @@ class SecurityConfig:
         set_(self, "visa_issuers", tuple(_as_issuer(i, VisaIssuer) for i in self.visa_issuers))
         set_(self, "algorithms", tuple(self.algorithms))
         set_(self, "admins", tuple(str(a) for a in self.admins))
+        if isinstance(self.rare_hidden_tiers, str):
+            set_(self, "rare_hidden_tiers", (self.rare_hidden_tiers,))
+        set_(self, "rare_hidden_tiers", tuple(self.rare_hidden_tiers))
         for spec in self.stores:
             if not isinstance(spec, Mapping) or not spec.get("url"):
                 raise InputError("each entry of stores needs a url")
         set_(self, "stores", tuple(dict(spec) for spec in self.stores))
+        set_(self, "network", remote_beacons(self.network))
         if isinstance(self.max_granularity, Mapping):
             set_(self, "max_granularity", {**_DEFAULT_MAX, **dict(self.max_granularity)})
         if isinstance(self.visa_values, Mapping):
@@ -223,6 +268,27 @@ class SecurityConfig:
             )
         if self.count_precision == "imprecise" and self.min_count < 1:
             raise InputError("count_precision 'imprecise' needs min_count of 1 or more (e.g. 5)")
+        for tier in self.rare_hidden_tiers:
+            if tier not in TIERS:
+                raise InputError(
+                    f"rare_hidden_tiers: unknown tier {tier!r}; use {', '.join(TIERS)}"
+                )
+        if self.group_tracking not in ("global", "requester", "off"):
+            raise InputError(
+                f"group_tracking must be global, requester or off, not {self.group_tracking!r}"
+            )
+        _check_number(self.max_tracked_groups, "max_tracked_groups", minimum=1, integer=True)
+        _check_number(self.rare_min_carriers, "rare_min_carriers", minimum=0, integer=True)
+        _check_number(self.risk_budget, "risk_budget", minimum=0)
+        _check_number(self.max_query_cost, "max_query_cost", minimum=1, integer=True)
+        _check_number(self.rare_query_limit, "rare_query_limit", minimum=0, integer=True)
+        for name in ("rare_allele_frequency", "rare_cost_frequency"):
+            value = getattr(self, name)
+            _check_number(value, name, minimum=0)
+            if value >= 1:
+                raise InputError(f"{name} must be below 1, not {value!r}")
+        if self.risk_budget and self.risk_budget < self.max_query_cost:
+            raise InputError("risk_budget must be at least max_query_cost (or 0: unlimited)")
         if self.small_counts not in ("threshold", "zero", "hide"):
             raise InputError(
                 f"small_counts must be threshold, zero or hide, not {self.small_counts!r}"
@@ -293,7 +359,7 @@ class SecurityConfig:
         return granted
 
 
-_DEFAULT_MAX = {"public": "count", "registered": "record", "controlled": "record"}
+_DEFAULT_MAX = {"public": "count", "registered": "count", "controlled": "record"}
 
 
 def _as_issuer(item: Any, kind: type) -> Any:

@@ -47,7 +47,7 @@ from ..genome.assemblies import same_assembly
 from ..genome.gene_tables import gene_regions
 from .consent import revoked_ids
 from .errors import DatasetChangedError
-from .individuals import individual_terms
+from .filters import filter_mask
 from .request import MAX_LIMIT, check_count, check_granularity
 from .store import BeaconCatalog, BeaconDataset, Partition
 from .variants import TYPE_MATCHES, aa_short, minimal_representation, parse_variant_id
@@ -300,19 +300,10 @@ def subset_for(ds: BeaconDataset, filters: list[str], individual_id: str | None 
             i = ds.sample_index.get(ident)
             if i is not None:
                 mask[i] = False
-    if filters:
-        known = set()
-        for record in ds.individuals:
-            if record["id"] not in revoked:
-                known |= individual_terms(record)
-        missing = [f for f in filters if f not in known]
+    if filters:  # canonical filter texts (:mod:`sandgrain.beacon.filters`)
+        keep, missing = filter_mask(ds.individuals, ds.sample_index, filters, revoked)
         if missing:
             warnings.append(f"filter(s) not used in dataset {ds.id}: {', '.join(missing)}")
-        keep = np.zeros(n, dtype=bool)
-        wanted = set(filters)
-        for record in ds.individuals:
-            if wanted <= individual_terms(record):
-                keep[ds.sample_index[record["id"]]] = True
         mask = keep if mask is None else mask & keep
     if individual_id is not None:
         only = np.zeros(n, dtype=bool)
@@ -334,6 +325,7 @@ class Matches:
     an: np.ndarray
     carriers: np.ndarray
     hom: np.ndarray
+    hidden: int = 0  # rows dropped as rare (``pred["rare"]``)
 
 
 T = TypeVar("T")
@@ -593,10 +585,32 @@ def _scan(part: Partition, region: tuple, pred: dict, subset: Subset, chrom: str
     if subset.mask is not None and idx.size:
         _restrict(m, subset.mask)
     elif pred.get("carried") and idx.size:
-        keep = carriers > 0
-        for name in ("idx", "ac", "an", "carriers", "hom"):
-            setattr(m, name, getattr(m, name)[keep])
+        _keep(m, carriers > 0)
+    if pred.get("rare") and m.idx.size:
+        _hide_rare(m, pred)
     return m
+
+
+def _keep(m: Matches, keep: np.ndarray) -> None:
+    for name in ("idx", "ac", "an", "carriers", "hom"):
+        setattr(m, name, getattr(m, name)[keep])
+
+
+def _hide_rare(m: Matches, pred: dict) -> None:
+    """Drop the rows of rare alleles (:mod:`sandgrain.beacon.risk`): carried by fewer than
+    ``pred["rare"]["carriers"]`` individuals of the answering group (alleles, for a dataset
+    without genotypes), or below ``pred["rare"]["frequency"]``. A hidden row is answered as an
+    absent one: the scan never sees it."""
+    rule = pred["rare"]
+    people = m.carriers if pred.get("carried") else m.ac
+    rare = people < int(rule.get("carriers", 0))
+    frequency = float(rule.get("frequency", 0.0))
+    if frequency > 0:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rare |= (m.an > 0) & (m.ac / np.maximum(m.an, 1) < frequency)
+    m.hidden = int(rare.sum())
+    if m.hidden:
+        _keep(m, ~rare)
 
 
 def _hgvs_match(h, t: pa.Table, i: int) -> bool:
@@ -650,9 +664,7 @@ def _restrict(m: Matches, mask: np.ndarray) -> None:
         erows, weights=mask[evalues] * (ploidy[erows] - ecalled), minlength=n
     ).astype(np.int64)
     m.an = ploidy * int(mask.sum()) - missing
-    keep = m.carriers > 0
-    for name in ("idx", "ac", "an", "carriers", "hom"):
-        setattr(m, name, getattr(m, name)[keep])
+    _keep(m, m.carriers > 0)
 
 
 def _row(ds_id: str, assembly: str, chrom: str, m: Matches, j: int, mask, samples) -> dict:
@@ -701,6 +713,15 @@ class DatasetAnswer:
     count: int
     rows: list[dict] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: rows answered as absent because their allele is rare (never shown to the caller)
+    hidden: int = 0
+    #: the lowest allele frequency among the counted rows (None: none, or no called alleles)
+    rarest: float | None = None
+
+    def add_stats(self, hidden: int, rarest: float | None) -> None:
+        self.hidden += hidden
+        if rarest is not None and (self.rarest is None or rarest < self.rarest):
+            self.rarest = rarest
 
 
 def scan_dataset(
@@ -748,6 +769,8 @@ def _scan_into(answer, ds, p, region, pred, subset, skip, limit, records, carrie
     part = ds.partition(p["file"], heavy=subset.mask is not None or carriers)
     m = _scan(part, region, pred, subset, p["chrom"])
     n = int(m.idx.size)
+    called = m.an > 0
+    answer.add_stats(m.hidden, float((m.ac[called] / m.an[called]).min()) if called.any() else None)
     if records and n:
         samples = ds.samples if carriers else None
         lo = max(0, skip - answer.count)
@@ -781,7 +804,7 @@ def scan_task(
     scan = ScanPlan.from_json(plan)
     answer = DatasetAnswer(ds.id, 0)
     if not scan.regions or subset.empty:
-        return {"count": 0, "rows": []}
+        return {"count": 0, "rows": [], "hidden": 0, "rarest": None}
     order = scan_order(ds, scan.regions, files)
     sizes = ds.dataset.manifest.get("files", {})
     meter = TaskBudget.from_json(budget).meter()
@@ -802,11 +825,17 @@ def scan_task(
                 )
                 for part in halves(rest)
             )
-            done = {"count": answer.count, "rows": answer.rows}
+            done = {
+                "count": answer.count, "rows": answer.rows, "hidden": answer.hidden,
+                "rarest": answer.rarest,
+            }  # fmt: skip
             return Split(tasks, done=done, done_weight=sum(rows[q["file"]] for q, _ in order[:n]))
         _scan_into(answer, ds, p, region, scan.pred, subset, 0, keep, keep > 0, carriers)
         meter.add(sizes.get(p["file"], {}).get("size", 0))
-    return {"count": answer.count, "rows": answer.rows}
+    return {
+        "count": answer.count, "rows": answer.rows, "hidden": answer.hidden,
+        "rarest": answer.rarest,
+    }  # fmt: skip
 
 
 def query_variants(
@@ -850,6 +879,7 @@ def answer_variants(
     carriers: bool = False,
     executor=None,
     task_budget: TaskBudget | None = None,
+    rare: dict[str, dict] | None = None,
 ) -> list[DatasetAnswer]:
     """Answer ``q`` from each dataset, with paging already checked (by a
     :class:`~sandgrain.beacon.request.BeaconRequest` or :func:`query_variants`).
@@ -861,20 +891,27 @@ def answer_variants(
     :class:`~sandgrain.fanout.TaskBudget`; default: no time limit): a task over it hands the
     partitions it has not scanned on as new tasks (:func:`scan_task`), with the same answer. A
     dataset re-ingested meanwhile is answered from its new version (:func:`on_current_version`).
+
+    ``rare`` maps a dataset id to its rare-allele rule (``{"carriers": n, "frequency": f}``,
+    :mod:`sandgrain.beacon.risk`): rows of rarer alleles are answered as absent.
     """
     filters = list(filters)
+    rare = rare or {}
     return [
         on_current_version(ds, lambda ds: _answer_one(
-            catalog, ds, q, filters, skip, limit, records, carriers, executor, task_budget))
+            catalog, ds, q, filters, skip, limit, records, carriers, executor, task_budget,
+            rare.get(ds.id)))
         for ds in datasets
     ]  # fmt: skip
 
 
-def _answer_one(catalog, ds, q, filters, skip, limit, records, carriers, executor, budget):
+def _answer_one(catalog, ds, q, filters, skip, limit, records, carriers, executor, budget, rare):
     if q.assembly_id and not same_assembly(q.assembly_id, ds.assembly):
         return DatasetAnswer(ds.id, 0)
     subset = subset_for(ds, filters, q.individual_id)
     plan = plan_scan(ds, q, catalog.stores)
+    if rare:
+        plan.pred["rare"] = dict(rare)
     files = []
     for chrom, rs, re_ in plan.regions:
         files.extend(p["file"] for p in ds.partitions_for(chrom, rs, re_))
@@ -916,6 +953,8 @@ def _fan_out(ds, q, filters, files, skip, limit, records, carriers, executor, su
     ]
     results = run_plan(tasks, executor, retries=1, store_probe=ds.store.probe)
     answer = DatasetAnswer(ds.id, sum(r["count"] for r in results), warnings=list(subset.warnings))
+    for r in results:
+        answer.add_stats(r.get("hidden", 0), r.get("rarest"))
     if records:
         # each task kept its first rows; in plan order, the first skip+limit overall are here
         ordered, before = [], 0
@@ -959,14 +998,17 @@ def answer_individuals(
     catalog: BeaconCatalog | None = None,
     skip: int = 0,
     limit: int = 10,
+    rare: dict | None = None,
 ) -> DatasetAnswer:
     """:func:`query_individuals` with paging already checked; a dataset re-ingested meanwhile
-    is answered from its new version (:func:`on_current_version`)."""
+    is answered from its new version (:func:`on_current_version`). With a ``rare`` rule
+    (:func:`answer_variants`), the carriers of a rare ``variant_id`` are not counted: the
+    variant is answered as absent."""
     return on_current_version(ds, lambda ds: _individuals_of(
-        ds, list(filters), individual_id, variant_id, catalog, skip, limit))  # fmt: skip
+        ds, list(filters), individual_id, variant_id, catalog, skip, limit, rare))  # fmt: skip
 
 
-def _individuals_of(ds, filters, individual_id, variant_id, catalog, skip, limit):
+def _individuals_of(ds, filters, individual_id, variant_id, catalog, skip, limit, rare=None):
     subset = subset_for(ds, filters, individual_id)
     mask = subset.mask if subset.mask is not None else np.ones(len(ds.samples), dtype=bool)
     if individual_id is not None and individual_id not in ds.sample_index:
@@ -974,6 +1016,8 @@ def _individuals_of(ds, filters, individual_id, variant_id, catalog, skip, limit
     if variant_id is not None:
         q = VariantQuery(variant_id=variant_id)
         plan = plan_scan(ds, q, catalog.stores if catalog else [ds.store])
+        if rare:
+            plan.pred["rare"] = dict(rare)
         a = scan_dataset(ds, plan, subset=Subset(mask), limit=1, records=True, carriers=True)
         carrying = np.zeros(len(ds.samples), dtype=bool)
         for row in a.rows:
@@ -982,6 +1026,8 @@ def _individuals_of(ds, filters, individual_id, variant_id, catalog, skip, limit
         mask = mask & carrying
     chosen = np.flatnonzero(mask)
     answer = DatasetAnswer(ds.id, int(chosen.size), warnings=subset.warnings)
+    if variant_id is not None:
+        answer.add_stats(a.hidden, a.rarest)
     people = ds.individuals
     answer.rows = [dict(people[i], dataset=ds.id) for i in chosen[skip : skip + limit]]
     return answer

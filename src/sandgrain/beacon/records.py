@@ -267,6 +267,8 @@ def individual_record(row: Mapping) -> dict:
     features = [t for t in map(_term, row.get("phenotypic_features") or ()) if t]
     if features:
         record["phenotypicFeatures"] = [{"featureType": t} for t in features]
+    if row.get("age"):  # the model has no age of an individual: kept in info (Beacon ``Age``)
+        record["info"] = {"ageAtCollection": dict(row["age"])}
     return record
 
 
@@ -367,4 +369,119 @@ def cohort_record(ds: Any, individuals: Iterable[Mapping] | None = None) -> dict
                 ),
             }
         ]
+    return record
+
+
+# -- biosamples, runs, analyses (one each per VCF sample, see :mod:`sandgrain.beacon.entries`) ----
+#: What a required term is when nothing says it (the model requires biosampleStatus and
+#: sampleOriginType; "unknown" is what the data tell).
+UNKNOWN_TERM = {"id": "NCIT:C17998", "label": "Unknown"}
+
+
+def biosample_record(row: Mapping, *, dataset: str) -> dict:
+    """A ``biosamples`` record of the VCF sample ``row["id"]`` (its individual has the same id):
+    status and origin from the sample metadata (``row["biosample"]``), else unknown."""
+    sample = row.get("biosample") or {}
+    given = [k for k in ("biosample_status", "sample_origin_type") if sample.get(k)]
+    record: dict[str, Any] = {
+        "id": str(row["id"]),
+        "individualId": str(row["id"]),
+        "biosampleStatus": _term(sample.get("biosample_status")) or dict(UNKNOWN_TERM),
+        "sampleOriginType": _term(sample.get("sample_origin_type")) or dict(UNKNOWN_TERM),
+        "info": {
+            "dataset": dataset,
+            "derivedFrom": "VCF sample " + str(row["id"]),
+            "fromMetadata": given + (["collection_date"] if sample.get("collection_date") else []),
+        },
+    }
+    if sample.get("collection_date"):
+        record["collectionDate"] = sample["collection_date"]
+    return record
+
+
+def run_record(row: Mapping, run_id: str, *, dataset: str) -> dict:
+    """A ``runs`` record from the sample metadata's run fields (``runDate`` required)."""
+    run = row.get("run") or {}
+    record: dict[str, Any] = {
+        "id": run_id,
+        "biosampleId": str(row["id"]),
+        "individualId": str(row["id"]),
+        "runDate": run["run_date"],
+        "info": {"dataset": dataset, "derivedFrom": "sample metadata"},
+    }
+    for key, name in (
+        ("platform", "platform"), ("library_strategy", "libraryStrategy"),
+        ("library_selection", "librarySelection"), ("library_layout", "libraryLayout"),
+    ):  # fmt: skip
+        if run.get(key):
+            record[name] = run[key]
+    return record
+
+
+def analysis_record(
+    row: Mapping, analysis_id: str, *, dataset: str, run_id: str | None, facts: Mapping
+) -> dict:
+    """An ``analyses`` record: the analysis that gave the sample's genotypes as the Beacon
+    holds them. Each field from the sample metadata, else the VCF header, else the Beacon
+    ingest; ``info.sources`` says which (``facts``: see :func:`sandgrain.beacon.entries.facts`).
+    """
+    given = row.get("analysis") or {}
+    sources: dict[str, str] = {}
+
+    def pick(name: str, *options: tuple[str, Any]) -> Any:
+        for source, value in options:
+            if value:
+                sources[name] = source
+                return value
+        return None
+
+    record: dict[str, Any] = {
+        "id": analysis_id,
+        "biosampleId": str(row["id"]),
+        "individualId": str(row["id"]),
+        "analysisDate": pick(
+            "analysisDate",
+            ("metadata", given.get("analysis_date")),
+            ("vcf ##fileDate", facts.get("fileDateIso")),
+            ("beacon ingest", facts.get("ingested")),
+        ),  # fmt: skip
+        "pipelineName": pick(
+            "pipelineName",
+            ("metadata", given.get("pipeline_name")),
+            ("vcf ##source", facts.get("source")),
+            ("beacon ingest", facts.get("pipeline")),
+        ),  # fmt: skip
+    }
+    caller = pick(
+        "variantCaller", ("metadata", given.get("variant_caller")),
+        ("vcf ##source", facts.get("source")),
+    )  # fmt: skip
+    if caller:
+        record["variantCaller"] = caller
+    if given.get("aligner"):
+        record["aligner"] = given["aligner"]
+        sources["aligner"] = "metadata"
+    if run_id:
+        record["runId"] = run_id
+    record["info"] = drop_none(
+        {
+            "dataset": dataset,
+            "sources": sources,
+            "vcfReference": facts.get("reference"),
+            "beaconIngest": facts.get("pipeline"),
+            "ingested": facts.get("ingested"),
+        }  # fmt: skip
+    )
+    return record
+
+
+def study_cohort_record(
+    cohort_id: str, name: str, dataset_name: str, members: list[Mapping] | None, size: int
+) -> dict:
+    """A study-defined cohort (named in the sample metadata's ``cohorts`` column), with the
+    aggregate distributions of :func:`cohort_record` when ``members`` are given."""
+    record = cohort_record({"id": cohort_id, "name": name, "n_individuals": size}, members)
+    record["name"] = f"Cohort {name} of dataset {dataset_name}"
+    record["cohortType"] = "study-defined"
+    record["cohortSize"] = int(size)
     return record

@@ -83,7 +83,7 @@ ENTRY_TYPES: dict[str, EntryType] = {
             schema_version="v2.1.0",
             model_folder="genomicVariations",
             path="g_variants",
-            lookups=(("individual", "individuals"),),
+            lookups=(("individual", "individuals"), ("biosample", "biosamples")),
             non_filtered_queries_allowed=False,
             request_key="g_variant",
         ),
@@ -97,9 +97,55 @@ ENTRY_TYPES: dict[str, EntryType] = {
             schema_version="v2.0.0",
             model_folder="individuals",
             path="individuals",
-            lookups=(("genomicVariant", "g_variants"),),
+            lookups=(("genomicVariant", "g_variants"), ("biosample", "biosamples")),
             filtering_terms_path="filtering_terms",
             request_key="individual",
+        ),
+        EntryType(
+            id="biosample",
+            name="Biosample",
+            description="The sample of an individual whose genotypes a dataset holds: one per "
+            "VCF sample (its status and origin from the sample metadata, else unknown).",
+            ontology_term={"id": "NCIT:C70699", "label": "Biospecimen"},
+            schema_id="ga4gh-beacon-biosample-v2.0.0",
+            schema_version="v2.0.0",
+            model_folder="biosamples",
+            path="biosamples",
+            lookups=(
+                ("genomicVariant", "g_variants"),
+                ("run", "runs"),
+                ("analysis", "analyses"),
+            ),  # fmt: skip
+            filtering_terms_path="biosamples/filtering_terms",
+            request_key="biosample",
+        ),
+        EntryType(
+            id="run",
+            name="Sequencing run",
+            description="The sequencing run of a sample, where the sample metadata gives its "
+            "date (runDate).",
+            ontology_term={"id": "NCIT:C148088", "label": "Sequencing run"},
+            schema_id="ga4gh-beacon-run-v2.0.0",
+            schema_version="v2.0.0",
+            model_folder="runs",
+            path="runs",
+            lookups=(("genomicVariant", "g_variants"), ("analysis", "analyses")),
+            filtering_terms_path="runs/filtering_terms",
+            request_key="run",
+        ),
+        EntryType(
+            id="analysis",
+            name="Analysis",
+            description="The analysis that gave a sample's genotypes as this Beacon holds them: "
+            "the VCF's variant calling, then the Beacon ingest.",
+            ontology_term={"id": "edam:operation_2945", "label": "Analysis"},
+            schema_id="ga4gh-beacon-analysis-v2.0.0",
+            schema_version="v2.0.0",
+            model_folder="analyses",
+            path="analyses",
+            lookups=(("genomicVariant", "g_variants"),),
+            filtering_terms_path="analyses/filtering_terms",
+            request_key="analysis",
         ),
         EntryType(
             id="dataset",
@@ -112,13 +158,19 @@ ENTRY_TYPES: dict[str, EntryType] = {
             model_folder="datasets",
             path="datasets",
             collection_of=(("genomicVariant", "Genomic Variants"), ("individual", "Individuals")),
+            lookups=(
+                ("genomicVariant", "g_variants"),
+                ("individual", "individuals"),
+                ("biosample", "biosamples"),
+            ),  # fmt: skip
             request_key="dataset",
         ),
         EntryType(
             id="cohort",
             name="Cohort",
-            description="A group of individuals, identified by a common characteristic; here "
-            "one beacon-defined cohort per dataset: all of its individuals.",
+            description="A group of individuals, identified by a common characteristic: the "
+            "beacon-defined cohort of each dataset (all of its individuals), and the "
+            "study-defined cohorts its sample metadata names.",
             ontology_term={"id": "NCIT:C61512", "label": "Cohort"},
             schema_id="ga4gh-beacon-cohort-v2.0.0",
             schema_version="v2.0.0",
@@ -233,8 +285,19 @@ def _check_include(mode: str) -> str:
 
 
 def _filter_ids(filters: Iterable[str | Mapping]) -> list[str]:
-    # The summary lists filters as strings (CURIEs); requests may send {"id": ..., "scope": ...}.
-    return [f["id"] if isinstance(f, Mapping) else str(f) for f in filters]
+    # The summary lists filters as strings (CURIEs); requests may send {"id": ..., "scope": ...}
+    # or alphanumeric {"id", "operator", "value"}, echoed in their text form (``age>5``).
+    out = []
+    for f in filters:
+        if not isinstance(f, Mapping):
+            out.append(str(f))
+        elif "operator" in f or "value" in f:
+            out.append(f"{f.get('id')}{f.get('operator', '=')}{f.get('value')}")
+        elif f.get("includeDescendantTerms") is False:
+            out.append(f"={f.get('id')}")
+        else:
+            out.append(str(f.get("id")))
+    return out
 
 
 def _request_parameters(params: Mapping | None, entry: EntryType | None) -> dict | None:

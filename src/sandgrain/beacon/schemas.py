@@ -69,6 +69,9 @@ SCHEMA_PATHS: dict[str, str] = {
     "individuals": _MODEL + "individuals/defaultSchema.json",
     "datasets": _MODEL + "datasets/defaultSchema.json",
     "cohorts": _MODEL + "cohorts/defaultSchema.json",
+    "biosamples": _MODEL + "biosamples/defaultSchema.json",
+    "runs": _MODEL + "runs/defaultSchema.json",
+    "analyses": _MODEL + "analyses/defaultSchema.json",
     # the model's genomic-variation request parameters (a flat object: referenceName, start …)
     "g_variantRequestParameters": _MODEL + "genomicVariations/requestParameters.json#/g_variant",
 }
@@ -81,6 +84,9 @@ ALIASES = {
     "individual": "individuals",
     "dataset": "datasets",
     "cohort": "cohorts",
+    "biosample": "biosamples",
+    "run": "runs",
+    "analysis": "analyses",
 }
 #: Files the spec refers to at an address where they do not exist: missing path → real path.
 _MISPLACED = {

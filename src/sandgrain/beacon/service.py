@@ -20,9 +20,10 @@ The service knows nothing of HTTP: the web router (:mod:`sandgrain.web.beacon`) 
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..config import Settings
@@ -30,12 +31,13 @@ from ..errors import InputError, NotFoundError, SandgrainError
 from ..fanout.budget import TaskBudget
 from ..registry import Services
 from ..storage import Store
-from . import access, consent, records, responses
-from .audit import AuditLog, audit_event
+from . import access, consent, entries, records, responses
+from .audit import AuditLog, audit_event, returned_counts
 from .budget import QueryBudget
 from .errors import AuthenticationError, ForbiddenError
 from .individuals import filtering_terms
 from .policy import SecurityConfig
+from .privacy import Guard
 from .protection import protect_count
 from .query import DatasetAnswer, VariantQuery, answer_individuals, answer_variants
 from .request import BeaconRequest, parse_request
@@ -92,6 +94,7 @@ class BeaconService:
         self.jwks = JwksCache.for_config(self.security)
         self.budget = QueryBudget.from_config(self.security, settings)
         self.audit = AuditLog.from_config(self.security, settings)
+        self.guard = Guard(self.security, settings)
         self.identity = identity or responses.BeaconIdentity()
         self._executor_url = settings.executor
         self._executor = None
@@ -121,6 +124,7 @@ class BeaconService:
                 self._executor = None
         self.budget.close()
         self.audit.close()
+        self.guard.close()
 
     def principal(self, call: Call) -> Principal:
         """Who makes ``call`` (anonymous without an ``Authorization`` header)."""
@@ -138,7 +142,7 @@ class BeaconService:
         """A genomic-variant query: by the request parameters, one ``variant_id``, or the
         variants one individual carries (which needs record-level access)."""
 
-        def run(req: BeaconRequest, seen: access.Visible, granularity: str, charge):
+        def run(req: BeaconRequest, seen: access.Visible, granularity: str, charge, rare):
             if variant_id is not None:
                 if req.params:
                     raise InputError("/g_variants/{id} takes no request parameters")
@@ -159,14 +163,16 @@ class BeaconService:
             if individual_id is not None:
                 datasets = [ds for ds in datasets if individual_id in ds.sample_index]
             answers = answer_variants(
-                self.catalog, datasets, q, filters=req.filters, skip=req.skip, limit=req.limit,
+                self.catalog, datasets, q, filters=req.filters, skip=req.offset,
+                limit=req.page_size,
                 records=granularity == "record", carriers=granularity == "record",
                 executor=lambda: self.executor, task_budget=TaskBudget.from_settings(self.settings),
+                rare=rare,
             )  # fmt: skip
             return [
                 (a.dataset, a.count, [records.variant_record(row) for row in a.rows])
                 for a in answers
-            ], _warnings(answers)
+            ], _warnings(answers), answers
 
         return self._query(call, GENOMIC_VARIANT, run, dataset_id, person=individual_id)
 
@@ -181,9 +187,8 @@ class BeaconService:
         """Individuals, by filters; one named individual (which needs record-level access); or
         those carrying ``variant_id``."""
 
-        def run(req: BeaconRequest, seen: access.Visible, granularity: str, charge):
-            if req.params:
-                raise InputError("individual queries take filters, not request parameters")
+        def run(req: BeaconRequest, seen: access.Visible, granularity: str, charge, rare):
+            req.check_no_params("individual queries")
             if variant_id is not None and parse_variant_id(variant_id) is None:
                 raise NotFoundError(
                     f"{variant_id!r} is not a variant id of this Beacon (like 1-10177-A-AC)"
@@ -192,7 +197,8 @@ class BeaconService:
             answers = [
                 answer_individuals(
                     ds, filters=req.filters, individual_id=individual_id, variant_id=variant_id,
-                    catalog=self.catalog, skip=req.skip, limit=req.limit,
+                    catalog=self.catalog, skip=req.offset, limit=req.page_size,
+                    rare=rare.get(ds.id),
                 )  # fmt: skip
                 for ds, _ in seen
                 if individual_id is None or individual_id in ds.sample_index
@@ -200,7 +206,7 @@ class BeaconService:
             return [
                 (a.dataset, a.count, [records.individual_record(r) for r in a.rows])
                 for a in answers
-            ], _warnings(answers)
+            ], _warnings(answers), answers
 
         return self._query(call, INDIVIDUAL, run, dataset_id, person=individual_id)
 
@@ -213,9 +219,11 @@ class BeaconService:
         *,
         person: str | None,
     ) -> dict:
-        """Authenticate, read the request, decide what it may see, run
-        ``run(req, seen, granularity, charge)`` → (answers, info), build the response, audit.
-        ``run`` checks its query, then calls ``charge()``, then runs it."""
+        """Authenticate, read the request, decide what it may see, apply the
+        re-identification defences (:mod:`sandgrain.beacon.privacy`), run
+        ``run(req, seen, granularity, charge, rare)`` → (answers, info, dataset answers), charge
+        the answer's risk, build the response, audit. ``run`` checks its query, then calls
+        ``charge()``, then runs it, hiding rare alleles as ``rare`` says."""
         principal = req = None
         try:
             principal = self.principal(call)
@@ -226,9 +234,11 @@ class BeaconService:
             if person is not None:
                 seen = access.record_level(seen, "a request about one individual")
             access.check_group_sizes(req.filters, seen, self.security)
+            rare = self.guard.before(principal, req.filters, seen)
             granularity = access.granted(req.granularity, seen)
             key = principal.budget_key
-            answers, info = run(req, seen, granularity, lambda: self.budget.charge(key))
+            answers, info, raw = run(req, seen, granularity, lambda: self.budget.charge(key), rare)
+            self.guard.after(principal, seen, raw)
             info = dict(info or {}, provenance=provenance(seen, {a[0] for a in answers}))
             body = self._build(req, granularity, entry, answers, info)
         except Exception as exc:  # every failure is audited, then reported by the interface
@@ -237,26 +247,32 @@ class BeaconService:
         self._audit(
             call, principal, req, outcome="ok", datasets=[a[0] for a in answers],
             granularity=body["meta"]["returnedGranularity"],
-            counts={a[0]: a[1] for a in answers},
+            counts=returned_counts(body),
         )  # fmt: skip
         return body
 
     # -- datasets, cohorts, filtering terms -----------------------------------------------------
     def collection(self, call: Call, entry: str, one: str | None = None) -> dict:
-        """The datasets (``entry = "dataset"``) or cohorts (``"cohort"``: one per dataset, its
-        consenting individuals) this caller may see, or the ``one`` named."""
-        build = {"dataset": self._dataset_doc, "cohort": self._cohort_doc}[entry]
+        """The datasets (``entry = "dataset"``) or cohorts (``"cohort"``: each dataset's
+        beacon-defined cohort of its consenting individuals and the study-defined cohorts its
+        metadata names, :mod:`sandgrain.beacon.entries`) this caller may see, or the ``one``
+        named."""
+        build = {"dataset": self._dataset_docs, "cohort": self._cohort_docs}[entry]
         principal = req = None
         try:
             principal = self.principal(call)
             req = parse_request(call.method, call.query, call.body)
+            req.check_no_params(f"/{entry}s")
             seen = access.visible(self.catalog, principal, req.dataset_ids, self.security)
             if one is not None:
-                seen = [(ds, g) for ds, g in seen if ds.id == one]
-                if not seen:
+                owner = entries.split_cohort_id(one)[0] if entry == "cohort" else one
+                seen = [(ds, g) for ds, g in seen if ds.id == owner]
+            items = [doc for ds, _ in seen for doc in build(ds)]
+            if one is not None:
+                items = [doc for doc in items if doc["id"] == one]
+                if not items:
                     raise NotFoundError(f"no {entry} {one!r}")
-            items = [build(ds) for ds, _ in seen]
-            page = items[req.skip : req.skip + req.limit]
+            page = items[req.offset : req.offset + req.page_size]
             meta = responses.meta(
                 granularity="record", entry_type=entry, requested_granularity=req.granularity,
                 skip=req.skip, limit=req.limit, beacon_id=self.identity.id,
@@ -272,33 +288,57 @@ class BeaconService:
         )  # fmt: skip
         return body
 
-    def _dataset_doc(self, ds: BeaconDataset) -> dict:
+    def _dataset_docs(self, ds: BeaconDataset) -> list[dict]:
         revoked = consent.revoked_ids(ds.store, ds.id)
         consenting = sum(1 for s in ds.samples if s not in revoked)
-        return records.dataset_record(dict(ds.summary(), n_individuals=consenting))
+        return [records.dataset_record(dict(ds.summary(), n_individuals=consenting))]
 
-    def _cohort_doc(self, ds: BeaconDataset) -> dict:
-        """The dataset's cohort of consenting individuals. With a ``min_count`` set, its sex,
-        ethnicity, disease and phenotype distributions are left out: their small cells would
-        reveal what the count protection hides."""
+    def _cohort_docs(self, ds: BeaconDataset) -> list[dict]:
+        """The dataset's cohort of consenting individuals, then its study-defined cohorts. With
+        a ``min_count`` set, their sex, ethnicity, disease and phenotype distributions are left
+        out: their small cells would reveal what the count protection hides."""
         revoked = consent.revoked_ids(ds.store, ds.id)
         people = [p for p in ds.individuals if p["id"] not in revoked]
         summary = dict(ds.summary(), n_individuals=len(people))
-        return records.cohort_record(summary, None if self.security.min_count else people)
+        aggregates = not self.security.min_count
+        return [
+            records.cohort_record(summary, people if aggregates else None),
+            *entries.cohort_docs(ds, people, aggregates=aggregates),
+        ]
 
-    def filtering_terms(self, call: Call) -> dict:
-        """The ontology terms individuals of the visible datasets carry (usable as filters)."""
+    def filtering_terms(
+        self,
+        call: Call,
+        *,
+        entry: str | None = None,
+        dataset_id: str | None = None,
+        cohort_id: str | None = None,
+    ) -> dict:
+        """The terms (and alphanumeric fields) individuals of the visible datasets carry, usable
+        as filters: of every entry type, or those whose scopes include ``entry``; of one dataset
+        (``dataset_id``) or one cohort's members (``cohort_id``)."""
         principal = req = None
         try:
             principal = self.principal(call)
             req = parse_request(call.method, call.query, call.body)
+            req.check_no_params("filtering terms")
+            cohort = None
+            if cohort_id is not None:
+                dataset_id, cohort = entries.split_cohort_id(cohort_id)
+            if dataset_id is not None:
+                req.dataset_ids = [dataset_id]
             terms: dict[str, dict] = {}
             seen = access.visible(self.catalog, principal, req.dataset_ids, self.security)
             for ds, _ in seen:
                 revoked = consent.revoked_ids(ds.store, ds.id)
                 people = [p for p in ds.individuals if p["id"] not in revoked]
+                if cohort is not None:
+                    people = entries.study_cohorts(people).get(cohort, [])
+                    if not people:
+                        raise NotFoundError(f"no cohort {cohort_id!r}")
                 for ident, term in filtering_terms(people).items():
-                    terms.setdefault(ident, term)
+                    if entry is None or entry in term["scopes"]:
+                        terms.setdefault(ident, term)
             body = responses.filtering_terms_response(
                 sorted(terms.values(), key=lambda t: t["id"]), beacon_id=self.identity.id
             )
@@ -310,6 +350,63 @@ class BeaconService:
             counts={"filteringTerms": len(terms)},
         )  # fmt: skip
         return body
+
+    # -- biosamples, runs, analyses; study-defined cohorts --------------------------------------
+    def entries(
+        self,
+        call: Call,
+        entry: str,
+        *,
+        entry_id: str | None = None,
+        individual_id: str | None = None,
+        variant_id: str | None = None,
+        dataset_id: str | None = None,
+    ) -> dict:
+        """Biosamples, runs or analyses (``entry``, :mod:`sandgrain.beacon.entries`): by
+        filters; one by its id, or those of one individual (both need record-level access, as
+        one individual does); or those of the carriers of ``variant_id``. Counted, protected and
+        audited as individuals are."""
+        sample = individual_id
+        if entry_id is not None:
+            sample = entries.sample_of(entry, entry_id)
+
+        def run(req: BeaconRequest, seen: access.Visible, granularity: str, charge, rare):
+            req.check_no_params(f"{entry} queries")
+            if entry_id is not None and sample is None:
+                raise NotFoundError(f"{entry_id!r} is not a {entry} id of this Beacon")
+            if variant_id is not None and parse_variant_id(variant_id) is None:
+                raise NotFoundError(
+                    f"{variant_id!r} is not a variant id of this Beacon (like 1-10177-A-AC)"
+                )
+            charge()
+            answers = [
+                entries.answer_entries(
+                    ds, entry, filters=req.filters, sample=sample, variant_id=variant_id,
+                    catalog=self.catalog, skip=req.offset, limit=req.page_size,
+                    rare=rare.get(ds.id),
+                )  # fmt: skip
+                for ds, _ in seen
+                if sample is None or sample in ds.sample_index
+            ]
+            return [(a.dataset, a.count, a.rows) for a in answers], _warnings(answers), answers
+
+        return self._query(call, entry, run, dataset_id, person=sample)
+
+    def entry_variants(self, call: Call, entry: str, entry_id: str) -> dict:
+        """The variants of one biosample, run or analysis: its sample's (record-level)."""
+        sample = entries.sample_of(entry, entry_id)
+        if sample is None:
+            sample = "\x00"  # no sample has this name: an empty, audited answer
+        return self.variants(call, individual_id=sample)
+
+    def cohort_individuals(self, call: Call, cohort_id: str) -> dict:
+        """The individuals of a cohort: a dataset's (its beacon-defined cohort), or the members
+        of a study-defined cohort ``dataset:name`` — the filter ``cohort=name`` on its dataset,
+        so the group checks of any filtered query apply."""
+        dataset, name = entries.split_cohort_id(cohort_id)
+        if name is not None:
+            call = _with_filter(call, f"cohort={name}")
+        return self.individuals(call, dataset_id=dataset)
 
     # -- admin: dynamic consent -----------------------------------------------------------------
     def change_consent(
@@ -393,13 +490,16 @@ class BeaconService:
     ) -> dict:
         """A boolean, count or result-sets response from (dataset, count, records) triples.
 
-        Each dataset's count is protected on its own (``min_count``) and the total is the sum of
-        what the datasets report — never a protected sum of true counts, which would give a
-        small count away by subtraction. At record granularity the records are listed, so their
-        number is reported as it is (grant record only to those who may see individual data).
+        Counts of individuals (every entry type but genomic variants) are protected, each
+        dataset's on its own (``min_count``), and the total is the sum of what the datasets
+        report — never a protected sum of true counts, which would give a small count away by
+        subtraction. A count of variants is not a count of people: it is reported as it is
+        (each variant shown has at least ``rare_min_carriers`` carriers where rare alleles are
+        hidden). At record granularity the records are listed, so their number is reported as it
+        is (grant record only to those who may see individual data).
         """
         exists = any(n > 0 for _, n, _ in answers)
-        protect = granularity != "record"
+        protect = granularity != "record" and entry != GENOMIC_VARIANT
         sets, hidden = [], False
         for ds_id, n, rows in answers:
             report = self._count_report(n) if protect else responses.CountReport(n)
@@ -417,20 +517,87 @@ class BeaconService:
 
     # -- audit ----------------------------------------------------------------------------------
     def _audit(self, call: Call, principal: Principal, req: BeaconRequest | None, **fields):
-        query = {"params": req.params, "filters": req.filters} if req else None
+        """Record a query event: what was asked (:func:`_asked`) and ``fields``. The log
+        fails closed (:class:`~sandgrain.beacon.errors.AuditUnavailableError`, 503) unless
+        configured otherwise: then no answer goes out."""
         event = audit_event(
-            principal, kind="query", endpoint=call.endpoint, method=call.method, query=query,
-            **fields,
+            principal, kind="query", endpoint=call.endpoint, method=call.method,
+            query=_asked(call, req), **fields,
         )  # fmt: skip
         self.audit.record(event)
 
     def _audit_failure(
         self, call: Call, principal: Principal | None, req: BeaconRequest | None, exc: Exception
     ) -> None:
-        outcome = "denied" if status_of(exc) in (401, 403, 429) else "error"
+        outcome = "denied" if status_of(exc) in (401, 403, 413, 429) else "error"
         self._audit(
             call, principal or _anonymous(call), req, outcome=outcome, detail=str(exc)[:300]
         )
+
+    def refuse(self, call: Call, exc: Exception) -> None:
+        """Audit a call the interface refused before asking the service (a body over the size
+        limit: ``call`` comes without it), as the caller its token names if it verifies."""
+        try:
+            principal = self.principal(call)
+        except SandgrainError:
+            principal = _anonymous(call)
+        unread = {"query": [list(item) for item in call.query[:_RAW_ITEMS]], "body": None}
+        self.audit.record(
+            audit_event(
+                principal, kind="query", endpoint=call.endpoint, method=call.method,
+                query={"unread": unread}, outcome="denied", detail=str(exc)[:300],
+            )  # fmt: skip
+        )
+
+
+#: How much of a request that could not be read an audit event keeps.
+_RAW_ITEMS, _RAW_BODY = 50, 2000
+
+
+def _asked(call: Call, req: BeaconRequest | None) -> dict:
+    """What a call asked for, for the audit log: the parameters, filters, dataset ids and
+    granularity of its request; read from the call when the service had not read it (the token
+    was refused first), or, for a request that cannot be read, the start of what was sent."""
+    if req is None:
+        try:
+            req = parse_request(call.method, call.query, call.body)
+        except Exception:  # malformed: keep (a bounded part of) what came
+            return {
+                "unread": {
+                    "query": [list(item) for item in call.query[:_RAW_ITEMS]],
+                    "body": call.body[:_RAW_BODY].decode("utf-8", "replace"),
+                }
+            }
+    return {
+        "params": req.params,
+        "filters": req.filters,
+        "datasetIds": req.dataset_ids,
+        "granularity": req.granularity,
+    }
+
+
+def _with_filter(call: Call, text: str) -> Call:
+    """``call`` with one more filter (a canonical text): appended to a GET's ``filters`` or a
+    POST body's ``query.filters``. A body that cannot be read is left as it is (reading it
+    fails with the usual message)."""
+    if call.method == "GET":
+        items, added = [], False
+        for key, value in call.query:
+            if key == "filters" and not added:
+                value, added = f"{value},{text}" if value else text, True
+            items.append((key, value))
+        if not added:
+            items.append(("filters", text))
+        return replace(call, query=tuple(items))
+    try:
+        doc = json.loads(call.body) if call.body.strip() else {"meta": {}}
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return call
+    query = doc.get("query", {}) if isinstance(doc, dict) else None
+    if not isinstance(query, dict) or not isinstance(query.get("filters", []), list):
+        return call
+    doc["query"] = dict(query, filters=[*query.get("filters", []), text])
+    return replace(call, body=json.dumps(doc).encode())
 
 
 def _anonymous(call: Call) -> Principal:

@@ -197,3 +197,31 @@ def genes_cmd(
             raise InputError(f"{file.name}: damaged gzip data ({exc})") from None
     n = import_gene_table(_store(ctx), assembly, file, data)
     out.print(f"{n:,} genes for {assembly}")
+
+
+audit_app = typer.Typer(help="The Beacon's audit log: check its hash chain.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify_cmd(ctx: typer.Context) -> None:
+    """Check the audit log's hash chain from its first row: exit 0 and print the head hash
+    (record it elsewhere to detect rows cut from the end), or exit 1 naming the first row that
+    was changed, inserted, or follows a deleted one."""
+    from ..beacon.audit import AuditLog
+    from ..beacon.errors import AuditChainBrokenError
+    from ..beacon.policy import SecurityConfig
+
+    log = AuditLog.from_config(SecurityConfig.from_settings(ctx.obj), ctx.obj)
+    try:
+        report = log.verify()
+    finally:
+        log.close()
+    if not report.ok:
+        raise AuditChainBrokenError(
+            f"audit log {log.database}: row {report.first_bad}: {report.reason}; "
+            f"the {report.rows:,} rows before it are intact"
+        )
+    out.print(
+        f"audit log {log.database}: {report.rows:,} rows, hash chain intact; head {report.head}"
+    )

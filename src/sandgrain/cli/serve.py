@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import functools
+import inspect
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import typer
 
 from .. import registry
+from ..config import Settings
+from ..errors import InputError
 from ..storage import Store
 from .progress import byte_progress, task_progress
 
@@ -37,19 +41,74 @@ def serve(
     ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", help="Port to listen on."),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        "-w",
+        help="Server processes sharing the port (about one per core). They share the store and "
+        "the metadata database (SANDGRAIN_DATABASE: jobs, Beacon budgets and audit log), so "
+        "budgets, the audit chain and jobs stay consistent; use PostgreSQL to spread servers "
+        "over several machines.",
+    ),
 ) -> None:
-    """Start the web app and REST API."""
+    """Start the web app and REST API.
+
+    With --workers N, a supervisor starts N server processes on one listening
+    socket (the kernel hands each connection to one of them), restarts one that
+    dies, and stops them all on SIGTERM or Ctrl-C; if the supervisor itself is
+    killed, they end with it.
+    """
     import uvicorn
 
+    if workers < 1:
+        raise InputError(f"--workers must be 1 or more, not {workers}")
+    settings = ctx.obj
+    plural = "es" if workers > 1 else ""
+    typer.echo(
+        f"sandgrain: serving store {settings.store} on http://{host}:{port} "
+        f"({workers} process{plural})",
+        err=True,
+    )
+    if workers == 1:
+        uvicorn.run(worker_app(settings, bind=False), host=host, port=port, log_level="info")
+        return
+    from uvicorn.supervisors import Multiprocess
+
+    # The workers are spawned afresh: each builds its app from these (picklable) settings.
+    config = uvicorn.Config(
+        functools.partial(worker_app, settings),
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+    )
+    sockets = [config.bind_socket()]
+    if "target" in inspect.signature(Multiprocess).parameters:  # older uvicorn
+        Multiprocess(config, target=uvicorn.Server(config).run, sockets=sockets).run()
+    else:
+        Multiprocess(config, sockets=sockets).run()
+
+
+def worker_app(settings: Settings, *, bind: bool = True):
+    """The app of one server process; with ``bind``, a worker of ``serve --workers`` that ends
+    with its supervisor, even one killed by SIGKILL (:mod:`sandgrain.fanout.lifeline`).
+
+    Nothing a process holds decides an answer alone: query budgets, risk budgets, answered
+    groups, the audit chain and jobs live in the metadata database, caches are read-only copies
+    of the store.
+    """
+    from ..fanout import lifeline
     from ..fanout.executors import preload_in_workers
     from ..web.app import create_app
 
+    if bind:
+        lifeline.bind_worker(os.getppid())
     # the worker pools of jobs start with every domain's task modules imported, once
     preload_in_workers(
         ref.partition(":")[0] for domain in registry.domains() for ref in domain.tasks
     )
-    typer.echo(f"sandgrain: serving store {ctx.obj.store} on http://{host}:{port}", err=True)
-    uvicorn.run(create_app(ctx.obj), host=host, port=port, log_level="info")
+    return create_app(settings)
 
 
 def run_demo(settings, data: str | None, quiet: bool, domains: Sequence[registry.Domain]) -> None:

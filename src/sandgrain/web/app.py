@@ -123,9 +123,14 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        for domain in domains:  # per-app resources of the domains, closed when the app stops
+        # Per-app resources of the domains, closed when the app stops. Only those made here:
+        # one the caller put on app.state (a test's own BeaconService) is the caller's to
+        # close, and stays usable across several starts of the app.
+        made = []
+        for domain in domains:
             if domain.web_state and getattr(app.state, domain.name, None) is None:
                 setattr(app.state, domain.name, registry.resolve(domain.web_state)(services))
+                made.append(domain.name)
         jobs = JobStore(settings.database_url)
         handlers = registry.job_handlers(services, domains)
         manager = JobManager(jobs, handlers, max_workers=job_workers)
@@ -146,8 +151,9 @@ def create_app(
             while manager.running and time.monotonic() < deadline:
                 await asyncio.sleep(0.02)
             jobs.close()
-            for domain in domains:
-                resource = getattr(app.state, domain.name, None)
+            for name in made:
+                resource = getattr(app.state, name, None)
+                setattr(app.state, name, None)  # a later start makes a fresh one
                 if resource is not None and hasattr(resource, "close"):
                     resource.close()
 
