@@ -63,6 +63,7 @@ BUILTIN: tuple[str, ...] = (
     "sandgrain.genome.domain:DOMAIN",
     "sandgrain.guides.domain:DOMAIN",
     "sandgrain.beacon.domain:DOMAIN",
+    "sandgrain.strains.domain:DOMAIN",
 )
 
 #: Entry-point group through which other packages add domains.

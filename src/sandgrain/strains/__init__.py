@@ -1,0 +1,1 @@
+"""Pathogen surveillance: genome collections, QC, mutations, and a k-mer map over time."""

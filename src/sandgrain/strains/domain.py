@@ -1,0 +1,24 @@
+"""The strains domain registers itself: pathogen genome collections, QC, mutations and a k-mer map.
+
+See :mod:`sandgrain.registry` for the contract. Collections are datasets of kind ``strains``
+(:mod:`sandgrain.strains.collection`); their genomes are aligned, called and checked by fan-out
+tasks, one per batch of genomes.
+"""
+
+from ..registry import Domain
+
+DOMAIN = Domain(
+    name="strains",
+    summary="Pathogen surveillance: genome collections, QC, mutations and a k-mer map over time.",
+    cli="sandgrain.cli.strains:app",
+    cli_extensions=(
+        ("strains", "drift", "sandgrain.cli.strains_map:drift_cmd"),
+        ("strains", "simulate", "sandgrain.cli.strains_map:simulate_cmd"),
+    ),
+    dataset_kinds={
+        "strains": "a genome collection: reference, metadata and per-genome calls and QC",
+        "strainmaps": "a collection's k-mer map: PCA components, mean, per-strain coordinates",
+    },
+    tasks=("sandgrain.strains.collection:call_batch",),
+    demo="sandgrain.strains.demo:demo",
+)
