@@ -27,17 +27,6 @@ app.add_typer(map_app, name="map")  # the k-mer map's commands (sandgrain.cli.st
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 250)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-_MUTATION_FIELDS = (
-    "substitutions",
-    "deletions",
-    "insertions",
-    "missing",
-    "mixed",
-    "aa_substitutions",
-    "aa_deletions",
-    "frame_shifts",
-    "stop_codons",
-)
 
 
 def _store(ctx: typer.Context) -> Store:
@@ -150,6 +139,7 @@ def mutations_cmd(
     """Each genome's mutations and QC: substitutions, deletions, insertions, missing ranges,
     amino-acid changes, frame shifts, stop codons (Nextclade's notation, 1-based)."""
     from ..strains.collection import Collection
+    from ..strains.mutations import LIST_FIELDS
 
     if fmt not in ("json", "tsv"):
         raise InputError(f"--format is json or tsv, not {fmt!r}")
@@ -158,14 +148,14 @@ def mutations_cmd(
     seen: set[str] = set()
     write = sys.stdout.write
     if fmt == "tsv":
-        write("\t".join(("strain", *_MUTATION_FIELDS, "qc_status", "qc_score")) + "\n")
+        write("\t".join(("strain", *LIST_FIELDS, "qc_status", "qc_score")) + "\n")
     for batch in coll.iter_calls(batch=1000, strains=wanted):
         for c in batch:
             seen.add(c.strain)
             if fmt == "json":
                 row = {
                     "strain": c.strain,
-                    **{f: getattr(c, f) for f in _MUTATION_FIELDS},
+                    **{f: getattr(c, f) for f in LIST_FIELDS},
                     "error": c.error,
                     "qc": c.qc,
                 }
@@ -175,7 +165,7 @@ def mutations_cmd(
                     "\t".join(
                         (
                             c.strain,
-                            *(",".join(getattr(c, f)) for f in _MUTATION_FIELDS),
+                            *(",".join(getattr(c, f)) for f in LIST_FIELDS),
                             str(c.qc.get("status", "")),
                             str(c.qc.get("score", "")),
                         )

@@ -41,7 +41,14 @@ from ..fanout import Task, run_plan
 from ..provenance import provenance, sha256_file
 from ..storage import Dataset, Store, check_name
 from .align import AlignmentFailed, Reference, align
-from .mutations import CALL_FIELDS, Calls, CodingSequence, call_mutations, coding_sequences
+from .mutations import (
+    CALL_FIELDS,
+    LIST_FIELDS,
+    Calls,
+    CodingSequence,
+    call_mutations,
+    coding_sequences,
+)
 from .qc import qc
 
 __all__ = [
@@ -59,17 +66,7 @@ FORMAT = "sandgrain.strains"
 FORMAT_VERSION = 1
 DEFAULT_BATCH = 500
 REPORT_LIMIT = 100
-_LIST_FIELDS = {
-    "substitutions",
-    "deletions",
-    "insertions",
-    "missing",
-    "mixed",
-    "aa_substitutions",
-    "aa_deletions",
-    "frame_shifts",
-    "stop_codons",
-}
+_LIST_FIELDS = frozenset(LIST_FIELDS)
 _INT_FIELDS = {
     "length",
     "n_count",

@@ -40,7 +40,8 @@ _COMPLEMENT = np.array(
     [((m & 1) << 3) | ((m & 2) << 1) | ((m & 4) >> 1) | ((m & 8) >> 3) for m in range(16)],
     dtype=np.uint8,
 )
-_LIST_FIELDS = (
+#: The list fields of :class:`Calls`, in the order they are shown.
+LIST_FIELDS = (
     "substitutions",
     "deletions",
     "insertions",
