@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from ..beacon import responses
 from ..beacon.errors import RequestTooLargeError
@@ -126,7 +127,9 @@ async def _respond(
         net = BeaconNetwork.for_call(svc, request.headers.get(HOPS_HEADER)) if network else None
         if net is not None:
             return JSONResponse(await net.answer(call, network, lambda c: ask(svc, c)))
-        return JSONResponse(ask(svc, call))
+        # the query runs in the thread pool, so one process answers several at once (the
+        # service's caches, budgets and database connections are thread-safe)
+        return JSONResponse(await run_in_threadpool(ask, svc, call))
     # The Beacon spec answers every failure, expected or not, with its error document (never a
     # bare 500 page or a stack trace); the service has audited it already.
     except Exception as exc:
