@@ -170,10 +170,16 @@ def drift_cmd(
     window_days: int = typer.Option(30, "--window-days", min=1, help="Width of a rate window."),
     min_per_window: int = typer.Option(10, "--min-per-window", min=3),
     plot: Path = typer.Option(None, "--plot", help="Write a PNG plot here."),
+    qc: str = typer.Option(
+        "good,mediocre",
+        "--qc",
+        help="QC statuses of the genomes counted (comma-separated), or all. Bad genomes' missing "
+        "data and frame shifts would bias the distances.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the whole result as JSON."),
 ) -> None:
     """Drift from the root against collection date: the rate per year with its 95 % CI,
-    per-window rates and a test for acceleration."""
+    per-window rates and a test for acceleration (genomes that fail QC left out by default)."""
     from ..provenance import provenance
     from ..strains.drift import fit_drift, plot_drift, root_distances
     from ..strains.kmers import KmerSpace
@@ -188,8 +194,23 @@ def drift_cmd(
     )
     dates = {s: str(d) if d is not None else "" for s, d in dates.items()}
     space = KmerSpace(reference) if metric == "kmers" else None
+    kept, qc_left_out = None, 0
+    if qc.strip().lower() != "all" and hasattr(coll, "qc_table"):
+        from ..strains.qc import STATUSES
+
+        wanted = {w.strip() for w in qc.split(",") if w.strip()}
+        if not wanted or not wanted <= set(STATUSES):
+            raise InputError(f"--qc takes statuses from {', '.join(STATUSES)}, or all; not {qc!r}")
+        table = coll.qc_table()
+        statuses = table.column("status").to_pylist()
+        names = table.column("strain").to_pylist()
+        kept = [s for s, st in zip(names, statuses, strict=True) if st in wanted]
+        qc_left_out = len(names) - len(kept)
+        if not kept:
+            raise InputError(f"no genome of {collection} has QC status {qc}")
     found = root_distances(
-        lambda: coll.iter_calls(batch=2000), dates, root=root, metric=metric,
+        lambda: coll.iter_calls(batch=2000, **({} if kept is None else {"strains": kept})),
+        dates, root=root, metric=metric,
         root_days=root_days, space=space,
     )  # fmt: skip
     fit = fit_drift(
@@ -199,18 +220,21 @@ def drift_cmd(
     if plot is not None:
         plot_drift(found["years"], found["distance"], fit, plot, title=f"Drift of {collection}")
     params = {"collection": collection, "root": root, "metric": metric, "root_days": root_days,
-              "window_days": window_days, "min_per_window": min_per_window}  # fmt: skip
+              "window_days": window_days, "min_per_window": min_per_window, "qc": qc}  # fmt: skip
     if as_json:
         out = fit.to_dict()
         out.update(
             root_substitutions=found["root_substitutions"],
             undated=found["undated"],
+            qc_left_out=qc_left_out,
             provenance=provenance("strains drift", params, []),
         )
         typer.echo(json.dumps(out, indent=1))
         return
     lo, hi = fit.rate_ci
-    typer.echo(f"genomes\t{fit.n}\t(undated, left out: {found['undated']})")
+    typer.echo(
+        f"genomes\t{fit.n}\t(left out: {found['undated']} undated, {qc_left_out} by QC {qc})"
+    )
     typer.echo(f"rate\t{fit.rate:.2f} {metric}/year\t95% CI {lo:.2f} to {hi:.2f}")
     if fit.rate_per_site is not None:
         typer.echo(

@@ -87,6 +87,8 @@ FORMAT = "sandgrain.strainmap"
 FORMAT_VERSION = 1
 DEFAULT_COMPONENTS = 10
 DEFAULT_PANEL = 20_000
+#: QC statuses of the genomes a map's PCA is fitted on (all genomes are projected).
+PANEL_QC = ("good", "mediocre")
 #: The second embeddings offered, and the most genomes each is computed for.
 SECOND_EMBEDDINGS = {"tsne": 20_000, "mds": 2_000}
 
@@ -281,6 +283,7 @@ def build_map(
     panel_size: int = DEFAULT_PANEL,
     seed: int = 0,
     space: KmerSpace | None = None,
+    panel_from: Sequence[str] | None = None,
 ) -> MapBuild:
     """Build, update or refit a map over genomes given by ``read`` (the abstract input).
 
@@ -290,7 +293,8 @@ def build_map(
     - ``previous`` with ``refit``: fit a new panel, project everything, align to ``previous``.
 
     ``strains`` lists the genomes (for choosing the panel without reading the rest); ``None``
-    reads them all once more to list them.
+    reads them all once more to list them. ``panel_from``: the genomes the panel may be chosen
+    from (e.g. those that pass QC; default all); every genome is projected either way.
     """
     if previous is not None and not refit:
         if space is not None and previous.kmap.base != space.fingerprint:
@@ -312,7 +316,13 @@ def build_map(
         )
     if strains is None:
         strains = [s for b in read(None) for s in b.strains]
-    chosen = panel_strains(strains, panel_size, seed)
+    eligible = strains
+    if panel_from is not None:
+        allowed = set(panel_from)
+        eligible = [s for s in strains if s in allowed]
+        if len(eligible) < 3:  # too few pass QC to fit axes: fit on every genome
+            eligible = strains
+    chosen = panel_strains(eligible, panel_size, seed)
     batches = [b for b in read(chosen) if len(b)]
     if not batches:
         raise InputError("no genomes to build a map from")
@@ -593,9 +603,14 @@ def update_map(
     batch: int = 2000,
     seed: int = 0,
     second: str | None = None,
+    panel_qc: Sequence[str] | None = PANEL_QC,
 ):
     """Build (first time), update (project new genomes) or refit the map of a collection and
     publish it; returns the published dataset.
+
+    The PCA is fitted on genomes whose QC status is in ``panel_qc`` (default good and mediocre:
+    a bad genome's missing data would pull the axes towards itself; ``None``: any genome);
+    every genome, bad ones included, is projected and shown.
 
     ``collection`` is a strains collection: ``name``, ``reference()``, ``iter_calls(batch=…)``
     and ``metadata()`` (see :class:`sandgrain.strains.collection.Collection`).
@@ -613,9 +628,17 @@ def update_map(
     space = KmerSpace(collection.reference(), k, canonical)
     read = reader_from_calls(lambda: collection.iter_calls(batch=batch), space)
     strains = collection.metadata().column("strain").to_pylist()
+    panel_from = None
+    if panel_qc is not None and hasattr(collection, "qc_table"):
+        qc = collection.qc_table()
+        wanted = set(panel_qc)
+        panel_from = [
+            s for s, st in zip(qc["strain"].to_pylist(), qc["status"].to_pylist(), strict=True)
+            if st in wanted
+        ]  # fmt: skip
     build = build_map(
         read, strains, previous=previous, refit=refit, n_components=n_components,
-        panel_size=panel_size, seed=seed, space=space,
+        panel_size=panel_size, seed=seed, space=space, panel_from=panel_from,
     )  # fmt: skip
     extra = None
     if second is not None:
@@ -623,7 +646,7 @@ def update_map(
     parameters = {
         "collection": collection.name, "refit": refit, "n_components": n_components,
         "panel_size": panel_size, "k": space.k, "canonical": space.canonical, "seed": seed,
-        "second": second,
+        "second": second, "panel_qc": list(panel_qc) if panel_qc is not None else None,
     }  # fmt: skip
     return publish_map(
         store, collection.name, build, space=space, parameters=parameters,
