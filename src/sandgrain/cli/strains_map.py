@@ -181,42 +181,14 @@ def drift_cmd(
     """Drift from the root against collection date: the rate per year with its 95 % CI,
     per-window rates and a test for acceleration (genomes that fail QC left out by default)."""
     from ..provenance import provenance
-    from ..strains.drift import fit_drift, plot_drift, root_distances
-    from ..strains.kmers import KmerSpace
+    from ..strains.drift import collection_drift, plot_drift
 
     coll = open_collection(ctx, collection)
-    reference = coll.reference()
-    meta = coll.metadata()
-    if "date" not in meta.column_names:
-        raise InputError(f"collection {collection} has no date column in its metadata")
-    dates = dict(
-        zip(meta.column("strain").to_pylist(), meta.column("date").to_pylist(), strict=True)
-    )
-    dates = {s: str(d) if d is not None else "" for s, d in dates.items()}
-    space = KmerSpace(reference) if metric == "kmers" else None
-    kept, qc_left_out = None, 0
-    if qc.strip().lower() != "all" and hasattr(coll, "qc_table"):
-        from ..strains.qc import STATUSES
-
-        wanted = {w.strip() for w in qc.split(",") if w.strip()}
-        if not wanted or not wanted <= set(STATUSES):
-            raise InputError(f"--qc takes statuses from {', '.join(STATUSES)}, or all; not {qc!r}")
-        table = coll.qc_table()
-        statuses = table.column("status").to_pylist()
-        names = table.column("strain").to_pylist()
-        kept = [s for s, st in zip(names, statuses, strict=True) if st in wanted]
-        qc_left_out = len(names) - len(kept)
-        if not kept:
-            raise InputError(f"no genome of {collection} has QC status {qc}")
-    found = root_distances(
-        lambda: coll.iter_calls(batch=2000, **({} if kept is None else {"strains": kept})),
-        dates, root=root, metric=metric,
-        root_days=root_days, space=space,
+    got = collection_drift(
+        coll, root=root, metric=metric, root_days=root_days, window_days=window_days,
+        min_per_window=min_per_window, qc=qc,
     )  # fmt: skip
-    fit = fit_drift(
-        found["years"], found["distance"], window_days=window_days,
-        min_per_window=min_per_window, genome_length=len(reference), unit=metric,
-    )  # fmt: skip
+    found, fit, qc_left_out = got["found"], got["fit"], got["qc_left_out"]
     if plot is not None:
         plot_drift(found["years"], found["distance"], fit, plot, title=f"Drift of {collection}")
     params = {"collection": collection, "root": root, "metric": metric, "root_days": root_days,

@@ -132,6 +132,8 @@ class Reference:
     masks: np.ndarray
     kmer_keys: np.ndarray  # open-addressing table of the k-mers seen once (align_kernels)
     kmer_pos: np.ndarray
+    codes: np.ndarray  # 2-bit base codes (4: N or an ambiguity code)
+    unique_at: np.ndarray  # whether the k-mer starting at each position is in the table
 
     @classmethod
     def from_sequence(cls, sequence: str) -> Reference:
@@ -139,7 +141,9 @@ class Reference:
         if masks.size < 2 * K:
             raise InputError(f"a reference of {masks.size} bases is too short to align to")
         keys, pos = kmer_table(masks, K)
-        return cls(decode(masks), masks, keys, pos)
+        unique_at = np.zeros(masks.size, dtype=np.bool_)
+        unique_at[pos[pos >= 0]] = True
+        return cls(decode(masks), masks, keys, pos, CODE2[masks], unique_at)
 
     def __len__(self) -> int:
         return int(self.masks.size)
@@ -159,7 +163,7 @@ class Alignment:
 
 def _anchors(ref: Reference, q: np.ndarray) -> list[tuple[int, int, int]]:
     """Exact stretches ``(r_start, q_start, length)`` on the best chain of seed matches."""
-    rs, qs, ls = seed_runs(q, ref.kmer_keys, ref.kmer_pos, K)
+    rs, qs, ls = seed_runs(q, ref.kmer_keys, ref.kmer_pos, K, ref.codes, ref.unique_at)
     runs = list(zip(rs.tolist(), qs.tolist(), ls.tolist(), strict=True))
     if len(runs) > 2000:  # a very divergent or chimeric genome: keep the longest runs
         runs = sorted(runs, key=lambda x: -x[2])[:2000]

@@ -215,10 +215,19 @@ def kmer_table(masks, k):
 
 
 @njit(cache=True)
-def seed_runs(q, keys, pos, k):
+def seed_runs(q, keys, pos, k, ref_code, unique_at):
     """Runs of consecutive query k-mers found once in the reference on one diagonal:
-    ``(r_start, q_start, length)`` arrays, each run an exact match of ``length`` bases."""
+    ``(r_start, q_start, length)`` arrays, each run an exact match of ``length`` bases.
+
+    ``ref_code`` holds the reference's 2-bit base codes (4 for N and ambiguity codes) and
+    ``unique_at[p]`` whether the reference k-mer starting at ``p`` is in the table (seen once).
+    A k-mer that follows a hit is first checked against the next reference k-mer on the same
+    diagonal (its one new base, and whether that k-mer is unique) before the table is probed:
+    when both hold, the probe would find exactly that position, so the answer is the same and
+    the run of a genome that agrees with its reference costs a comparison per base, not a
+    probe of the table."""
     size_mask = np.uint64(keys.shape[0] - 1)
+    n_ref = ref_code.shape[0]
     full = (np.uint64(1) << np.uint64(2 * k)) - np.uint64(1)
     n = q.shape[0]
     rs = np.empty(n, dtype=np.int64)
@@ -229,23 +238,30 @@ def seed_runs(q, keys, pos, k):
     valid = 0
     last_q = -10
     last_d = 0
+    prev_hit = -1  # reference start of the previous query k-mer's hit (-1: it had none)
     for i in range(n):
         c = _CODE2[q[i]]
         if c == 4:
             valid = 0
             code = np.uint64(0)
+            prev_hit = -1
             continue
         code = ((code << np.uint64(2)) | np.uint64(c)) & full
         valid += 1
         if valid < k:
             continue
-        slot = _hash(code, size_mask)
         hit = -1
-        while pos[slot] != -1:
-            if keys[slot] == code:
-                hit = pos[slot]
-                break
-            slot = (slot + np.uint64(1)) & size_mask
+        nxt = prev_hit + 1
+        if prev_hit >= 0 and nxt + k - 1 < n_ref and ref_code[nxt + k - 1] == c and unique_at[nxt]:
+            hit = nxt
+        else:
+            slot = _hash(code, size_mask)
+            while pos[slot] != -1:
+                if keys[slot] == code:
+                    hit = pos[slot]
+                    break
+                slot = (slot + np.uint64(1)) & size_mask
+        prev_hit = hit
         if hit < 0:
             continue
         qstart = i - k + 1

@@ -8,12 +8,13 @@ atomically like every dataset (:mod:`sandgrain.storage`)::
     metadata.parquet      one row per genome: every metadata column, as text
     calls/p000000.parquet one row per genome: its calls and QC (columns: mutations.CALL_FIELDS)
 
-Adding genomes (:func:`add_genomes`) streams the FASTA (plain or gzipped, any size) in batches of
-``batch`` genomes; each batch is staged in the store's scratch area and aligned, called and
-checked by one fan-out task (:func:`call_batch`), which writes one calls file. Adding to an
-existing collection publishes a new version holding the old files and the new ones. A genome
-whose id is already in the collection, or repeats in the FASTA, is refused (``on_duplicate=
-"refuse"``, nothing is published) or replaces the earlier one (``"replace"``: the last copy wins).
+Adding genomes (:func:`add_genomes`) streams the FASTA (plain or gzipped, any size) once, in
+batches of ``batch`` genomes; each batch is staged in the store's scratch area (as plain text)
+and aligned, called and checked by one fan-out task (:func:`call_batch`), which writes one calls
+file. Adding to an existing collection publishes a new version holding the old files and the
+new ones. A genome whose id is already in the collection, or repeats in the FASTA, is refused
+(``on_duplicate="refuse"``, nothing is published; duplicates are decided at the end of the pass,
+before any task runs) or replaces the earlier one (``"replace"``: the last copy wins).
 Metadata rows without a genome and genomes without metadata are counted, listed (the first
 :data:`REPORT_LIMIT`) in the dataset's metadata and provenance, and returned.
 """
@@ -124,17 +125,6 @@ def read_fasta(path: str | os.PathLike) -> Iterator[tuple[str, str]]:
         yield name, "".join(parts)
 
 
-def _fasta_ids(path) -> list[str]:
-    ids = []
-    with _open_text(path) as fh:
-        for line in fh:
-            if line.startswith(">"):
-                fields = line[1:].split()
-                if fields:
-                    ids.append(fields[0])
-    return ids
-
-
 # -- metadata --------------------------------------------------------------------------------------
 def read_metadata(path: str | os.PathLike, id_column: str) -> pa.Table:
     """A metadata table (TSV or CSV, by the first line's tabs), every column as text, the id
@@ -212,14 +202,20 @@ def calls_table(calls: list[Calls]) -> pa.Table:
     return pa.Table.from_pydict(cols, schema=CALLS_SCHEMA)
 
 
-def call_batch(store: dict, batch_key: str, prefix: str, part: int) -> dict:
-    """Fan-out task: align, call and check the genomes of one staged batch; write one calls
-    file under the collection version ``prefix``; return what the manifest needs."""
+def call_batch(
+    store: dict, batch_key: str, prefix: str, part: int, skip: list[int] | None = None
+) -> dict:
+    """Fan-out task: align, call and check the genomes of one staged batch (but the records
+    numbered in ``skip``: earlier copies of a replaced id); write one calls file under the
+    collection version ``prefix``; return what the manifest needs."""
     st = Store.from_reference(store)
     ref, cds = _prepared(st.url, json.dumps(st.storage_options, sort_keys=True), prefix)
-    raw = gzip.decompress(st.read_bytes(batch_key))
-    records = json.loads(raw)
-    calls = [analyse(ref, cds, strain, seq) for strain, seq in records]
+    dropped = set(skip or ())
+    calls = [
+        analyse(ref, cds, strain, seq)
+        for k, (strain, seq) in enumerate(_read_staged(st.read_bytes(batch_key)))
+        if k not in dropped
+    ]
     sink = io.BytesIO()
     pq.write_table(calls_table(calls), sink, compression="zstd")
     data = sink.getvalue()
@@ -458,47 +454,57 @@ def add_genomes(
         if date_column != "date":
             raise InputError(f"{Path(metadata).name}: no date column {date_column!r}")
         date_column = None
-    # ids first (a cheap pass): duplicates are decided before anything is written
-    ids = _fasta_ids(fasta)
-    if not ids:
-        raise InputError(f"{fasta.name}: no FASTA records")
     existing = set(old.strains()) if old is not None else set()
-    last_index = {s: i for i, s in enumerate(ids)}
-    counts = Counter(ids)
-    repeated = sorted(s for s, c in counts.items() if c > 1)
-    clashing = sorted(existing & set(last_index))
-    if on_duplicate == "refuse" and (repeated or clashing):
-        what = []
-        if clashing:
-            what.append(f"{len(clashing)} already in the collection ({', '.join(clashing[:3])})")
-        if repeated:
-            what.append(f"{len(repeated)} repeated in the FASTA ({', '.join(repeated[:3])})")
-        raise ConflictError(
-            f"{'; '.join(what)}: nothing added; use --on-duplicate replace to replace them"
-        )
     report = AddReport(collection)
-    new_ids = list(last_index)
-    if meta_table is not None:
-        described = set(meta_table["strain"].to_pylist())
-        without_genome = [s for s in meta_table["strain"].to_pylist() if s not in last_index]
-        without_meta = [s for s in new_ids if s not in described]
-        report.n_metadata_without_genome = len(without_genome)
-        report.metadata_without_genome = without_genome[:REPORT_LIMIT]
-        report.n_genomes_without_metadata = len(without_meta)
-        report.genomes_without_metadata = without_meta[:REPORT_LIMIT]
     scratch = f"scratch/strains-add-{uuid.uuid4().hex}"
     with store.new_dataset(
         KIND, collection, format=FORMAT, format_version=FORMAT_VERSION, replace=old is not None
     ) as ds:
         ds.write_bytes("reference.fa", f">{chrom}\n{ref_seq}\n".encode())
         ds.write_bytes("cds.json", _cds_json(cds))
-        replaced = set(clashing)
-        first_part = _carry_over(old, ds, replaced)
-        tasks = []
         try:
-            for k, records in enumerate(_batches(fasta, last_index, batch)):
-                key = f"{scratch}/b{k:06d}.json.gz"
-                store.write_bytes(key, gzip.compress(json.dumps(records).encode(), 1))
+            # One pass over the FASTA: batches are staged as they are read, and duplicates are
+            # decided at the end, before any task runs (a refused add stages nothing more once
+            # it knows, runs nothing and publishes nothing).
+            staged = _stage_batches(store, scratch, fasta, batch, existing, on_duplicate)
+            ids, last_index = staged.ids, staged.last_index
+            if not ids:
+                raise InputError(f"{fasta.name}: no FASTA records")
+            counts = Counter(ids)
+            repeated = sorted(s for s, c in counts.items() if c > 1)
+            clashing = sorted(existing & set(last_index))
+            if on_duplicate == "refuse" and (repeated or clashing):
+                what = []
+                if clashing:
+                    what.append(
+                        f"{len(clashing)} already in the collection ({', '.join(clashing[:3])})"
+                    )
+                if repeated:
+                    what.append(
+                        f"{len(repeated)} repeated in the FASTA ({', '.join(repeated[:3])})"
+                    )
+                raise ConflictError(
+                    f"{'; '.join(what)}: nothing added; use --on-duplicate replace to replace them"
+                )
+            new_ids = list(last_index)
+            if meta_table is not None:
+                described = set(meta_table["strain"].to_pylist())
+                without_genome = [
+                    s for s in meta_table["strain"].to_pylist() if s not in last_index
+                ]
+                without_meta = [s for s in new_ids if s not in described]
+                report.n_metadata_without_genome = len(without_genome)
+                report.metadata_without_genome = without_genome[:REPORT_LIMIT]
+                report.n_genomes_without_metadata = len(without_meta)
+                report.genomes_without_metadata = without_meta[:REPORT_LIMIT]
+            replaced = set(clashing)
+            first_part = _carry_over(old, ds, replaced)
+            tasks = []
+            for k, (key, start, n) in enumerate(staged.batches):
+                # earlier copies of an id repeated in the FASTA (on_duplicate="replace")
+                skip = [i - start for i in range(start, start + n) if last_index[ids[i]] != i]
+                if len(skip) == n:  # every genome of the batch comes again later
+                    continue
                 tasks.append(
                     Task(
                         "sandgrain.strains.collection:call_batch",
@@ -507,9 +513,10 @@ def add_genomes(
                             "batch_key": key,
                             "prefix": ds.prefix,
                             "part": first_part + k,
+                            "skip": skip,
                         },
                         key=f"{collection} batch {k + 1}",
-                        weight=len(records),
+                        weight=n - len(skip),
                     )
                 )
             results = run_plan(
@@ -581,18 +588,66 @@ def add_genomes(
     return report
 
 
-def _batches(fasta: Path, last_index: dict[str, int], size: int) -> Iterator[list]:
-    """Batches of ``[id, sequence]`` from the FASTA, each id's last copy only."""
-    out = []
-    for i, (strain, seq) in enumerate(read_fasta(fasta)):
-        if last_index[strain] != i:
+@dataclass
+class _Staged:
+    """What one pass over a FASTA staged: every id in file order, the index of each id's last
+    copy, and the batches as ``(store key, index of the first record, records)``."""
+
+    ids: list[str] = field(default_factory=list)
+    last_index: dict[str, int] = field(default_factory=dict)
+    batches: list[tuple[str, int, int]] = field(default_factory=list)
+
+
+def _stage_batches(
+    store: Store, scratch: str, fasta: Path, size: int, existing: set[str], on_duplicate: str
+) -> _Staged:
+    """Read the FASTA once and write its records to the store's scratch area in batches of
+    ``size``, as plain ``>id\nsequence\n`` text (what :func:`call_batch` reads back: no JSON,
+    no compression; the store is a local disk or a bucket in the same region). Once a refused
+    duplicate is seen, the rest is only read for its ids."""
+    out = _Staged()
+    chunk: list[bytes] = []
+    start = 0
+    conflict = False
+
+    def flush() -> None:
+        key = f"{scratch}/b{len(out.batches):06d}.fa"
+        store.write_bytes(key, b"".join(chunk))
+        out.batches.append((key, start, len(chunk)))
+        chunk.clear()
+
+    for i, (strain, seq) in enumerate(_records(fasta)):
+        if on_duplicate == "refuse" and (strain in out.last_index or strain in existing):
+            conflict = True
+        out.ids.append(strain)
+        out.last_index[strain] = i
+        if conflict:
             continue
-        out.append([strain, seq])
-        if len(out) >= size:
-            yield out
-            out = []
-    if out:
-        yield out
+        chunk.append(b">%s\n%s\n" % (strain.encode(), seq.encode("ascii", "replace")))
+        if len(chunk) >= size:
+            flush()
+            start = i + 1
+    if chunk and not conflict:
+        flush()
+    return out
+
+
+def _records(fasta: Path) -> Iterator[tuple[str, str]]:
+    """:func:`read_fasta`, but a file with no header at all has no FASTA records."""
+    try:
+        yield from read_fasta(fasta)
+    except InputError:
+        with _open_text(fasta) as fh:
+            if not any(line.startswith(">") for line in fh):
+                raise InputError(f"{fasta.name}: no FASTA records") from None
+        raise
+
+
+def _read_staged(data: bytes) -> Iterator[tuple[str, bytes]]:
+    """``(id, sequence)`` of a staged batch (:func:`_stage_batches`)."""
+    lines = data.split(b"\n")
+    for k in range(0, len(lines) - 1, 2):
+        yield lines[k][1:].decode(), lines[k + 1]
 
 
 def _carry_over(old: Collection | None, ds, replaced: set[str]) -> int:

@@ -11,6 +11,7 @@ DOMAIN = Domain(
     name="strains",
     summary="Pathogen surveillance: genome collections, QC, mutations and a k-mer map over time.",
     cli="sandgrain.cli.strains:app",
+    routers=("sandgrain.web.strains:router", "sandgrain.web.strains:pages"),
     cli_extensions=(
         ("strains", "drift", "sandgrain.cli.strains_map:drift_cmd"),
         ("strains", "simulate", "sandgrain.cli.strains_map:simulate_cmd"),

@@ -341,3 +341,59 @@ def plot_drift(
         raise InputError(f"cannot write {target}: {exc.strerror}") from None
     finally:
         plt.close(fig)
+
+
+#: QC statuses of the genomes the drift of a collection counts by default.
+DRIFT_QC = "good,mediocre"
+
+
+def collection_drift(
+    coll,
+    *,
+    root: str = "reference",
+    metric: str = "substitutions",
+    root_days: int = 14,
+    window_days: int = 30,
+    min_per_window: int = 10,
+    qc: str = DRIFT_QC,
+) -> dict[str, Any]:
+    """The drift of a strains collection (``Collection``-like: ``reference()``, ``metadata()``
+    with ``strain`` and ``date``, ``iter_calls(batch=…, strains=…)`` and, for the QC filter,
+    ``qc_table()``): ``{"found": root_distances(…), "fit": DriftFit, "qc_left_out": n}``.
+
+    ``qc``: the QC statuses counted, comma-separated (default good and mediocre: a bad genome's
+    N runs and frame shifts are not substitutions), or ``all``. The CLI and the web API both
+    answer through this function.
+    """
+    from .qc import STATUSES
+
+    reference = coll.reference()
+    meta = coll.metadata()
+    if "date" not in meta.column_names:
+        raise InputError(f"collection {coll.name} has no date column in its metadata")
+    dates = {
+        s: str(d) if d is not None else ""
+        for s, d in zip(meta.column("strain").to_pylist(), meta.column("date").to_pylist(),
+                        strict=True)
+    }  # fmt: skip
+    kept, left_out = None, 0
+    if qc.strip().lower() != "all" and hasattr(coll, "qc_table"):
+        wanted = {w.strip() for w in qc.split(",") if w.strip()}
+        if not wanted or not wanted <= set(STATUSES):
+            raise InputError(f"--qc takes statuses from {', '.join(STATUSES)}, or all; not {qc!r}")
+        table = coll.qc_table()
+        names, statuses = table.column("strain").to_pylist(), table.column("status").to_pylist()
+        kept = [s for s, st in zip(names, statuses, strict=True) if st in wanted]
+        left_out = len(names) - len(kept)
+        if not kept:
+            raise InputError(f"no genome of {coll.name} has QC status {qc}")
+    space = KmerSpace(reference) if metric == "kmers" else None
+    found = root_distances(
+        lambda: coll.iter_calls(batch=2000, **({} if kept is None else {"strains": kept})),
+        dates, root=root, metric=metric, root_days=root_days, space=space,
+    )  # fmt: skip
+    fit = fit_drift(
+        found["years"], found["distance"], window_days=window_days,
+        min_per_window=min_per_window, genome_length=len(reference), unit=metric,
+    )  # fmt: skip
+    return {"found": found, "fit": fit, "qc_left_out": left_out}

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -97,6 +98,11 @@ class CodingSequence:
     @property
     def codons(self) -> int:
         return self.positions.size // 3
+
+    @cached_property
+    def span(self) -> tuple[int, int]:
+        """The first and last reference position the CDS reads (0-based, inclusive)."""
+        return int(self.positions.min()), int(self.positions.max())
 
 
 def coding_sequences(genes: Iterable, length: int) -> list[CodingSequence]:
@@ -178,7 +184,13 @@ def call_mutations(
     if calls.n_count:
         edges = np.diff(np.concatenate(([0], is_n, [0])))
         calls.longest_n_run = int((np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)).max())
+    # differing bases before each reference position: a CDS over which the genome reads as the
+    # reference (most of them, in a genome with a few dozen differences) has nothing to call
+    differs = np.concatenate(([0], np.cumsum(qref != rm)))
     for c in cds:
+        lo, hi = c.span
+        if differs[hi + 1] == differs[lo] and not insertions:
+            continue
         _call_cds(c, rm, qref, insertions, calls)
     return calls
 
@@ -198,10 +210,14 @@ def _call_cds(c: CodingSequence, rm, qref, insertions: dict[int, str], calls: Ca
     if c.strand == "-":
         rc, qc = _COMPLEMENT[rc], np.where(qc == 0, 0, _COMPLEMENT[qc]).astype(np.uint8)
     ncod = c.codons
-    ref_aa = _translate(rc.reshape(-1, 3))
-    qry_aa = _translate(qc.reshape(-1, 3))
+    # Only codons whose bases differ from the reference's can read as another amino acid, so
+    # only those are translated (a genome differs in a few dozen places; the CDS has thousands).
+    changed = np.flatnonzero((qc != rc).reshape(-1, 3).any(axis=1))
+    events = _cds_events(c, qc, insertions) if changed.size or insertions else []
+    if not changed.size and not events:
+        return
+    ref_codons = rc.reshape(-1, 3)
     blocked = np.zeros(ncod, dtype=bool)  # codons called by the indel logic below instead
-    events = _cds_events(c, qc, insertions)
     subs: list[tuple[int, str]] = []
     dels: list[tuple[int, str]] = []
     stops: list[tuple[int, str]] = []
@@ -219,7 +235,7 @@ def _call_cds(c: CodingSequence, rm, qref, insertions: dict[int, str], calls: Ca
         blocked[first : last + 1] = True
         seq = _query_bases(c, qc, insertions, first, last, group)
         q_aa = _translate_text(seq)
-        r_aa = ref_aa[first : last + 1].tobytes().decode()
+        r_aa = _translate(ref_codons[first : last + 1]).tobytes().decode()
         for kind, pos, r, a in _place(r_aa, q_aa):
             codon = first + pos
             if kind == "del":
@@ -229,10 +245,16 @@ def _call_cds(c: CodingSequence, rm, qref, insertions: dict[int, str], calls: Ca
                 if a == "*" and codon < ncod - 1:
                     stops.append((codon, f"{c.name}:{r}{codon + 1}*"))
     # codons untouched by indels: compare one to one
-    open_ = ~blocked
-    diff = np.flatnonzero(open_ & (qry_aa != ref_aa) & (qry_aa != ord("X")))
-    for k in diff.tolist():
-        r, a = chr(ref_aa[k]), chr(qry_aa[k])
+    todo = changed[~blocked[changed]]
+    ref_aa = _translate(ref_codons[todo])
+    qry_aa = _translate(qc.reshape(-1, 3)[todo])
+    keep = (qry_aa != ref_aa) & (qry_aa != ord("X"))
+    for k, r, a in zip(
+        todo[keep].tolist(),
+        ref_aa[keep].tobytes().decode(),
+        qry_aa[keep].tobytes().decode(),
+        strict=True,
+    ):
         subs.append((k, f"{c.name}:{r}{k + 1}{a}"))
         if a == "*" and k < ncod - 1:
             stops.append((k, f"{c.name}:{r}{k + 1}*"))
