@@ -147,6 +147,14 @@ class GroupAudit:
         if not filters or min_count < 2:
             return
         key = canonical(filters)
+        # a filter set answered before is answered again without taking the write turn (groups
+        # are only ever added, so what was safe stays safe)
+        known = self._db.query(
+            "SELECT 1 FROM beacon_groups WHERE dataset = ? AND scope = ? AND filters = ?",
+            (dataset_key, scope, key),
+        )
+        if known:
+            return
         with self._db.transaction(write=True, scope=f"beacon_groups:{dataset_key}") as tx:
             rows = tx.execute(
                 "SELECT filters FROM beacon_groups WHERE dataset = ? AND scope = ?",
