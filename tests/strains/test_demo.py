@@ -16,12 +16,12 @@ from sandgrain.strains.demo import DEMO_COLLECTION, DEMO_REFERENCE, demo
 from sandgrain.strains.embed import load_map
 
 
-def test_demo_adds_the_shared_genomes_and_their_map(tmp_path):
-    store = Store(str(tmp_path / "store"))
+def _demo(store, tmp_path, echo=lambda line: None) -> DemoContext:
+    """Import the SARS-CoV-2 demo genome into ``store`` and run the strains demo step; returns
+    the context, to run it again."""
     (sars,) = [d for d in demo_genomes(DATA) if d.name == DEMO_REFERENCE]
     add_genome(store, sars.name, sars.fasta, annotation=sars.annotation, aliases=sars.aliases,
                assembly=sars.assembly)  # fmt: skip
-    lines: list[str] = []
 
     @contextlib.contextmanager
     def progress(_label):
@@ -29,9 +29,16 @@ def test_demo_adds_the_shared_genomes_and_their_map(tmp_path):
 
     ctx = DemoContext(
         store=store, data=DATA, settings=Settings(home=str(tmp_path), executor="serial"),
-        progress=progress, byte_progress=progress, echo=lines.append,
+        progress=progress, byte_progress=progress, echo=echo,
     )  # fmt: skip
     demo(ctx)
+    return ctx
+
+
+def test_demo_adds_the_shared_genomes_and_their_map(tmp_path):
+    store = Store(str(tmp_path / "store"))
+    lines: list[str] = []
+    ctx = _demo(store, tmp_path, lines.append)
     coll = Collection.open(store, DEMO_COLLECTION)
     assert len(coll.strains()) == 418
     assert coll.metadata().num_rows == 418
@@ -51,19 +58,7 @@ def test_drift_and_map_leave_bad_genomes_out_of_the_fit(cli, tmp_path):
     from sandgrain.strains.embed import PANEL_QC
 
     store = cli.store
-    (sars,) = [d for d in demo_genomes(DATA) if d.name == DEMO_REFERENCE]
-    add_genome(store, sars.name, sars.fasta, annotation=sars.annotation, aliases=sars.aliases,
-               assembly=sars.assembly)  # fmt: skip
-
-    @contextlib.contextmanager
-    def progress(_label):
-        yield lambda done, total: None
-
-    ctx = DemoContext(
-        store=store, data=DATA, settings=Settings(home=str(tmp_path), executor="serial"),
-        progress=progress, byte_progress=progress, echo=lambda line: None,
-    )  # fmt: skip
-    demo(ctx)
+    _demo(store, tmp_path)
     statuses = Collection.open(store, DEMO_COLLECTION).qc_table().column("status").to_pylist()
     bad = statuses.count("bad")
     assert 0 < bad < len(statuses)
