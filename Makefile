@@ -13,11 +13,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian's bowtie: the peer the tests cross-check the off-target search against; Debian's
 # chromium: the browser the web tests drive with Playwright (never a downloaded browser);
 # Debian's postgresql: the server the database tests start in a temporary folder (its initdb and
-# pg_ctl live under /usr/lib/postgresql/<version>/bin, off the PATH).
+# pg_ctl live under /usr/lib/postgresql/<version>/bin, off the PATH); Debian's fasttree: the
+# starting tree of a strains collection (`sandgrain strains tree`).
 sysdeps:
-	@command -v bowtie >/dev/null 2>&1 && command -v chromium >/dev/null 2>&1 && \
+	@command -v bowtie >/dev/null 2>&1 && command -v fasttree >/dev/null 2>&1 && command -v chromium >/dev/null 2>&1 && \
 	  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
-	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq bowtie chromium postgresql; }
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq bowtie chromium fasttree postgresql; }
 
 # Debian's python3-venv where the system Python lacks it.
 $(BIN)/python:

@@ -42,6 +42,7 @@ from ..fanout import Task, run_plan
 from ..provenance import provenance, sha256_file
 from ..storage import Dataset, Store, check_name
 from .align import AlignmentFailed, Reference, align
+from .index import build_part, index_file, part_from_table
 from .mutations import (
     CALL_FIELDS,
     LIST_FIELDS,
@@ -221,11 +222,14 @@ def call_batch(
     data = sink.getvalue()
     file = f"calls/p{part:06d}.parquet"
     st.write_bytes(f"{prefix}/{file}", data)
+    index = build_part(calls, len(ref)).to_bytes()
+    st.write_bytes(f"{prefix}/{index_file(file)}", index)
     statuses = {s: sum(c.qc.get("status") == s for c in calls) for s in ("good", "mediocre", "bad")}
     return {
         "file": file,
         "size": len(data),
         "sha256": hashlib.sha256(data).hexdigest(),
+        "index": [index_file(file), len(index), hashlib.sha256(index).hexdigest()],
         "genomes": len(calls),
         "statuses": statuses,
     }
@@ -526,6 +530,7 @@ def add_genomes(
             store.delete(scratch)
         for r in results:
             ds.add_written(r["file"], r["size"], r["sha256"])
+            ds.add_written(*r["index"])
         statuses = _count_statuses(store, ds)
         table = _merged_metadata(old, meta_table, new_ids)
         sink = io.BytesIO()
@@ -549,6 +554,11 @@ def add_genomes(
                 }
             )
         reported = {k: v for k, v in report.to_dict().items() if k not in ("collection", "version")}
+        # genomes per calls part (the searches plan partitions with them); a part that lost
+        # replaced genomes is counted again when it is read
+        part_genomes = {r["file"]: r["genomes"] for r in results}
+        if old is not None and not replaced:
+            part_genomes.update(old.meta.get("part_genomes") or {})
         ds.meta = {
             "genomes": table.num_rows,
             "reference": {
@@ -561,6 +571,7 @@ def add_genomes(
             "id_column": id_column,
             "date_column": date_column or (old.meta.get("date_column") if old else None),
             "statuses": statuses,
+            "part_genomes": part_genomes,
             "last_add": reported,
             "history": (old.meta.get("history", []) if old else [])
             + [
@@ -658,9 +669,12 @@ def _carry_over(old: Collection | None, ds, replaced: set[str]) -> int:
     import pyarrow.compute as pc
 
     last = -1
+    length = int(old.meta["reference"]["length"])
+    have = set(old.dataset.manifest["files"])
     for file in old.parts():
         last = max(last, int(file.split("/p")[1].split(".")[0]))
         data = old.dataset.read_bytes(file)
+        table = None
         if replaced:
             table = pq.read_table(io.BytesIO(data))
             keep = pc.invert(pc.is_in(table["strain"], pa.array(sorted(replaced))))
@@ -671,7 +685,16 @@ def _carry_over(old: Collection | None, ds, replaced: set[str]) -> int:
                 sink = io.BytesIO()
                 pq.write_table(table, sink, compression="zstd")
                 data = sink.getvalue()
+            else:
+                table = None
         ds.write_bytes(file, data)
+        # the part's index: copied when the part is unchanged, made again when it lost genomes
+        if table is None and index_file(file) in have:
+            ds.write_bytes(index_file(file), old.dataset.read_bytes(index_file(file)))
+        else:
+            if table is None:
+                table = pq.read_table(io.BytesIO(data))
+            ds.write_bytes(index_file(file), part_from_table(table, length).to_bytes())
     return last + 1
 
 

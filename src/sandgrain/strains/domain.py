@@ -15,11 +15,12 @@ DOMAIN = Domain(
     cli_extensions=(
         ("strains", "drift", "sandgrain.cli.strains_map:drift_cmd"),
         ("strains", "simulate", "sandgrain.cli.strains_map:simulate_cmd"),
+        ("strains", "nearest", "sandgrain.cli.strains_paths:nearest_cmd"),
     ),
     dataset_kinds={
         "strains": "a genome collection: reference, metadata and per-genome calls and QC",
         "strainmaps": "a collection's k-mer map: PCA components, mean, per-strain coordinates",
     },
-    tasks=("sandgrain.strains.collection:call_batch",),
+    tasks=("sandgrain.strains.collection:call_batch", "sandgrain.strains.nearest:nearest_task"),
     demo="sandgrain.strains.demo:demo",
 )
