@@ -18,7 +18,6 @@ from strains_fixtures import GENOMES, METADATA, REF_FASTA, REF_GB, genomes, refe
 from sandgrain.errors import InputError
 from sandgrain.fanout import TaskBudget
 from sandgrain.storage import Store
-from sandgrain.strains import nearest as nearest_mod
 from sandgrain.strains.collection import Collection, add_genomes
 from sandgrain.strains.index import build_part
 from sandgrain.strains.kmers import genome_from_calls
@@ -240,18 +239,17 @@ def test_nearest_on_the_shared_genomes_is_exact(shared_store):
     assert answers[0]["searched"] == 418
 
 
-def test_the_search_splits_itself_and_gives_the_same_answer(shared_store, monkeypatch):
+def test_the_search_splits_itself_and_gives_the_same_answer(shared_store):
     coll = Collection.open(shared_store, "ncov")
     rng = random.Random(11)
     records = [(f"q{i}", with_n_runs(s, rng)) for i, (_, s) in enumerate(rng.sample(genomes(), 3))]
     queries = list(calls_from_sequences(coll, records))
     plain = nearest(shared_store, [coll], queries, k=7)
-    monkeypatch.setattr(nearest_mod, "CHUNK_ROWS", 40)
     for executor in ("serial", "local:2"):
         stats: dict = {}
         split = nearest(
             shared_store, [coll], queries, k=7, executor=executor,
-            budget=TaskBudget(seconds=0), stats=stats,
+            budget=TaskBudget(seconds=0), chunk_rows=40, stats=stats,
         )  # fmt: skip
         assert split == plain
         # one partition planned; with no time to spare every chunk after the first splits off

@@ -372,6 +372,7 @@ def nearest_task(
     metric: str = "covered",
     qc: list[str] = ("good", "mediocre", "bad"),
     budget: dict | None = None,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> dict | Split:
     """Fan-out task: the first ``k`` genomes of rows ``[rows[0], rows[1])`` of one partition for
     every query; over its time budget it returns what it has done and splits the rest."""
@@ -387,7 +388,7 @@ def nearest_task(
     lo, hi = rows
     results: list[dict] | None = None
     while lo < hi:
-        end = min(hi, lo + CHUNK_ROWS)
+        end = min(hi, lo + max(1, chunk_rows))
         chunk = [
             _best(part, q, p, lo, end, k, max_distance, allowed, metric)
             for q, p in zip(qs, prepared, strict=True)
@@ -416,6 +417,7 @@ def nearest_task(
                         "metric": metric,
                         "qc": list(qc),
                         "budget": budget,
+                        "chunk_rows": chunk_rows,
                     },
                     key=f"{collection} p{partition} rows {h[0]}-{h[-1] + 1}",
                     weight=h[-1] + 1 - h[0],
@@ -528,6 +530,7 @@ def nearest(
     executor="serial",
     budget: TaskBudget | None = None,
     partition_genomes: int = PARTITION_GENOMES,
+    chunk_rows: int = CHUNK_ROWS,
     retries: int = 2,
     progress: Callable[[int, int], None] | None = None,
     stats: dict | None = None,
@@ -537,7 +540,9 @@ def nearest(
     ``collections`` may lie in different stores (a lab's own and an international one): each
     answers from its own store, and neighbours are labelled with their collection. Returns one
     document per query: ``{"query", "neighbours": [...], "ties_at_k", "searched", ...}``.
-    ``stats`` (a dict), when given, receives the number of tasks the plan started with and ran.
+    ``stats`` (a dict), when given, receives the number of tasks the plan started with and the
+    number of answers they gave (more when tasks split). A task looks at its time budget every
+    ``chunk_rows`` genomes.
     """
     if not collections:
         raise InputError("give at least one collection")
@@ -591,6 +596,7 @@ def nearest(
                         "metric": metric,
                         "qc": list(qc),
                         "budget": budget.to_json(),
+                        "chunk_rows": chunk_rows,
                     },
                     key=f"{coll.name} partition {number}",
                     weight=genomes,
