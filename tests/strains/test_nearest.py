@@ -373,3 +373,23 @@ def test_query_mutation_lists_are_checked():
     for bad in ("", "X1Y", "C241T,C241A", "del:11288-11296,A11290G", "C99999T"):
         with pytest.raises(InputError):
             calls_from_mutations(bad, ref)
+
+
+def test_cli_access_sets_and_shows_the_tier(cli_with_ncov):
+    cli = cli_with_ncov
+    code, out, err = cli("strains", "access", "-c", "ncov")
+    assert code == 0 and json.loads(out)["tier"] == "public", err
+    code, out, err = cli(
+        "strains", "access", "-c", "ncov", "--tier", "controlled", "--subject", "alice"
+    )
+    assert code == 0, err
+    assert json.loads(out) == {"collection": "ncov", "tier": "controlled", "subjects": ["alice"]}
+    code, out, _ = cli("strains", "access", "-c", "ncov")
+    assert json.loads(out)["subjects"] == ["alice"]
+    for args, msg in (
+        (("-c", "ncov", "--tier", "secret"), "the tier is one of"),
+        (("-c", "ncov", "--tier", "public", "--subject", "bob"), "controlled collection only"),
+        (("-c", "nope", "--tier", "public"), "no collection 'nope'"),
+    ):
+        code, out, err = cli("strains", "access", *args)
+        assert code != 0 and msg in err and len(err.strip().splitlines()) == 1, err

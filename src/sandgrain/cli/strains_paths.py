@@ -13,7 +13,7 @@ import typer
 
 from ..errors import InputError
 
-__all__ = ["nearest_cmd", "open_sources"]
+__all__ = ["access_cmd", "nearest_cmd", "open_sources"]
 
 
 def open_sources(settings, specs: list[str]) -> list:
@@ -150,3 +150,37 @@ def nearest_cmd(
 #: A search task's time budget when ``SANDGRAIN_TASK_SECONDS`` is not set: past it, a task
 #: hands the rest of its genomes to new tasks.
 DEFAULT_TASK_SECONDS = 5.0
+
+
+def access_cmd(
+    ctx: typer.Context,
+    collection: str = typer.Option(
+        ..., "--collection", "-c", help="The collection.", metavar="NAME"
+    ),
+    tier: str = typer.Option(
+        None,
+        "--tier",
+        help="public (anyone), registered (signed-in callers; others see counts) or controlled "
+        "(the named subjects or visa holders; others see counts). Without it: show the tier.",
+        metavar="public|registered|controlled",
+    ),
+    subject: list[str] = typer.Option(
+        None,
+        "--subject",
+        help="A subject (token 'sub') who sees a controlled collection.",
+        metavar="SUB",
+    ),
+) -> None:
+    """Show or set who sees a collection's genomes through the web API (the command line, which
+    reads the store itself, always sees everything)."""
+    from ..storage import Store
+    from ..strains.access import access_of, set_access
+
+    store = Store.from_settings(ctx.obj)
+    access = (
+        set_access(store, collection, tier, list(subject or ()))
+        if tier is not None
+        else access_of(store, collection)
+    )
+    sys.stdout.write(json.dumps({"collection": collection, "tier": access.tier,
+                                 "subjects": list(access.subjects)}) + "\n")  # fmt: skip

@@ -11,15 +11,21 @@ DOMAIN = Domain(
     name="strains",
     summary="Pathogen surveillance: genome collections, QC, mutations and a k-mer map over time.",
     cli="sandgrain.cli.strains:app",
-    routers=("sandgrain.web.strains:router", "sandgrain.web.strains:pages"),
+    routers=(
+        "sandgrain.web.strains_paths:router",
+        "sandgrain.web.strains:router",
+        "sandgrain.web.strains:pages",
+    ),
     cli_extensions=(
         ("strains", "drift", "sandgrain.cli.strains_map:drift_cmd"),
         ("strains", "simulate", "sandgrain.cli.strains_map:simulate_cmd"),
         ("strains", "nearest", "sandgrain.cli.strains_paths:nearest_cmd"),
+        ("strains", "access", "sandgrain.cli.strains_paths:access_cmd"),
     ),
     dataset_kinds={
         "strains": "a genome collection: reference, metadata and per-genome calls and QC",
         "strainmaps": "a collection's k-mer map: PCA components, mean, per-strain coordinates",
+        "strainaccess": "who sees a collection through the API: its tier and subjects",
     },
     tasks=("sandgrain.strains.collection:call_batch", "sandgrain.strains.nearest:nearest_task"),
     demo="sandgrain.strains.demo:demo",

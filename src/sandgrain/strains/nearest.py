@@ -56,6 +56,7 @@ from ..fanout import Split, Task, TaskBudget, run_plan
 from ..fanout.budget import halves
 from ..provenance import provenance
 from ..storage import Store
+from .access import Caller, access_of, floor, level
 from .collection import KIND, Collection
 from .index import (
     BASES,
@@ -534,12 +535,17 @@ def nearest(
     retries: int = 2,
     progress: Callable[[int, int], None] | None = None,
     stats: dict | None = None,
+    caller: Caller | None = None,
 ) -> list[dict]:
     """The ``k`` nearest genomes of every query over one or more collections (module docstring).
 
     ``collections`` may lie in different stores (a lab's own and an international one): each
     answers from its own store, and neighbours are labelled with their collection. Returns one
     document per query: ``{"query", "neighbours": [...], "ties_at_k", "searched", ...}``.
+    ``caller`` (:class:`~sandgrain.strains.access.Caller`; ``None``: the store's owner) sees
+    the neighbours of the collections its access allows; each other collection contributes
+    only its counts of genomes by distance, up to its own ``k``-th (``"counts_only"``, floored
+    as :func:`~sandgrain.strains.access.floor` says).
     ``stats`` (a dict), when given, receives the number of tasks the plan started with and the
     number of answers they gave (more when tasks split). A task looks at its time budget every
     ``chunk_rows`` genomes.
@@ -610,12 +616,25 @@ def nearest(
     if stats is not None:
         stats["tasks_planned"] = len(tasks)
         stats["tasks_answered"] = len(results)
-    searched = sum(c.meta.get("genomes", 0) for c in collections)
-    meta = {c.name: _metadata(c) for c in collections}
+    levels = {
+        c.name: level(access_of(c.dataset.store, c.name), caller, c.name) for c in collections
+    }
+    searched = sum(c.meta.get("genomes", 0) for c in collections if levels[c.name] == "full")
+    meta = {c.name: _metadata(c) for c in collections if levels[c.name] == "full"}
     out = []
     for i, q in enumerate(queries):
-        merged = _merge_answers([r["queries"][i] for r in results], k)
+        seen = [r["queries"][i] for r in results if levels[r["collection"]] == "full"]
+        merged = _merge_answers(seen, k) if seen else {"hits": [], "counts": []}
         counts = merged["counts"]
+        counts_only = []
+        for c in collections:
+            if levels[c.name] != "counts":
+                continue
+            own = _merge_answers([r["queries"][i] for r in results if r["collection"] == c.name], k)
+            counts_only.append(
+                {"collection": c.name, "access": "counts",
+                 "genomes_by_distance": [floor(n) for n in own["counts"]]}
+            )  # fmt: skip
         neighbours = []
         for h in merged["hits"]:
             row = meta[h["collection"]].get(h["strain"], {})
@@ -636,6 +655,7 @@ def nearest(
                 "neighbours": neighbours,
                 "ties_at_k": counts[kth] if kth is not None and kth < len(counts) else 0,
                 "searched": searched,
+                **({"counts_only": counts_only} if counts_only else {}),
             }
         )
     return out

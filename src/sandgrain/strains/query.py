@@ -28,6 +28,7 @@ __all__ = [
     "calls_from_sequences",
     "collection_reference",
     "parse_mutation",
+    "read_fasta_text",
 ]
 
 #: The most query genomes one search takes (a FASTA of more is refused, not truncated).
@@ -72,6 +73,31 @@ def calls_from_fasta(coll: Collection, fasta: str | os.PathLike) -> list[Calls]:
     if not out:
         raise InputError(f"{path.name}: no FASTA records")
     return out
+
+
+def read_fasta_text(text: str, limit: int = MAX_QUERIES) -> Iterator[tuple[str, str]]:
+    """``(id, sequence)`` of each record of FASTA text (a pasted sample); more than ``limit``
+    records, or text that is not FASTA, is refused."""
+    name, parts, n = None, [], 0
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if line.startswith(">"):
+            if name is not None:
+                yield name, "".join(parts)
+            n += 1
+            if n > limit:
+                raise InputError(f"at most {limit:,} query genomes at a time")
+            fields = line[1:].split()
+            if not fields:
+                raise InputError(f"line {lineno}: a FASTA header without an id")
+            name, parts = fields[0], []
+        elif name is None:
+            if line.strip():
+                raise InputError("not FASTA text (no '>' header first)")
+        else:
+            parts.append(line.strip())
+    if name is None:
+        raise InputError("no FASTA records")
+    yield name, "".join(parts)
 
 
 def parse_mutation(text: str, reference: str) -> tuple[str, str]:
