@@ -245,7 +245,7 @@ def test_the_search_splits_itself_and_gives_the_same_answer(shared_store):
     records = [(f"q{i}", with_n_runs(s, rng)) for i, (_, s) in enumerate(rng.sample(genomes(), 3))]
     queries = list(calls_from_sequences(coll, records))
     plain = nearest(shared_store, [coll], queries, k=7)
-    for executor in ("serial", "local:2"):
+    for executor in ("serial", "local:2", "dask-local:2", "lithops:localhost"):
         stats: dict = {}
         split = nearest(
             shared_store, [coll], queries, k=7, executor=executor,
