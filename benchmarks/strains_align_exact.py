@@ -6,7 +6,7 @@ Aligns every shared SARS-CoV-2 genome (or every ``--every``-th, by name) both wi
 Prints a table, writes JSON (``--out``). The full matrix costs 30–80 s a genome: use ``--jobs``.
 
     .venv/bin/python benchmarks/strains_align_exact.py --every 1 --jobs 2 --out exact.json
-    .venv/bin/python benchmarks/strains_align_exact.py --every 2 --offset 1 --jobs 2  # the other half
+    .venv/bin/python benchmarks/strains_align_exact.py --every 2 --offset 1 --jobs 2  # other half
 """
 
 from __future__ import annotations
