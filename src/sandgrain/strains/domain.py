@@ -23,6 +23,7 @@ DOMAIN = Domain(
         ("strains", "access", "sandgrain.cli.strains_paths:access_cmd"),
         ("strains", "tree", "sandgrain.cli.strains_tree:tree_cmd"),
         ("strains", "place", "sandgrain.cli.strains_tree:place_cmd"),
+        ("strains", "profile", "sandgrain.cli.strains_profile:profile_cmd"),
     ),
     dataset_kinds={
         "strains": "a genome collection: reference, metadata and per-genome calls and QC",
@@ -30,6 +31,10 @@ DOMAIN = Domain(
         "strainaccess": "who sees a collection through the API: its tier and subjects",
         "straintrees": "a collection's tree: Newick topology, node mutations (parsimony), leaves",
     },
-    tasks=("sandgrain.strains.collection:call_batch", "sandgrain.strains.nearest:nearest_task"),
+    tasks=(
+        "sandgrain.strains.collection:call_batch",
+        "sandgrain.strains.nearest:nearest_task",
+        "sandgrain.strains.profile:profile_task",
+    ),
     demo="sandgrain.strains.demo:demo",
 )
