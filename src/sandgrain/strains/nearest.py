@@ -88,6 +88,8 @@ MAX_K = 1000
 _NONE = np.int32(-(2**31))  # no query event in a slot
 _ABSENT = -(2**31) + 1  # a query insertion the partition has never seen: matches nothing
 _FAR = np.int32(2**31 - 1)
+_NONE_I = -(2**31)  # the same, as the kernel reads it
+_MISS = -(2**31) + 2  # the query does not cover the slot's position
 _TASK = "sandgrain.strains.nearest:nearest_task"
 
 
@@ -131,6 +133,7 @@ class _Prepared:
     miss: np.ndarray  # uint8 [L + 2]: the query does not cover p (1-based)
     miss_nc: np.ndarray  # the same, or p is deleted in the query (Nextclade's unknown)
     miss_cum: np.ndarray  # int32 [L + 2]: missing positions in 1..p-1
+    ev_cum: np.ndarray  # int32 [L + 2]: query events at positions 1..p-1
     missing_total: int
     n_subs: int
 
@@ -156,15 +159,25 @@ def _prepare(q: Query, part: IndexPart) -> _Prepared:
             miss_nc[s // 2 : s // 2 + st - DEL_BASE] = 1
     cum = np.zeros(L + 2, dtype=np.int32)
     np.cumsum(miss[:-1], out=cum[1:])
+    # one lookup per genome event: the query's state in the slot, or _MISS where the query does
+    # not cover the slot's position (slot 2p and 2p + 1 read position p; slot 1 reads 1)
+    slot_pos = np.maximum(np.arange(2 * L + 4) >> 1, 1).clip(max=L + 1)
+    dense[miss[slot_pos] == 1] = _MISS
     n_subs = int(((slots % 2 == 0) & (states >= 0) & (states < DEL_BASE)).sum())
-    return _Prepared(slots, states, dense, miss, miss_nc, cum, int(miss[1 : L + 1].sum()), n_subs)
+    per_pos = np.bincount(np.maximum(slots >> 1, 1), minlength=L + 2)[: L + 2]
+    ev_cum = np.zeros(L + 2, dtype=np.int32)
+    np.cumsum(per_pos[:-1], out=ev_cum[1:])
+    return _Prepared(
+        slots, states, dense, miss, miss_nc, cum, ev_cum, int(miss[1 : L + 1].sum()), n_subs
+    )
 
 
 # -- the kernel --------------------------------------------------------------------------------
 @njit(parallel=True, cache=True)
 def _distances(
     lo, hi, ev_ptr, ev_slot, ev_state, ms_ptr, ms_start, ms_end, status, allowed,
-    q_slots, q_dense, q_miss, q_miss_nc, q_cum, q_missing_total, q_subs, length, nextclade,
+    q_slots, q_ev_cum, q_dense, q_miss, q_miss_nc, q_cum, q_missing_total, q_subs, length,
+    nextclade,
 ):  # fmt: skip
     n = hi - lo
     dist = np.empty(n, dtype=np.int32)
@@ -176,12 +189,14 @@ def _distances(
             dist[r] = 2**31 - 1
             cov[r] = 0
             continue
-        # the genome's missing ranges: coverage, and which query events it does not cover
+        # the genome's missing ranges: coverage, and the query events it does not cover
         lost = 0
+        covered_q = m
         for j in range(ms_ptr[g], ms_ptr[g + 1]):
             a = ms_start[j]
             b = ms_end[j]
             lost += (b - a) - (q_cum[b] - q_cum[a])
+            covered_q -= q_ev_cum[b] - q_ev_cum[a]
         cov[r] = length - q_missing_total - lost
         if nextclade:
             m_ref = 0
@@ -209,32 +224,15 @@ def _distances(
         agree = 0
         samepos = 0
         for e in range(ev_ptr[g], ev_ptr[g + 1]):
-            s = ev_slot[e]
-            p = s >> 1
-            if p < 1:
-                p = 1
-            if q_miss[p]:
+            qs = q_dense[ev_slot[e]]  # the query's state there, or that it does not cover it
+            if qs == _MISS:
                 continue
-            qs = q_dense[s]
             if qs == ev_state[e]:
                 agree += 1
             else:
                 d += 1
-                if qs != -(2**31):
+                if qs != _NONE_I:
                     samepos += 1
-        # query events the genome covers
-        covered_q = 0
-        j = ms_ptr[g]
-        jend = ms_ptr[g + 1]
-        for i in range(m):
-            p = q_slots[i] >> 1
-            if p < 1:
-                p = 1
-            while j < jend and ms_end[j] <= p:
-                j += 1
-            if j < jend and ms_start[j] <= p:
-                continue
-            covered_q += 1
         dist[r] = d + covered_q - agree - samepos
     return dist, cov
 
@@ -242,8 +240,8 @@ def _distances(
 def _scan(part: IndexPart, q: _Prepared, lo: int, hi: int, allowed: np.ndarray, metric: str):
     return _distances(
         lo, hi, part.ev_ptr, part.ev_slot, part.ev_state, part.ms_ptr, part.ms_start,
-        part.ms_end, part.status, allowed, q.slots, q.dense, q.miss, q.miss_nc, q.miss_cum,
-        q.missing_total, q.n_subs, part.length, metric == "nextclade",
+        part.ms_end, part.status, allowed, q.slots, q.ev_cum, q.dense, q.miss, q.miss_nc,
+        q.miss_cum, q.missing_total, q.n_subs, part.length, metric == "nextclade",
     )  # fmt: skip
 
 
