@@ -34,6 +34,7 @@ Usage::
 
     python benchmarks/strains_nearest.py                       # N = 100,000 and 1,000,000
     python benchmarks/strains_nearest.py --sizes 20000 --queries 100   # a quick look
+    python benchmarks/strains_nearest.py --keep /data/bench   # keep the stores (store-N)
 
 Results go to ``--out`` (JSON, written atomically) and a summary table to stdout.
 """
@@ -190,7 +191,9 @@ def numpy_peer(index, query, k: int) -> list[tuple[str, int, int]]:
     return [(index.strains[r], int(dist[r]), int(cov[r])) for r in best[:k]]
 
 
-def run_size(n: int, q: int, peer_queries: int, workdir: Path, ref: str, genome_src) -> dict:
+def run_size(
+    n: int, q: int, peer_queries: int, workdir: Path, ref: str, genome_src, keep: Path | None
+) -> dict:
     from sandgrain.genome.store import add_genome
     from sandgrain.storage import Store
     from sandgrain.strains.collection import Collection
@@ -212,7 +215,7 @@ def run_size(n: int, q: int, peer_queries: int, workdir: Path, ref: str, genome_
             sims.append(g)
     out["simulate_s"] = round(time.perf_counter() - t0, 1)
     sims = sims[:n]
-    store_root = workdir / f"store-{n}"
+    store_root = (keep or workdir) / f"store-{n}"
     store = Store(str(store_root))
     genome = add_genome(store, "MN908947", str(genome_src[0]), annotation=str(genome_src[1]))
     with Peak() as mem:
@@ -326,6 +329,7 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--peer-queries", type=int, default=2)
     ap.add_argument("--out", default="strains_nearest.json")
+    ap.add_argument("--keep", type=Path, help="keep the stores here (store-N), e.g. for the map")
     args = ap.parse_args()
     ref = "".join((NCOV / "reference_seq.fasta").read_text().split("\n", 1)[1].split())
     result = {
@@ -337,7 +341,8 @@ def main() -> None:
         for n in args.sizes:
             load = os.getloadavg()[0]
             row = run_size(n, args.queries, args.peer_queries, Path(tmp), ref,
-                           (NCOV / "reference_seq.fasta", NCOV / "reference_seq.gb"))  # fmt: skip
+                           (NCOV / "reference_seq.fasta", NCOV / "reference_seq.gb"),
+                           args.keep)  # fmt: skip
             row["load_before"] = round(load, 2)
             row["load_after"] = round(os.getloadavg()[0], 2)
             result["runs"].append(row)
