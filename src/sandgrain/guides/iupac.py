@@ -21,6 +21,7 @@ import itertools
 import re
 
 from ..errors import InputError
+from ..genome.iupac import CODES
 
 __all__ = [
     "CODES",
@@ -31,25 +32,6 @@ __all__ = [
     "matches",
     "reverse_complement_pattern",
 ]
-
-#: Each IUPAC code and the concrete bases it stands for.
-CODES: dict[str, str] = {
-    "A": "A",
-    "C": "C",
-    "G": "G",
-    "T": "T",
-    "R": "AG",
-    "Y": "CT",
-    "S": "CG",
-    "W": "AT",
-    "K": "GT",
-    "M": "AC",
-    "B": "CGT",
-    "D": "AGT",
-    "H": "ACT",
-    "V": "ACG",
-    "N": "ACGT",
-}
 
 _VALID = " ".join(CODES)
 _BASES = {code: frozenset(b) for code, b in CODES.items()}

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
+from ..genome.iupac import CODES
 from .align_kernels import (
     OP_DEL,
     OP_INS,
@@ -77,24 +78,7 @@ MIN_ANCHORED = 200
 
 #: IUPAC code → bit mask (A=1, C=2, G=4, T=8); U reads as T; anything else as N.
 MASK = np.full(256, 15, dtype=np.uint8)
-for _code, _bases in {
-    "A": "A",
-    "C": "C",
-    "G": "G",
-    "T": "T",
-    "U": "T",
-    "R": "AG",
-    "Y": "CT",
-    "S": "CG",
-    "W": "AT",
-    "K": "GT",
-    "M": "AC",
-    "B": "CGT",
-    "D": "AGT",
-    "H": "ACT",
-    "V": "ACG",
-    "N": "ACGT",
-}.items():
+for _code, _bases in {**CODES, "U": "T"}.items():
     _m = sum(1 << "ACGT".index(b) for b in _bases)
     MASK[ord(_code)] = _m
     MASK[ord(_code.lower())] = _m
