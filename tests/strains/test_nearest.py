@@ -18,11 +18,12 @@ from strains_fixtures import GENOMES, METADATA, REF_FASTA, REF_GB, genomes, refe
 from sandgrain.errors import InputError
 from sandgrain.fanout import TaskBudget
 from sandgrain.storage import Store
+from sandgrain.strains import nearest as nearest_mod
 from sandgrain.strains.collection import Collection, add_genomes
 from sandgrain.strains.index import build_part
 from sandgrain.strains.kmers import genome_from_calls
 from sandgrain.strains.mutations import Calls
-from sandgrain.strains.nearest import nearest, query_from_calls, rank
+from sandgrain.strains.nearest import nearest, query_from_calls, rank, rank_many
 from sandgrain.strains.query import calls_from_mutations, calls_from_sequences
 
 # -- the plain reference ---------------------------------------------------------------------
@@ -165,6 +166,17 @@ def test_kernel_equals_the_plain_distance_on_random_genomes(seed, metric):
         got = rank(index, query, 10, metric=metric, qc=("good",), max_distance=6)
         want, _ = plain_rank(q, pool, len(ref), len(pool), metric, qc={"good"})
         assert got == [w for w in want if w[1] <= 6][:10]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_queries_in_blocks_rank_as_one_at_a_time(seed, monkeypatch):
+    rng = random.Random(100 + seed)
+    ref = "".join(rng.choice("ACGT") for _ in range(300))
+    index = build_part(random_calls(rng, ref, 120), len(ref))
+    queries = [query_from_calls(q, len(ref)) for q in random_calls(rng, ref, 12) if not q.error]
+    monkeypatch.setattr(nearest_mod, "BLOCK", 5)  # blocks of 5, and a short last one
+    for kw in ({}, {"qc": ("good", "bad")}, {"max_distance": 7}):
+        assert rank_many(index, queries, 9, **kw) == [rank(index, q, 9, **kw) for q in queries]
 
 
 def test_distance_is_hamming_over_covered_positions_for_substitutions():

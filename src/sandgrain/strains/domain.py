@@ -14,6 +14,7 @@ DOMAIN = Domain(
     routers=(
         "sandgrain.web.strains_paths:router",
         "sandgrain.web.strains:router",
+        "sandgrain.web.strains_trace:pages",  # before /strains/{collection}
         "sandgrain.web.strains:pages",
     ),
     cli_extensions=(

@@ -77,6 +77,7 @@ __all__ = [
     "plan_partitions",
     "query_from_calls",
     "rank",
+    "rank_many",
 ]
 
 METRICS = ("covered", "nextclade")
@@ -138,6 +139,12 @@ class _Prepared:
     n_subs: int
 
 
+@lru_cache(maxsize=4)
+def _slot_positions(length: int) -> np.ndarray:
+    """The reference position each slot reads, for a reference of ``length``."""
+    return np.maximum(np.arange(2 * length + 4) >> 1, 1).clip(max=length + 1)
+
+
 def _prepare(q: Query, part: IndexPart) -> _Prepared:
     L = part.length
     ins = {s: i for i, s in enumerate(part.insertions)}
@@ -161,8 +168,7 @@ def _prepare(q: Query, part: IndexPart) -> _Prepared:
     np.cumsum(miss[:-1], out=cum[1:])
     # one lookup per genome event: the query's state in the slot, or _MISS where the query does
     # not cover the slot's position (slot 2p and 2p + 1 read position p; slot 1 reads 1)
-    slot_pos = np.maximum(np.arange(2 * L + 4) >> 1, 1).clip(max=L + 1)
-    dense[miss[slot_pos] == 1] = _MISS
+    dense[miss[_slot_positions(L)] == 1] = _MISS
     n_subs = int(((slots % 2 == 0) & (states >= 0) & (states < DEL_BASE)).sum())
     per_pos = np.bincount(np.maximum(slots >> 1, 1), minlength=L + 2)[: L + 2]
     ev_cum = np.zeros(L + 2, dtype=np.int32)
@@ -293,8 +299,19 @@ def _detail(part: IndexPart, g: int, q: Query, ref: str, metric: str) -> dict:
 def _best(part: Partition, q: Query, prep: _Prepared, lo: int, hi: int, k: int,
           max_distance: int | None, allowed: np.ndarray, metric: str) -> dict:  # fmt: skip
     """The first ``k`` rows of ``[lo, hi)`` in the ranking order, and the distance counts."""
-    ix = part.index
-    dist, cov = _scan(ix, prep, lo, hi, allowed, metric)
+    dist, cov = _scan(part.index, prep, lo, hi, allowed, metric)
+    return _select(part.index, dist, cov, lo, k, max_distance)
+
+
+def _select(
+    ix: IndexPart, dist, cov, lo: int, k: int, max_distance: int | None, where=None
+) -> dict:
+    """The first ``k`` of scanned rows and the counts of distances up to the ``k``-th:
+    ``dist``/``cov`` of rows ``lo, lo + 1, …``, or of rows ``lo + where[i]`` when given."""
+
+    def row(i: int) -> int:
+        return lo + (i if where is None else int(where[i]))
+
     ok = dist < _FAR
     if max_distance is not None:
         ok &= dist <= max_distance
@@ -307,14 +324,130 @@ def _best(part: Partition, q: Query, prep: _Prepared, lo: int, hi: int, k: int,
         pick = rows[key <= kth]
     else:
         pick = rows
-    order = sorted(pick.tolist(), key=lambda r: (int(dist[r]), -int(cov[r]), ix.strains[lo + r]))[
-        :k
-    ]
+    order = sorted(pick.tolist(), key=lambda i: (int(dist[i]), -int(cov[i]), ix.strains[row(i)]))
+    order = order[:k]
     kth_d = int(dist[order[-1]]) if len(order) == k else None
     d_ok = dist[rows]
     counts = np.bincount(d_ok[d_ok <= kth_d] if kth_d is not None else d_ok).tolist()
-    hits = [[lo + r, int(dist[r]), int(cov[r]), ix.strains[lo + r]] for r in order]
+    hits = [[row(i), int(dist[i]), int(cov[i]), ix.strains[row(i)]] for i in order]
     return {"hits": hits, "counts": counts, "complete": kth_d is None}
+
+
+#: Queries scanned together in one pass over the genomes (the ``covered`` distance).
+BLOCK = 32
+
+
+@njit(parallel=True, cache=True)
+def _distances_block(
+    lo, hi, ev_ptr, ev_slot, ev_state, ms_ptr, ms_start, ms_end, status, allowed,
+    q_dense, q_ev_cum, q_cum, q_m, q_missing_total, length,
+):  # fmt: skip
+    """:func:`_distances` (``covered``) for a block of queries at once: each genome's events
+    are read once, and each event's slot gives one contiguous row of the queries' states.
+
+    Per query the distance starts at the query's events the genome covers; each genome event
+    the query covers then adds 1 if the query has nothing in its slot, takes 1 away if the
+    query has the same change (counted once, not twice), and adds nothing if the query changed
+    the slot differently (the pair counted once, as the query's event). A slot the query does
+    not cover holds ``_MISS``, equal to neither, so it adds nothing: no branches."""
+    B = q_m.size
+    n = hi - lo
+    dist = np.empty((n, B), dtype=np.int32)
+    cov = np.empty((n, B), dtype=np.int32)
+    for r in prange(n):
+        g = lo + r
+        if not allowed[status[g]]:
+            for b in range(B):
+                dist[r, b] = 2**31 - 1
+                cov[r, b] = 0
+            continue
+        d = dist[r]
+        c = cov[r]
+        for b in range(B):
+            d[b] = q_m[b]
+            c[b] = length - q_missing_total[b]
+        for j in range(ms_ptr[g], ms_ptr[g + 1]):
+            a = ms_start[j]
+            e = ms_end[j]
+            for b in range(B):
+                c[b] -= (e - a) - (q_cum[e, b] - q_cum[a, b])
+                d[b] -= q_ev_cum[e, b] - q_ev_cum[a, b]
+        for e in range(ev_ptr[g], ev_ptr[g + 1]):
+            row = q_dense[ev_slot[e]]
+            st = ev_state[e]
+            for b in range(B):
+                qs = row[b]
+                d[b] += np.int32(qs == _NONE_I) - np.int32(qs == st)
+    return dist, cov
+
+
+@njit(cache=True)
+def _candidates_block(dist, cov, k, max_distance):
+    """Per query (column): the histogram of distances, the ``k``-th distance ``D``, and every
+    row at distance ``D`` or less (all usable rows when there are fewer than ``k``): two passes
+    over the rows, whatever the number of genomes; the ranking is settled on these few."""
+    n, B = dist.shape
+    H = 1 << 14
+    hist = np.zeros((B, H + 1), dtype=np.int64)
+    for r in range(n):
+        for b in range(B):
+            d = dist[r, b]
+            if d == 2**31 - 1 or (max_distance >= 0 and d > max_distance):
+                continue
+            hist[b, min(d, H)] += 1
+    cut = np.full(B, H + 1, dtype=np.int64)  # H + 1: take every usable row
+    for b in range(B):
+        c = 0
+        for d in range(H):
+            c += hist[b, d]
+            if c >= k:
+                cut[b] = d
+                break
+    size = np.zeros(B, dtype=np.int64)
+    for b in range(B):
+        for d in range(min(cut[b], H) + 1):  # cut H + 1: the whole histogram, bucket H too
+            size[b] += hist[b, d]
+    ptr = np.zeros(B + 1, dtype=np.int64)
+    for b in range(B):
+        ptr[b + 1] = ptr[b] + size[b]
+    rows = np.empty(ptr[B], dtype=np.int64)
+    fill = ptr[:-1].copy()
+    for r in range(n):
+        for b in range(B):
+            d = dist[r, b]
+            if d == 2**31 - 1 or (max_distance >= 0 and d > max_distance):
+                continue
+            if cut[b] > H or d <= cut[b]:
+                rows[fill[b]] = r
+                fill[b] += 1
+    return hist, rows, ptr
+
+
+def _best_block(part: Partition, preps: list[_Prepared], lo: int, hi: int, k: int,
+                max_distance: int | None, allowed: np.ndarray) -> list[dict]:  # fmt: skip
+    """:func:`_best` for several queries (``covered`` distance), :data:`BLOCK` at a time."""
+    ix = part.index
+    out = []
+    for s0 in range(0, len(preps), BLOCK):
+        block = preps[s0 : s0 + BLOCK]
+        dense = np.ascontiguousarray(np.stack([p.dense for p in block], axis=1))
+        ev_cum = np.ascontiguousarray(np.stack([p.ev_cum for p in block], axis=1))
+        cum = np.ascontiguousarray(np.stack([p.miss_cum for p in block], axis=1))
+        m = np.asarray([p.slots.size for p in block], dtype=np.int32)
+        missing = np.asarray([p.missing_total for p in block], dtype=np.int32)
+        dist, cov = _distances_block(
+            lo, hi, ix.ev_ptr, ix.ev_slot, ix.ev_state, ix.ms_ptr, ix.ms_start, ix.ms_end,
+            ix.status, allowed, dense, ev_cum, cum, m, missing, ix.length,
+        )  # fmt: skip
+        md = -1 if max_distance is None else int(max_distance)
+        hist, rows, ptr = _candidates_block(dist, cov, k, md)
+        for b in range(len(block)):
+            r = rows[ptr[b] : ptr[b + 1]]
+            picked = _select(ix, dist[r, b], cov[r, b], lo, k, max_distance, r)
+            if not picked["complete"]:  # the counts come from the whole histogram
+                picked["counts"] = hist[b, : picked["hits"][-1][1] + 1].tolist()
+            out.append(picked)
+    return out
 
 
 def rank(
@@ -333,6 +466,21 @@ def rank(
         part, query, _prepare(query, index), 0, index.n, k, max_distance, _allowed(qc), metric
     )
     return [(strain, d, cov) for _, d, cov, strain in got["hits"]]
+
+
+def rank_many(
+    index: IndexPart,
+    queries: Sequence[Query],
+    k: int,
+    *,
+    max_distance: int | None = None,
+    qc: Sequence[str] = ("good", "mediocre", "bad"),
+) -> list[list[tuple[str, int, int]]]:
+    """:func:`rank` (``covered`` distance) for many queries, scanned in blocks together."""
+    part = Partition("", "", 0, (), index)
+    preps = [_prepare(q, index) for q in queries]
+    got = _best_block(part, preps, 0, index.n, k, max_distance, _allowed(qc))
+    return [[(strain, d, cov) for _, d, cov, strain in g["hits"]] for g in got]
 
 
 @lru_cache(maxsize=8)
@@ -388,10 +536,13 @@ def nearest_task(
     results: list[dict] | None = None
     while lo < hi:
         end = min(hi, lo + max(1, chunk_rows))
-        chunk = [
-            _best(part, q, p, lo, end, k, max_distance, allowed, metric)
-            for q, p in zip(qs, prepared, strict=True)
-        ]
+        if metric == "covered" and len(qs) > 1:
+            chunk = _best_block(part, prepared, lo, end, k, max_distance, allowed)
+        else:
+            chunk = [
+                _best(part, q, p, lo, end, k, max_distance, allowed, metric)
+                for q, p in zip(qs, prepared, strict=True)
+            ]
         if results is not None:
             chunk = [_merge_answers([a, b], k) for a, b in zip(results, chunk, strict=True)]
         results = chunk
