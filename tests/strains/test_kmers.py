@@ -164,6 +164,21 @@ def test_incremental_profiles_equal_direct_counts_on_random_genomes(k, canonical
         assert_profile(space, c, genome)
 
 
+@pytest.mark.parametrize("k", [10, 4])
+def test_missing_read_as_reference_equals_the_genome_without_its_n_runs(k):
+    """``missing="reference"``: a genome's profile is that of the same genome with every
+    missing range read as the reference; ``"drop"`` keeps the profile of the sequence as read."""
+    rng = random.Random(40 + k)
+    for _ in range(30):
+        ref = "".join(rng.choice("ACGT") for _ in range(rng.randint(50, 400)))
+        c = random_calls(ref, rng, rng.randint(1, 25))
+        filled = calls(c.strain, c.substitutions, c.deletions, c.insertions, [])
+        assert_profile(KmerSpace(ref, k, missing="reference"), c, genome_from_calls(ref, filled))
+        assert_profile(KmerSpace(ref, k, missing="drop"), c, genome_from_calls(ref, c))
+    with pytest.raises(InputError, match="missing data is one of"):
+        KmerSpace("ACGTACGTACGT", 4, missing="guess")
+
+
 def test_a_batch_equals_genome_by_genome():
     rng = random.Random(5)
     ref = "".join(rng.choice("ACGT") for _ in range(600))

@@ -418,3 +418,37 @@ def test_simulate_command(cli, tmp_path):
     assert (tmp_path / "sim/sequences.fasta.gz").stat().st_size > 10_000
     absent = cli("simulate", "-n", "5", "-o", str(tmp_path / "x"), "--reference", "nope")
     assert absent.exit_code != 0 and "nope" in str(absent.exception)
+
+
+def test_an_n_run_does_not_move_a_genome_on_a_map_that_reads_missing_as_reference(
+    genomes, reference
+):
+    """A genome read with a 300-base N run lands on its full self on the map (missing read as
+    the reference), not away from it by the run (missing k-mers dropped)."""
+    import dataclasses
+
+    calls = [g.calls for g in genomes]
+    spread = {}
+    for missing in ("reference", "drop"):
+        space = KmerSpace(reference, missing=missing)
+        read = reader_from_calls(lambda s=space: batches_of(calls), space)
+        built = build_map(read, [c.strain for c in calls], n_components=5, space=space)
+        moved = []
+        for i in range(0, 600, 60):
+            c = calls[i]
+            a = 5000 + 997 * (i // 60)
+            gapped = dataclasses.replace(c, missing=[*c.missing, f"{a}-{a + 299}"])
+            gapped.substitutions = [s for s in c.substitutions if not a <= int(s[1:-1]) <= a + 299]
+            gapped.deletions = [
+                d for d in c.deletions if not a - 20 <= int(d[4:].split("-")[0]) <= a + 320
+            ]
+            gapped.insertions = [
+                x for x in c.insertions if not a - 20 <= int(x.split(":")[1]) <= a + 320
+            ]
+            full = built.kmap.project(space.deltas([c]))[0, :2]
+            part = built.kmap.project(space.deltas([gapped]))[0, :2]
+            moved.append(np.linalg.norm(full - part))
+        scale = np.linalg.norm(built.coords[:, :2].std(0))
+        spread[missing] = float(np.median(moved) / scale)
+    assert spread["reference"] < 0.1  # beside its full self (a few mutations lost, at most)
+    assert spread["drop"] > 3 * spread["reference"]

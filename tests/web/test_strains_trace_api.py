@@ -127,6 +127,19 @@ def test_place_answers_as_the_library_does_with_the_subtree_drawn(client, store)
     assert r.json()["provenance"]["inputs"][0]["version"] == stored.version
 
 
+def test_a_genome_with_an_n_run_lands_beside_its_full_self(client, store):
+    build = load_map(store, DEMO_COLLECTION)
+    row = {s: i for i, s in enumerate(build.strains)}
+    name, seq = genomes()[7]
+    gapped = seq[:12000] + "N" * 400 + seq[12400:]
+    r = client.post(f"{API}/project", json={"collection": DEMO_COLLECTION,
+                                             "fasta": f">gapped\n{gapped}\n"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    got = np.asarray(r.json()["queries"][0]["coords"][:2])
+    spread = np.linalg.norm(build.coords[:, :2].std(0))
+    assert np.linalg.norm(got - build.coords[row[name], :2]) < 0.05 * spread
+
+
 def test_project_puts_a_known_genome_where_the_map_has_it(client, store):
     coll = Collection.open(store, DEMO_COLLECTION)
     build = load_map(store, DEMO_COLLECTION)
@@ -146,7 +159,8 @@ def test_project_puts_a_known_genome_where_the_map_has_it(client, store):
     # a mutation list is projected by the map's own components, as embed's functions do it
     calls = calls_from_mutations("C241T,A23403G,del:11288-11296", coll.reference())
     profile = build.info["profile"]
-    space = KmerSpace(coll.reference(), profile["k"], profile["canonical"])
+    assert profile["missing"] == "reference"  # a new map reads N runs as the reference
+    space = KmerSpace(coll.reference(), profile["k"], profile["canonical"], profile["missing"])
     want = build.kmap.project(space.deltas([calls]))[0]
     got = client.post(
         f"{API}/project",

@@ -73,7 +73,9 @@ __all__ = [
     "export_table",
     "fit_map",
     "load_map",
+    "map_space",
     "panel_strains",
+    "project_calls",
     "publish_map",
     "reader_from_calls",
     "reader_from_profiles",
@@ -89,6 +91,9 @@ DEFAULT_COMPONENTS = 10
 DEFAULT_PANEL = 20_000
 #: QC statuses of the genomes a map's PCA is fitted on (all genomes are projected).
 PANEL_QC = ("good", "mediocre")
+#: How a new map reads genomes' missing ranges (:class:`~sandgrain.strains.kmers.KmerSpace`):
+#: as the reference, so an N run does not move a genome; maps made before keep ``"drop"``.
+MAP_MISSING = "reference"
 #: The second embeddings offered, and the most genomes each is computed for.
 SECOND_EMBEDDINGS = {"tsne": 20_000, "mds": 2_000}
 
@@ -621,11 +626,13 @@ def update_map(
     previous = (
         load_map(store, collection.name) if store.has_dataset(KIND, collection.name) else None
     )
-    if previous is not None and not refit:
+    missing = MAP_MISSING
+    if previous is not None and not refit:  # the stored map's space: its points never move
         k, canonical = previous.info["profile"]["k"], previous.info["profile"]["canonical"]
+        missing = previous.info["profile"].get("missing", "drop")  # maps made before the choice
     if n_components is None:  # a refit keeps the previous map's axes
         n_components = previous.kmap.n_components if previous else DEFAULT_COMPONENTS
-    space = KmerSpace(collection.reference(), k, canonical)
+    space = KmerSpace(collection.reference(), k, canonical, missing)
     read = reader_from_calls(lambda: collection.iter_calls(batch=batch), space)
     strains = collection.metadata().column("strain").to_pylist()
     panel_from = None
@@ -647,11 +654,26 @@ def update_map(
         "collection": collection.name, "refit": refit, "n_components": n_components,
         "panel_size": panel_size, "k": space.k, "canonical": space.canonical, "seed": seed,
         "second": second, "panel_qc": list(panel_qc) if panel_qc is not None else None,
+        "missing": space.missing,
     }  # fmt: skip
     return publish_map(
         store, collection.name, build, space=space, parameters=parameters,
         inputs=[_collection_input(collection)], second=extra,
     )  # fmt: skip
+
+
+def map_space(info: dict, reference: str) -> KmerSpace:
+    """The k-mer space a stored map (its ``info``) was built in: its k, strand convention and
+    reading of missing data (``"drop"`` for maps made before that was a choice)."""
+    profile = info["profile"]
+    return KmerSpace(
+        reference, int(profile["k"]), bool(profile["canonical"]), profile.get("missing", "drop")
+    )
+
+
+def project_calls(kmap: KmerMap, info: dict, reference: str, calls) -> np.ndarray:
+    """Coordinates of genomes (their calls) on a stored map, which does not move."""
+    return kmap.project(map_space(info, reference).deltas(calls))
 
 
 def _second_for(method: str, build: MapBuild, read: Reader, seed: int):

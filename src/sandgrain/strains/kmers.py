@@ -20,8 +20,14 @@ Conventions
   its reverse complement for nothing. ``canonical=True`` counts canonical k-mers (the smaller of
   a k-mer's code and its reverse complement's) for data of mixed orientation.
 - **Missing data.** A k-mer holding any base other than A, C, G, T (``N``, or an IUPAC ambiguity
-  code from a mixed site) is dropped, in the reference and the genomes alike. Trimmed ends and
-  N runs (``missing`` ranges) therefore remove the reference k-mers they overlap.
+  code from a mixed site) is dropped, in the reference and the genomes alike. With
+  ``missing="drop"`` trimmed ends and N runs (``missing`` ranges) therefore remove the reference
+  k-mers they overlap: the exact profile of the sequence as read. With ``missing="reference"``
+  (what the map uses) a missing range reads as the reference's bases instead — imputation by the
+  root, as the nearest-strain distance never counts missing data as a difference — so a genome
+  with an N run keeps its place beside the same genome read in full, where dropping the k-mers
+  would pull it away by the run's length (a 200-base run removes 200 reference k-mers: more than
+  a lineage's mutations change).
 - **Codes.** A k-mer's code is its bases read as base-4 digits, A=0, C=1, G=2, T=3, first base
   most significant; k ≤ 31 fits an unsigned 64-bit integer.
 
@@ -377,6 +383,10 @@ def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     return np.arange(total, dtype=np.int64) + offsets
 
 
+#: How a k-mer space reads missing ranges (module docstring).
+MISSING = ("drop", "reference")
+
+
 class KmerSpace:
     """The k-mer profile of a reference, and the deltas of genomes called against it.
 
@@ -388,9 +398,17 @@ class KmerSpace:
         K-mer length (10, as CSIRO; at most 31).
     canonical : bool
         Count canonical k-mers (see the module docstring); default the reference's strand.
+    missing : str
+        ``"drop"`` (the profile of the sequence as read) or ``"reference"`` (missing ranges read
+        as the reference; see the module docstring).
     """
 
-    def __init__(self, reference: str, k: int = DEFAULT_K, canonical: bool = False):
+    def __init__(
+        self, reference: str, k: int = DEFAULT_K, canonical: bool = False, missing: str = "drop"
+    ):
+        if missing not in MISSING:
+            raise InputError(f"missing data is one of {', '.join(MISSING)}, not {missing!r}")
+        self.missing = missing
         self.k = _check_k(k)
         if len(reference) < self.k:
             raise InputError(f"the reference ({len(reference)} bases) is shorter than k={k}")
@@ -418,6 +436,7 @@ class KmerSpace:
             "reference_sha256": self.reference_sha256,
             "reference_kmers": int(self.profile.counts.sum()),
             "reference_distinct_kmers": len(self.profile),
+            "missing": self.missing,
         }
 
     def _windows(self, edits: Sequence[Edit]) -> tuple[list[tuple[int, int]], list[str]]:
@@ -457,7 +476,10 @@ class KmerSpace:
         text_row: list[int] = []
         for row, c in enumerate(calls):
             strains.append(str(c.strain))
-            removed, windows = self._windows(edits_from_calls(self.reference, c))
+            edits = edits_from_calls(self.reference, c)
+            if self.missing == "reference":
+                edits = [e for e in edits if e.kind != "missing"]
+            removed, windows = self._windows(edits)
             for lo, hi in removed:
                 rem_lo.append(lo)
                 rem_hi.append(hi)

@@ -371,15 +371,13 @@ def _kept_map(store, name: str):
 
 def _project(store, caller: Caller, doc: dict) -> dict[str, Any]:
     from ..provenance import provenance
-    from ..strains.kmers import KmerSpace
+    from ..strains.embed import project_calls
 
     _fields(doc, {"collection", "fasta", "mutations"})
     coll = _one_collection(store, caller, doc, "map")
     kmap, info, manifest = _kept_map(store, coll.name)
     queries = _queries(coll, doc)
-    profile = info["profile"]
-    space = KmerSpace(coll.reference(), int(profile["k"]), bool(profile["canonical"]))
-    coords = kmap.project(space.deltas(queries))
+    coords = project_calls(kmap, info, coll.reference(), queries)
     ratio = kmap.explained_variance_ratio
     axes = [
         {"name": f"PC{i + 1}", "explained_variance_ratio": float(ratio[i])}
@@ -392,8 +390,9 @@ def _project(store, caller: Caller, doc: dict) -> dict[str, Any]:
     ]  # fmt: skip
     prov = provenance(
         "strains project",
-        {"collection": coll.name, "queries": len(queries), "k": space.k,
-         "canonical": space.canonical},
+        {"collection": coll.name, "queries": len(queries), "k": info["profile"]["k"],
+         "canonical": info["profile"]["canonical"],
+         "missing": info["profile"].get("missing", "drop")},
         [{"source": f"strainmaps/{coll.name}", "version": manifest["version"],
           "sha256": _manifest_sha256(manifest)},
          {"source": f"strains/{coll.name}", "version": coll.dataset.manifest["version"]}],

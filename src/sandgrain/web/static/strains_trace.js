@@ -224,7 +224,9 @@
     const axes = projected.axes.slice(0, 2).map((a) => `${a.name} ${(100 * a.explained_variance_ratio).toFixed(1)} %`);
     $("#trace-map-note").innerHTML = `<span class="key-q">✕</span> ${esc(q.query)} (projected; the map does not move) · ` +
       `<span class="key-n">○</span> its ${ringed.length} nearest strains here · ${drawn.toLocaleString("en")} genomes · ${esc(axes.join(", "))}. ` +
-      "The map is of k-mer profiles: missing data (N runs) moves a genome on it, while the table's distances ignore it.";
+      ((projected.provenance && projected.provenance.parameters.missing === "reference")
+        ? "The map is of k-mer profiles with missing data (N runs) read as the reference, so an N run does not move a genome, as the table's distances ignore it."
+        : "This map was made before missing data was read as the reference: an N run moves a genome on it (rebuild with --refit), while the table's distances ignore it.");
   }
 
   // -- the tree -------------------------------------------------------------------------------------
