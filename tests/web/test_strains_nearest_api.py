@@ -161,3 +161,25 @@ def test_controlled_collection_gives_counts_only_without_access(client, store, i
     bad = client.post(f"{API}/nearest", json=q, headers={"Authorization": "Bearer not-a-token"})
     assert bad.status_code == 401
     set_access(store, "lab", "public")
+
+
+def test_a_controlled_collections_map_genomes_and_drift_need_access(client, store, idp):
+    set_access(store, DEMO_COLLECTION, "controlled", ["alice"])
+    try:
+        routes = ("map", f"genomes/{genomes()[0][0]}", "drift")
+        for route in routes:
+            anon = client.get(f"{API}/{DEMO_COLLECTION}/{route}")
+            assert anon.status_code == 401 and anon.headers["content-type"].startswith(PROBLEM)
+            bob = client.get(
+                f"{API}/{DEMO_COLLECTION}/{route}",
+                headers={"Authorization": f"Bearer {idp.token('bob')}"},
+            )
+            assert bob.status_code == 403, route
+            alice = client.get(
+                f"{API}/{DEMO_COLLECTION}/{route}",
+                headers={"Authorization": f"Bearer {idp.token('alice')}"},
+            )
+            assert alice.status_code == 200, route
+    finally:
+        set_access(store, DEMO_COLLECTION, "public")
+    assert client.get(f"{API}/{DEMO_COLLECTION}/map").status_code == 200

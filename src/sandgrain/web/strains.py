@@ -258,6 +258,20 @@ def _summary(store, coll: Collection) -> dict[str, Any]:
     return out
 
 
+def _readable(request: Request, name: str) -> None:
+    """Refuse a collection whose genomes the caller may not see (its tier, :mod:`sandgrain.
+    strains.access`): 401 for an anonymous caller (a token may help), 403 otherwise."""
+    from ..strains.access import access_of, level
+    from .strains_paths import Forbidden, Unauthorized, caller_of
+
+    store = request.app.state.store
+    caller = caller_of(request)
+    if level(access_of(store, name), caller, name) != "full":
+        if not caller.authenticated:
+            raise Unauthorized(f"collection {name!r} is not public: send a bearer token")
+        raise Forbidden(f"you have no access to the genomes of collection {name!r}")
+
+
 @router.get("/collections")
 def collections(request: Request) -> list[dict[str, Any]]:
     """Every strains collection in the store: genomes, QC statuses, reference, map or not."""
@@ -273,6 +287,7 @@ def map_points(
     limit: int = Query(DEFAULT_MAP_PAGE, ge=1, le=MAX_MAP_PAGE, description="Points per page."),
 ) -> dict[str, Any]:
     """A page of the map's points as columns (strain, x, y, day, country, region, qc)."""
+    _readable(request, collection)
     store = request.app.state.store
     key = ("map", collection, *_versions(store, collection))
     table = _cache(request).get(key, lambda: map_table(store, collection))
@@ -285,6 +300,7 @@ def genome(
 ) -> dict[str, Any]:
     """One genome: its mutation calls, its QC and its metadata."""
     coll = Collection.open(request.app.state.store, collection)
+    _readable(request, collection)
     calls = coll.calls(strain).to_dict()
     import pyarrow.compute as pc
 
@@ -360,6 +376,7 @@ def drift(
     the acceleration test and the points."""
     store = request.app.state.store
     version = str(Collection.open(store, collection).dataset.manifest["version"])
+    _readable(request, collection)
     key = ("drift", collection, version, root, metric, window_days, min_per_window, max_points,
            qc)  # fmt: skip
     return _cache(request).get(

@@ -71,6 +71,11 @@ class Forbidden(SandgrainError):
     title = "Forbidden"
 
 
+class Unauthorized(SandgrainError):
+    http_status = 401
+    title = "Unauthorized"
+
+
 async def _json_body(request: Request) -> dict:
     declared = request.headers.get("content-length", "")
     too_large = RequestTooLarge(f"the request body is larger than {MAX_BODY:,} bytes")
