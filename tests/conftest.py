@@ -147,3 +147,29 @@ def cli(tmp_path, monkeypatch, capsys):
 
     run.store = Store(str(tmp_path / "home" / "store"))
     return run
+
+
+@pytest.fixture(scope="module")
+def idp():
+    """A loopback identity provider (JWKS on 127.0.0.1) whose tokens and visas tests make."""
+    from sandgrain.testing.auth import LoopbackIdP
+
+    with LoopbackIdP() as idp:
+        yield idp
+
+
+@pytest.fixture(scope="module")
+def beacon_client(store, idp, tmp_path_factory):
+    """A web client of an app over the module's own ``store`` fixture whose Beacon service (which
+    verifies bearer tokens for every domain) trusts ``idp``."""
+    from fastapi.testclient import TestClient
+
+    from sandgrain.beacon.service import BeaconService
+    from sandgrain.web.app import create_app
+
+    home = tmp_path_factory.mktemp("web-home")
+    settings = Settings(home=str(home), store_url=store.url, executor="serial")
+    app = create_app(settings)
+    app.state.beacon = BeaconService(settings, stores=[store], security=idp.config())
+    with TestClient(app) as c:
+        yield c

@@ -8,18 +8,13 @@ import json
 
 import pytest
 from conftest import DATA
-from fastapi.testclient import TestClient
 from test_strains_api import strains_demo_store
 
-from sandgrain.beacon.service import BeaconService
-from sandgrain.config import Settings
 from sandgrain.strains.access import set_access
 from sandgrain.strains.collection import Collection
 from sandgrain.strains.demo import DEMO_COLLECTION
 from sandgrain.strains.nearest import nearest
 from sandgrain.strains.query import calls_from_mutations, calls_from_sequences
-from sandgrain.testing.auth import LoopbackIdP
-from sandgrain.web.app import create_app
 from sandgrain.web.strains_paths import MAX_BODY
 
 API = "/api/v1/strains"
@@ -45,19 +40,8 @@ def store(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def idp():
-    with LoopbackIdP() as idp:
-        yield idp
-
-
-@pytest.fixture(scope="module")
-def client(store, idp, tmp_path_factory):
-    home = tmp_path_factory.mktemp("nearest-api-home")
-    settings = Settings(home=str(home), store_url=store.url, executor="serial")
-    app = create_app(settings)
-    app.state.beacon = BeaconService(settings, stores=[store], security=idp.config())
-    with TestClient(app) as c:
-        yield c
+def client(beacon_client):
+    return beacon_client
 
 
 def test_fasta_and_mutations_answer_as_the_library_does(client, store):

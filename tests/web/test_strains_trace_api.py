@@ -11,12 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 from test_strains_api import strains_demo_store
 from test_strains_nearest_api import PROBLEM, genomes
 
-from sandgrain.beacon.service import BeaconService
-from sandgrain.config import Settings
 from sandgrain.strains.access import MIN_COUNT, set_access
 from sandgrain.strains.collection import Collection, add_genomes
 from sandgrain.strains.demo import DEMO_COLLECTION
@@ -26,8 +23,6 @@ from sandgrain.strains.placement import place_calls, subtree_svg
 from sandgrain.strains.profile import profile_search
 from sandgrain.strains.query import calls_from_mutations, calls_from_sequences
 from sandgrain.strains.tree import build_tree, load_tree
-from sandgrain.testing.auth import LoopbackIdP
-from sandgrain.web.app import create_app
 from sandgrain.web.strains_paths import MAX_BODY
 
 API = "/api/v1/strains"
@@ -49,19 +44,8 @@ def store(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def idp():
-    with LoopbackIdP() as idp:
-        yield idp
-
-
-@pytest.fixture(scope="module")
-def client(store, idp, tmp_path_factory):
-    home = tmp_path_factory.mktemp("trace-api-home")
-    settings = Settings(home=str(home), store_url=store.url, executor="serial")
-    app = create_app(settings)
-    app.state.beacon = BeaconService(settings, stores=[store], security=idp.config())
-    with TestClient(app) as c:
-        yield c
+def client(beacon_client):
+    return beacon_client
 
 
 def _plain(doc: dict) -> dict:

@@ -141,15 +141,7 @@ def _nearest(store, caller: Caller, doc: dict) -> dict[str, Any]:
     }
     if unknown:
         raise InputError(f"unknown field {sorted(unknown)[0]!r}")
-    names = doc.get("collections")
-    if (
-        not isinstance(names, list)
-        or not names
-        or len(names) > MAX_COLLECTIONS
-        or not all(isinstance(n, str) and len(n) <= 200 for n in names)
-    ):
-        raise InputError(f"collections is a list of 1 to {MAX_COLLECTIONS} collection names")
-    colls = [Collection.open(store, n) for n in names]
+    colls = [Collection.open(store, n) for n in _names(doc)]
     fasta, mutations = doc.get("fasta"), doc.get("mutations")
     if (fasta is None) == (mutations is None):
         raise InputError("give the query as fasta (text) or as mutations (one of them)")
