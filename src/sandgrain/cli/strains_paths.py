@@ -81,7 +81,9 @@ def nearest_cmd(
         help="Search only genomes of these QC statuses (comma-separated).",
         metavar="STATUSES",
     ),
-    fmt: str = typer.Option("json", "--format", help="json (one object per query) or tsv."),
+    fmt: str = typer.Option(
+        "json", "--format", help="json (one object per query) or tsv.", metavar="json|tsv"
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """The k closest genomes to each query, exactly, over one or more collections.
