@@ -769,7 +769,14 @@ def nearest(
         c.name: level(access_of(c.dataset.store, c.name), caller, c.name) for c in collections
     }
     searched = sum(c.meta.get("genomes", 0) for c in collections if levels[c.name] == "full")
-    meta = {c.name: _metadata(c) for c in collections if levels[c.name] == "full"}
+    winners: dict[str, set[str]] = {}
+    for r in results:
+        if levels[r["collection"]] == "full":
+            for answer in r["queries"]:
+                winners.setdefault(r["collection"], set()).update(
+                    h["strain"] for h in answer["hits"]
+                )
+    meta = {c.name: _metadata(c, winners.get(c.name, set())) for c in collections}
     out = []
     for i, q in enumerate(queries):
         seen = [r["queries"][i] for r in results if levels[r["collection"]] == "full"]
@@ -810,21 +817,24 @@ def nearest(
     return out
 
 
-def _metadata(coll: Collection) -> dict[str, dict]:
-    """Date and country of every genome of a collection, by strain (kept per version)."""
-    return _kept("metadata", coll, lambda: _read_metadata(coll))
+def _metadata(coll: Collection, strains: set[str]) -> dict[str, dict]:
+    """Date and country of some genomes of a collection, by strain: one vectorised look-up in
+    the metadata table (read once per collection version and kept)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
-
-def _read_metadata(coll: Collection) -> dict[str, dict]:
-    table = coll.metadata()
+    table = _kept("metadata", coll, coll.metadata)
+    if not strains:
+        return {}
+    rows = table.filter(pc.is_in(table["strain"], pa.array(sorted(strains), pa.string())))
     date_col = coll.meta.get("date_column") or "date"
-    cols = {c: table[c].to_pylist() for c in table.column_names if c in (date_col, "country")}
-    strains = table["strain"].to_pylist()
+    names = rows["strain"].to_pylist()
+    dates = rows[date_col].to_pylist() if date_col in rows.column_names else [""] * len(names)
+    places = rows["country"].to_pylist() if "country" in rows.column_names else [""] * len(names)
     return {
-        s: {"date": cols.get(date_col, [""] * len(strains))[i],
-            "country": cols.get("country", [""] * len(strains))[i]}
-        for i, s in enumerate(strains)
-    }  # fmt: skip
+        s: {"date": d or "", "country": c or ""}
+        for s, d, c in zip(names, dates, places, strict=True)
+    }
 
 
 def nearest_provenance(collections: Sequence[Collection], params: dict) -> dict:
