@@ -64,6 +64,7 @@ BUILTIN: tuple[str, ...] = (
     "sandgrain.guides.domain:DOMAIN",
     "sandgrain.beacon.domain:DOMAIN",
     "sandgrain.strains.domain:DOMAIN",
+    "sandgrain.phenotypes.domain:DOMAIN",
 )
 
 #: Entry-point group through which other packages add domains.

