@@ -43,6 +43,12 @@ Each reference's contract:
 ``web_state``
     ``f(services: Services) -> object | None``: a per-app resource (a cache, a connection pool)
     kept on ``app.state.<Domain.name>`` and closed (``close()``) when the app stops.
+``provides``
+    capability name → ``"module:function"``: a function this domain offers other domains,
+    which may not import it (the strains and beacon domains code free-text columns with the
+    phenotypes domain's ``"clinical-text.code-columns"``). A user gets it with
+    :func:`capability`; each capability's arguments and result are documented where it is
+    defined, and one capability has one provider.
 """
 
 from __future__ import annotations
@@ -56,7 +62,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
+from .errors import ConflictError, InputError, NotFoundError
 
 #: The domains shipped with sandgrain, in the order the interfaces list them.
 BUILTIN: tuple[str, ...] = (
@@ -86,6 +92,7 @@ class Domain:
     tasks: tuple[str, ...] = ()
     demo: str | None = None
     web_state: str | None = None
+    provides: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier() or self.name != self.name.lower():
@@ -182,6 +189,26 @@ def dataset_kinds() -> dict[str, str]:
     return kinds
 
 
+def capability(name: str, among: Sequence[Domain] | None = None) -> Callable:
+    """The function that the one registered domain (or one of ``among``) providing capability
+    ``name`` names in :attr:`Domain.provides`.
+
+    Raises :class:`~sandgrain.errors.NotFoundError` when no domain provides it (its package is
+    not installed) and :class:`~sandgrain.errors.ConflictError` when two do.
+    """
+    providers = [d for d in (domains() if among is None else among) if name in d.provides]
+    if not providers:
+        raise NotFoundError(
+            f"no installed domain provides {name!r} (is the domain that offers it registered?)"
+        )
+    if len(providers) > 1:
+        raise ConflictError(
+            f"capability {name!r} is provided by {' and '.join(d.name for d in providers)}; "
+            "one domain may provide it"
+        )
+    return resolve(providers[0].provides[name])
+
+
 def references(domain: Domain) -> Iterator[str]:
     """Every ``module:attribute`` a domain names (the registry test imports each)."""
     yield from filter(None, (domain.cli, domain.settings, domain.demo, domain.web_state))
@@ -189,3 +216,4 @@ def references(domain: Domain) -> Iterator[str]:
     yield from domain.routers
     yield from domain.job_kinds.values()
     yield from domain.tasks
+    yield from domain.provides.values()

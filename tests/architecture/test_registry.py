@@ -114,3 +114,25 @@ def test_the_builtin_app_has_no_example(settings):
         paths = client.get("/openapi.json").json()["paths"]
     assert not any(p.startswith("/api/example") for p in paths)
     assert json.dumps(sorted(paths)).count("/api/beacon") > 5
+
+
+def test_capabilities_resolve_from_the_domain_that_provides_them():
+    from sandgrain.phenotypes import integration
+
+    assert registry.capability("clinical-text.features") is integration.phenotypic_features
+    assert registry.capability("clinical-text.code-columns") is integration.code_columns
+
+
+def test_a_missing_or_doubly_provided_capability_is_refused():
+    from sandgrain.errors import ConflictError, NotFoundError
+
+    with pytest.raises(NotFoundError, match="'no-such.thing'"):
+        registry.capability("no-such.thing")
+    copy = registry.Domain(
+        name="copycat", summary="", provides={"clinical-text.features": "json:dumps"}
+    )
+    with pytest.raises(ConflictError, match="phenotypes and copycat"):
+        registry.capability("clinical-text.features", registry.domains() + (copy,))
+    # without the phenotypes domain, the copy is the provider
+    others = tuple(d for d in registry.domains() if d.name != "phenotypes") + (copy,)
+    assert registry.capability("clinical-text.features", others) is json.dumps

@@ -31,6 +31,12 @@ case-insensitive:
 A term is ``CURIE`` or ``CURIE|label`` (``HP:0001250|Seizure``); a word without a prefix is kept
 as a label-only term with an id ``sandgrain:<word>``. JSON may be a list of such rows, or of
 objects whose term fields are already ``{"id": …, "label": …}``.
+
+Free-text phenotype columns (``--phenotype-text-column``, any names, matched exactly) are coded
+into ``phenotypicFeatures`` by the phenotypes domain (the ``"clinical-text.features"``
+capability, :func:`sandgrain.registry.capability`): a finding the text negates ("denies fever")
+is kept with ``excluded: true`` and is never matched by a filter; a term the structured column
+already lists is not added twice.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ import csv
 import io
 import json
 import re
+from collections.abc import Callable, Sequence
 from datetime import date
 
 from ..errors import InputError
@@ -136,8 +143,19 @@ def _terms(value, field: str) -> list[dict]:
     return [t for t in (term(v, field=field) for v in items) if t]
 
 
-def parse_individuals(data: bytes, filename: str, samples: list[str]) -> list[dict]:
-    """Rows of a metadata file → individual records (see the module docstring)."""
+def parse_individuals(
+    data: bytes,
+    filename: str,
+    samples: list[str],
+    *,
+    text_columns: Sequence[str] = (),
+    features: Callable[[str], list[dict]] | None = None,
+) -> list[dict]:
+    """Rows of a metadata file → individual records (see the module docstring).
+
+    ``text_columns`` are free-text phenotype columns, each coded by ``features`` (text →
+    ``[{"featureType": {"id", "label"}, "excluded": bool}]``) into the phenotypic features.
+    """
     text = data.decode("utf-8-sig", errors="replace")
     if filename.lower().endswith(".json") or text.lstrip()[:1] in "[{":
         try:
@@ -155,11 +173,22 @@ def parse_individuals(data: bytes, filename: str, samples: list[str]) -> list[di
         rows = list(csv.DictReader(io.StringIO(text), dialect=dialect))
     if not rows:
         raise InputError(f"{filename}: no individuals in the file")
+    header = list(dict.fromkeys(k for r in rows for k in r))
+    for column in text_columns:
+        if column not in header:
+            raise InputError(
+                f"{filename}: no phenotype text column {column!r} "
+                f"(columns: {', '.join(map(str, header[:12]))})"
+            )
+    if text_columns and features is None:  # pragma: no cover - ingest always passes it
+        raise InputError("phenotype text columns need a coder (the phenotypes domain)")
     known = set(samples)
     out, seen = [], set()
     for n, row in enumerate(rows, 1):
         fields = {}
         for key, value in row.items():
+            if key in text_columns:
+                continue  # free text, coded below, never read as terms
             name = _ALIASES.get(str(key).strip().lower().replace(" ", ""))
             if name:
                 fields[name] = value
@@ -178,6 +207,8 @@ def parse_individuals(data: bytes, filename: str, samples: list[str]) -> list[di
             record[f] = term(fields.get(f), field=f)
         for f in LIST_FIELDS:
             record[f] = _terms(fields.get(f), f)
+        for column in text_columns:
+            _add_coded(record["phenotypic_features"], features(_text(row.get(column))))
         where = f"{filename}: individual {ident!r}"
         age = _age(fields.get("age"), where)
         if age:
@@ -195,6 +226,26 @@ def parse_individuals(data: bytes, filename: str, samples: list[str]) -> list[di
                 record[key] = part
         out.append(record)
     return out
+
+
+def _add_coded(terms: list[dict], coded: list[dict]) -> None:
+    """Add coded features to an individual's terms: one entry per term id; an observed one
+    replaces an excluded one of the same id."""
+    at = {t["id"]: i for i, t in enumerate(terms)}
+    for feature in coded:
+        t = term(feature["featureType"], field="phenotypic_features")
+        if feature.get("excluded"):
+            t["excluded"] = True
+        if t["id"] not in at:
+            at[t["id"]] = len(terms)
+            terms.append(t)
+        elif terms[at[t["id"]]].get("excluded") and not t.get("excluded"):
+            terms[at[t["id"]]] = t
+
+
+def observed(terms) -> list[dict]:
+    """The terms of a list that were observed (not ``excluded``: looked for and absent)."""
+    return [t for t in terms or () if not t.get("excluded")]
 
 
 def _text(value) -> str:
@@ -248,7 +299,7 @@ def individual_terms(record: dict) -> set[str]:
     """Every ontology term id attached to an individual (what filters match)."""
     ids = {record[f]["id"] for f in TERM_FIELDS if record.get(f)}
     for f in LIST_FIELDS:
-        ids.update(t["id"] for t in record.get(f) or ())
+        ids.update(t["id"] for t in observed(record.get(f)))
     return ids
 
 
@@ -265,7 +316,7 @@ def filtering_terms(individuals: list[dict]) -> dict[str, dict]:
     for record in individuals:
         terms = [record[f] for f in TERM_FIELDS if record.get(f)]
         for f in LIST_FIELDS:
-            terms.extend(record.get(f) or ())
+            terms.extend(observed(record.get(f)))
         sample = record.get("biosample") or {}
         terms.extend(sample[f] for f in _TERM_SAMPLE_FIELDS if sample.get(f))
         for t in terms:

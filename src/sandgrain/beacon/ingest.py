@@ -26,7 +26,7 @@ import io
 import json
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -41,6 +41,7 @@ from ..fanout import Task, run_plan
 from ..fanout.executors import is_remote
 from ..genome.assemblies import canonical_assembly, same_assembly
 from ..provenance import provenance, sha256_file
+from ..registry import capability
 from ..storage import Store, check_name, scratch_dir
 from .individuals import parse_individuals
 from .variants import (
@@ -447,12 +448,19 @@ def ingest(
     check_ref: bool = True,
     progress: Callable[[int, int], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    phenotype_text_columns: Sequence[str] = (),
 ):
     """Ingest one VCF/BCF as Beacon dataset ``dataset_id`` (replacing it atomically if it exists).
+
+    ``phenotype_text_columns``: free-text columns of ``individuals`` coded into HPO
+    ``phenotypicFeatures`` by the phenotypes domain (:mod:`sandgrain.beacon.individuals`); the
+    coder's HPO release is recorded in the provenance.
 
     Returns the published :class:`~sandgrain.storage.Dataset`.
     """
     check_name(dataset_id, "dataset id")
+    if phenotype_text_columns and individuals is None:
+        raise InputError("--phenotype-text-column needs --individuals")
     assembly = canonical_assembly(assembly)
     if access not in ACCESS_TIERS:
         raise InputError(f"--access must be one of {', '.join(ACCESS_TIERS)} (got {access!r})")
@@ -478,7 +486,11 @@ def ingest(
             meta_path = Path(individuals)
             if not meta_path.is_file():
                 raise NotFoundError(f"no such file: {meta_path}")
-            people = parse_individuals(meta_path.read_bytes(), meta_path.name, samples)
+            people = parse_individuals(
+                meta_path.read_bytes(), meta_path.name, samples,
+                text_columns=list(phenotype_text_columns),
+                features=capability("clinical-text.features") if phenotype_text_columns else None,
+            )  # fmt: skip
         described = {p["id"] for p in people}
         people.extend({"id": s} for s in samples if s not in described)
         order = {s: i for i, s in enumerate(samples)}
@@ -555,6 +567,14 @@ def ingest(
                     "window_bp": window_bp,
                     "check_ref": check_ref,
                     "normalisation": "multi-allelic split, minimal representation",
+                    **(
+                        {
+                            "phenotype_text_columns": list(phenotype_text_columns),
+                            "phenotype_coding": capability("clinical-text.version")(),
+                        }
+                        if phenotype_text_columns
+                        else {}
+                    ),
                 },
                 inputs,
             )

@@ -264,9 +264,13 @@ def individual_record(row: Mapping) -> dict:
     diseases = [t for t in map(_term, row.get("diseases") or ()) if t]
     if diseases:
         record["diseases"] = [{"diseaseCode": t} for t in diseases]
-    features = [t for t in map(_term, row.get("phenotypic_features") or ()) if t]
-    if features:
-        record["phenotypicFeatures"] = [{"featureType": t} for t in features]
+    features = [
+        {"featureType": t, **({"excluded": True} if f.get("excluded") else {})}
+        for f in row.get("phenotypic_features") or ()
+        if (t := _term(f))
+    ]
+    if features:  # excluded: looked for and found absent (Phenopackets v2 PhenotypicFeature)
+        record["phenotypicFeatures"] = features
     if row.get("age"):  # the model has no age of an individual: kept in info (Beacon ``Age``)
         record["info"] = {"ageAtCollection": dict(row["age"])}
     return record
@@ -349,6 +353,8 @@ def cohort_record(ds: Any, individuals: Iterable[Mapping] | None = None) -> dict
         def terms(r: Mapping, key: str) -> list[dict]:
             value = r.get(key)
             items = value if isinstance(value, list) else [value]
+            # an excluded phenotype (looked for, absent) is not a phenotype of the cohort
+            items = [i for i in items if not (isinstance(i, Mapping) and i.get("excluded"))]
             return [t for t in map(_term, items) if t]
 
         n = len(rows)

@@ -71,6 +71,13 @@ def ingest_cmd(
         help="Sample metadata (CSV, TSV or JSON): id, sex, ethnicity, geographicOrigin, diseases, "
         "phenotypicFeatures as ontology terms (HP:0001250|Seizure).",
     ),
+    phenotype_text_columns: list[str] = typer.Option(
+        [],
+        "--phenotype-text-column",
+        metavar="COLUMN",
+        help="A free-text column of --individuals (symptoms, notes) coded into HPO "
+        "phenotypicFeatures; negated findings are kept as excluded. Repeatable.",
+    ),
     access: str = typer.Option(
         "public", "--access", help=f"Who may query it: {', '.join(ACCESS_TIERS)}."
     ),
@@ -105,6 +112,7 @@ def ingest_cmd(
             window_bp=window,
             check_ref=not no_ref_check,
             progress=progress,
+            phenotype_text_columns=phenotype_text_columns,
         )
     m = ds.meta
     checked = (

@@ -48,6 +48,20 @@ def add_cmd(
         "refuse", "--on-duplicate", help="An id already present: refuse (default) or replace."
     ),
     batch: int = typer.Option(500, "--batch", help="Genomes per fan-out task."),
+    clinical_columns: list[str] = typer.Option(
+        [],
+        "--clinical-column",
+        metavar="COLUMN",
+        help="Free-text metadata column (symptoms, notes) to code into HPO terms: adds "
+        "COLUMN_hpo and COLUMN_hpo_absent. Repeatable.",
+    ),
+    status_column: str = typer.Option(
+        None,
+        "--status-column",
+        metavar="COLUMN",
+        help="Free-text patient status column (GISAID's): adds outcome_who (WHO clinical "
+        "progression scale score or low-high) and outcome_status (known/unknown).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -73,6 +87,8 @@ def add_cmd(
             executor=settings.executor,
             retries=settings.retries,
             progress=progress,
+            clinical_columns=clinical_columns,
+            status_column=status_column,
         )
     r = report
     if r.n_genomes_without_metadata:

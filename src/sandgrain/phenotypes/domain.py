@@ -14,5 +14,12 @@ DOMAIN = Domain(
     routers=(
         "sandgrain.web.phenotypes:router",
         "sandgrain.web.phenotypes_fhir:router",
+        "sandgrain.web.phenotypes_page:pages",
     ),
+    # What other domains use through sandgrain.registry.capability (phenotypes.integration).
+    provides={
+        "clinical-text.code-columns": "sandgrain.phenotypes.integration:code_columns",
+        "clinical-text.features": "sandgrain.phenotypes.integration:phenotypic_features",
+        "clinical-text.version": "sandgrain.phenotypes.integration:coder_version",
+    },
 )

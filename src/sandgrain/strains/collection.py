@@ -28,7 +28,7 @@ import json
 import os
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -40,6 +40,7 @@ import pyarrow.parquet as pq
 from ..errors import ConflictError, InputError, NotFoundError
 from ..fanout import Task, run_plan
 from ..provenance import provenance, sha256_file
+from ..registry import capability
 from ..storage import Dataset, Store, check_name
 from .align import AlignmentFailed, Reference, align
 from .index import build_part, index_file, part_from_table
@@ -411,6 +412,8 @@ def add_genomes(
     executor="local",
     retries: int = 2,
     progress: Callable[[int, int], None] | None = None,
+    clinical_columns: Sequence[str] = (),
+    status_column: str | None = None,
 ) -> AddReport:
     """Add the genomes of a FASTA (and their metadata) to a collection, creating it if need be.
 
@@ -425,6 +428,13 @@ def add_genomes(
     date_column
         The metadata column of collection dates (checked to exist when metadata is given and
         the column was asked for explicitly; ``None`` or a missing default ``date`` is fine).
+    clinical_columns, status_column
+        Free-text metadata columns (symptoms, notes) coded into HPO terms, and a free-text
+        patient status (GISAID's) read onto the WHO clinical progression scale, by the
+        phenotypes domain's ``"clinical-text.code-columns"`` capability
+        (:func:`sandgrain.registry.capability`): new columns ``<col>_hpo``,
+        ``<col>_hpo_absent``, ``outcome_who`` and ``outcome_status``; the coder's HPO release
+        goes into the provenance.
 
     Returns
     -------
@@ -458,6 +468,17 @@ def add_genomes(
         if date_column != "date":
             raise InputError(f"{Path(metadata).name}: no date column {date_column!r}")
         date_column = None
+    clinical_coding = None
+    if clinical_columns or status_column:
+        if meta_table is None:
+            raise InputError("--clinical-column and --status-column need --metadata")
+        code_columns = capability("clinical-text.code-columns")
+        try:
+            meta_table, clinical_coding = code_columns(
+                meta_table, list(clinical_columns), status_column=status_column
+            )
+        except InputError as exc:
+            raise InputError(f"{Path(metadata).name}: {exc}") from None
     existing = set(old.strains()) if old is not None else set()
     report = AddReport(collection)
     scratch = f"scratch/strains-add-{uuid.uuid4().hex}"
@@ -593,6 +614,7 @@ def add_genomes(
                 "on_duplicate": on_duplicate,
                 "batch": batch,
                 "report": reported,
+                **({"clinical_coding": clinical_coding} if clinical_coding else {}),
             },
             inputs,
         )
