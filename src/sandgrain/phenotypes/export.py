@@ -34,9 +34,12 @@ def export_patient(
     status: str | None = None,
     vaccination: str | None = None,
     fmt: str = "fhir",
+    coding=None,
 ) -> dict[str, Any]:
     """Code ``text`` (HPO terms), read ``status`` (WHO scale) and ``vaccination`` (CVX) and
-    return the FHIR R4 Bundle (``fmt="fhir"``) or the Phenopacket v2 (``"phenopacket"``)."""
+    return the FHIR R4 Bundle (``fmt="fhir"``) or the Phenopacket v2 (``"phenopacket"``).
+    ``coding`` (a :class:`~sandgrain.phenotypes.coder.Coding`, e.g. a curator's edited list)
+    replaces coding the text: the text is then only hashed into the provenance."""
     from .coder import MAX_TEXT, code_text
     from .fhir import build_bundle
     from .ontology import hpo
@@ -49,7 +52,8 @@ def export_patient(
     if text is not None and len(text) > MAX_TEXT:
         raise InputError(f"the text is longer than {MAX_TEXT:,} characters")
     status, vaccination = _field("status", status), _field("vaccination", vaccination)
-    coding = code_text(text) if text else None
+    if coding is None:
+        coding = code_text(text) if text else None
     outcome = parse_status(status) if status is not None else None
     version = hpo().version
     if fmt == "phenopacket":

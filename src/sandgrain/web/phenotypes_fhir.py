@@ -121,36 +121,6 @@ def _terms(terms: Any, text: str | None) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def _export_terms(doc: dict, fmt: str) -> dict[str, Any]:
-    """:func:`_export` for an explicit term list: the note is not coded, only hashed."""
-    from ..phenotypes.coder import MAX_TEXT
-    from ..phenotypes.export import _field
-    from ..phenotypes.fhir import build_bundle
-    from ..phenotypes.ontology import hpo
-    from ..phenotypes.outcomes import parse_status, parse_vaccination
-    from ..phenotypes.phenopackets import build_phenopacket
-
-    text = doc.get("text")
-    if text is not None and (not isinstance(text, str) or len(text) > MAX_TEXT):
-        raise InputError(f"text is the note, as text of at most {MAX_TEXT:,} characters")
-    status, vaccination = (
-        _field("status", doc.get("status")),
-        _field("vaccination", doc.get("vaccination")),
-    )
-    coding = _terms(doc["terms"], text)
-    outcome = parse_status(status) if status is not None else None
-    version = hpo().version
-    if fmt == "phenopacket":
-        return build_phenopacket(
-            doc["patient"], coding, outcome=outcome, text=text or "", hpo_version=version
-        )
-    vac = parse_vaccination(vaccination) if vaccination is not None else None
-    return build_bundle(
-        doc["patient"], coding, outcome=outcome, vaccination=vac, text=text or "",
-        hpo_version=version,
-    )  # fmt: skip
-
-
 def _export(doc: dict, fmt: str) -> dict[str, Any]:
     from ..phenotypes.export import export_patient
 
@@ -161,14 +131,16 @@ def _export(doc: dict, fmt: str) -> dict[str, Any]:
         raise InputError("patient is the patient's id, as text")
     if all(doc.get(k) is None for k in allowed - {"patient"}):
         raise InputError(f"give at least one of {', '.join(sorted(allowed - {'patient'}))}")
-    if doc.get("terms") is not None:
-        return _export_terms(doc, fmt)
+    text = doc.get("text")
+    # an explicit term list (the page's edited one) replaces coding the note
+    coding = _terms(doc["terms"], text) if doc.get("terms") is not None else None
     return export_patient(
         doc["patient"],
-        doc.get("text"),
+        text,
         status=doc.get("status"),
         vaccination=doc.get("vaccination"),
         fmt=fmt,
+        coding=coding,
     )
 
 
