@@ -169,12 +169,17 @@ def test_kernel_equals_the_plain_distance_on_random_genomes(seed, metric):
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_queries_in_blocks_rank_as_one_at_a_time(seed, monkeypatch):
+@pytest.mark.parametrize("states", ["int16", "int32"])
+def test_queries_in_blocks_rank_as_one_at_a_time(seed, states, monkeypatch):
     rng = random.Random(100 + seed)
     ref = "".join(rng.choice("ACGT") for _ in range(300))
     index = build_part(random_calls(rng, ref, 120), len(ref))
     queries = [query_from_calls(q, len(ref)) for q in random_calls(rng, ref, 12) if not q.error]
-    monkeypatch.setattr(nearest_mod, "BLOCK", 5)  # blocks of 5, and a short last one
+    if states == "int32":  # a partition whose states do not fit 16 bits takes the int32 kernel
+        monkeypatch.setattr(nearest_mod, "_state16", lambda ix: None)
+    # blocks of 5, and a short last one
+    monkeypatch.setattr(nearest_mod, "BLOCK", 5)
+    monkeypatch.setattr(nearest_mod, "BLOCK16", 5)
     for kw in ({}, {"qc": ("good", "bad")}, {"max_distance": 7}):
         assert rank_many(index, queries, 9, **kw) == [rank(index, q, 9, **kw) for q in queries]
 
