@@ -47,7 +47,13 @@ def add_cmd(
     on_duplicate: str = typer.Option(
         "refuse", "--on-duplicate", help="An id already present: refuse (default) or replace."
     ),
-    batch: int = typer.Option(500, "--batch", help="Genomes per fan-out task."),
+    batch: int = typer.Option(
+        None,
+        "--batch",
+        help="Genomes per fan-out task (default 500, the first tasks 50, 100, 200 so that every "
+        "worker starts at once).",
+        metavar="N",
+    ),
     clinical_columns: list[str] = typer.Option(
         [],
         "--clinical-column",

@@ -68,6 +68,8 @@ KIND = "strains"
 FORMAT = "sandgrain.strains"
 FORMAT_VERSION = 1
 DEFAULT_BATCH = 500
+#: The first batch of an add without an explicit batch size (then 2×, 4×, … up to the batch).
+RAMP_START = 50
 REPORT_LIMIT = 100
 _LIST_FIELDS = frozenset(LIST_FIELDS)
 _INT_FIELDS = {
@@ -408,7 +410,7 @@ def add_genomes(
     id_column: str = "strain",
     date_column: str | None = "date",
     on_duplicate: str = "refuse",
-    batch: int = DEFAULT_BATCH,
+    batch: int | None = None,
     executor="local",
     retries: int = 2,
     progress: Callable[[int, int], None] | None = None,
@@ -445,6 +447,8 @@ def add_genomes(
     check_name(collection, "collection name")
     if on_duplicate not in ("refuse", "replace"):
         raise InputError(f"--on-duplicate is refuse or replace, not {on_duplicate!r}")
+    ramp = batch is None  # the default: batches of DEFAULT_BATCH, the first ones smaller
+    batch = DEFAULT_BATCH if batch is None else batch
     if batch < 1:
         raise InputError("the batch size must be at least 1")
     fasta = Path(fasta)
@@ -491,7 +495,9 @@ def add_genomes(
             # One pass over the FASTA: batches are staged as they are read, and duplicates are
             # decided at the end, before any task runs (a refused add stages nothing more once
             # it knows, runs nothing and publishes nothing).
-            staged = _stage_batches(store, scratch, fasta, batch, existing, on_duplicate)
+            staged = _stage_batches(
+                store, scratch, fasta, batch, existing, on_duplicate, ramp=ramp
+            )
             ids, last_index = staged.ids, staged.last_index
             if not ids:
                 raise InputError(f"{fasta.name}: no FASTA records")
@@ -613,6 +619,7 @@ def add_genomes(
                 "date_column": date_column,
                 "on_duplicate": on_duplicate,
                 "batch": batch,
+                "batch_ramp": ramp,
                 "report": reported,
                 **({"clinical_coding": clinical_coding} if clinical_coding else {}),
             },
@@ -632,12 +639,15 @@ class _Staged:
 
 
 def _stage_batches(
-    store: Store, scratch: str, fasta: Path, size: int, existing: set[str], on_duplicate: str
-) -> _Staged:
+    store: Store, scratch: str, fasta: Path, size: int, existing: set[str], on_duplicate: str,
+    ramp: bool = False,
+) -> _Staged:  # fmt: skip
     """Read the FASTA once and write its records to the store's scratch area in batches of
     ``size``, as plain ``>id\nsequence\n`` text (what :func:`call_batch` reads back: no JSON,
     no compression; the store is a local disk or a bucket in the same region). Once a refused
-    duplicate is seen, the rest is only read for its ids."""
+    duplicate is seen, the rest is only read for its ids. With ``ramp`` the first batches are
+    smaller (:data:`RAMP_START` genomes, doubling up to ``size``), so that a small add still
+    gives every worker a task and a large one starts all workers at once."""
     out = _Staged()
     chunk: list[bytes] = []
     start = 0
@@ -657,7 +667,7 @@ def _stage_batches(
         if conflict:
             continue
         chunk.append(b">%s\n%s\n" % (strain.encode(), seq.encode("ascii", "replace")))
-        if len(chunk) >= size:
+        if len(chunk) >= (min(size, RAMP_START << len(out.batches)) if ramp else size):
             flush()
             start = i + 1
     if chunk and not conflict:
