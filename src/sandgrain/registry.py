@@ -71,6 +71,7 @@ BUILTIN: tuple[str, ...] = (
     "sandgrain.beacon.domain:DOMAIN",
     "sandgrain.strains.domain:DOMAIN",
     "sandgrain.phenotypes.domain:DOMAIN",
+    "sandgrain.association.domain:DOMAIN",
 )
 
 #: Entry-point group through which other packages add domains.

@@ -1,0 +1,18 @@
+"""The association domain registers itself: variants ↔ traits with classical tests and a wide
+random forest, Manhattan and QQ plots.
+
+See :mod:`sandgrain.registry` for the contract. Genotypes imported once are datasets of kind
+``genotypes`` (:mod:`sandgrain.association.genotypes`), 2 bits per call.
+"""
+
+from ..registry import Domain
+
+DOMAIN = Domain(
+    name="association",
+    summary="Variants and traits: classical tests, a wide random forest, Manhattan and QQ plots.",
+    cli="sandgrain.cli.association:app",
+    dataset_kinds={
+        "genotypes": "a VCF's genotypes, 2 bits per call: variant table (parquet) and samples",
+    },
+    tasks=("sandgrain.association.forest:grow_batch",),
+)
