@@ -340,16 +340,18 @@ BLOCK = 32
 @njit(parallel=True, cache=True)
 def _distances_block(
     lo, hi, ev_ptr, ev_slot, ev_state, ms_ptr, ms_start, ms_end, status, allowed,
-    q_dense, q_ev_cum, q_cum, q_m, q_missing_total, length,
+    q_dense, q_ev_cum, q_cum, q_m, q_missing_total, length, none,
 ):  # fmt: skip
     """:func:`_distances` (``covered``) for a block of queries at once: each genome's events
-    are read once, and each event's slot gives one contiguous row of the queries' states.
+    are read once, and each event's slot gives one contiguous row of the queries' states
+    (int32, or int16 when the partition's states fit: ``none`` is the "no query event" value of
+    that width; numba compiles one kernel per width).
 
     Per query the distance starts at the query's events the genome covers; each genome event
     the query covers then adds 1 if the query has nothing in its slot, takes 1 away if the
     query has the same change (counted once, not twice), and adds nothing if the query changed
     the slot differently (the pair counted once, as the query's event). A slot the query does
-    not cover holds ``_MISS``, equal to neither, so it adds nothing: no branches."""
+    not cover holds a value equal to neither, so it adds nothing: no branches."""
     B = q_m.size
     n = hi - lo
     dist = np.empty((n, B), dtype=np.int32)
@@ -377,7 +379,7 @@ def _distances_block(
             st = ev_state[e]
             for b in range(B):
                 qs = row[b]
-                d[b] += np.int32(qs == _NONE_I) - np.int32(qs == st)
+                d[b] += np.int32(qs == none) - np.int32(qs == st)
     return dist, cov
 
 
@@ -446,45 +448,6 @@ def _dense16(dense: np.ndarray) -> np.ndarray:
     return out.astype(np.int16)
 
 
-@njit(parallel=True, cache=True)
-def _distances_block16(
-    lo, hi, ev_ptr, ev_slot, ev_state16, ms_ptr, ms_start, ms_end, status, allowed,
-    q_dense16, q_ev_cum, q_cum, q_m, q_missing_total, length,
-):  # fmt: skip
-    """:func:`_distances_block` on 16-bit states (the same arithmetic; -32768 is "no query
-    event", -32767 "adds nothing")."""
-    B = q_m.size
-    n = hi - lo
-    dist = np.empty((n, B), dtype=np.int32)
-    cov = np.empty((n, B), dtype=np.int32)
-    none16 = np.int16(-32768)
-    for r in prange(n):
-        g = lo + r
-        if not allowed[status[g]]:
-            for b in range(B):
-                dist[r, b] = 2**31 - 1
-                cov[r, b] = 0
-            continue
-        d = dist[r]
-        c = cov[r]
-        for b in range(B):
-            d[b] = q_m[b]
-            c[b] = length - q_missing_total[b]
-        for j in range(ms_ptr[g], ms_ptr[g + 1]):
-            a = ms_start[j]
-            e = ms_end[j]
-            for b in range(B):
-                c[b] -= (e - a) - (q_cum[e, b] - q_cum[a, b])
-                d[b] -= q_ev_cum[e, b] - q_ev_cum[a, b]
-        for e in range(ev_ptr[g], ev_ptr[g + 1]):
-            row = q_dense16[ev_slot[e]]
-            st = ev_state16[e]
-            for b in range(B):
-                qs = row[b]
-                d[b] += np.int32(qs == none16) - np.int32(qs == st)
-    return dist, cov
-
-
 def _best_block(part: Partition, preps: list[_Prepared], lo: int, hi: int, k: int,
                 max_distance: int | None, allowed: np.ndarray) -> list[dict]:  # fmt: skip
     """:func:`_best` for several queries (``covered`` distance), a block at a time."""
@@ -500,15 +463,15 @@ def _best_block(part: Partition, preps: list[_Prepared], lo: int, hi: int, k: in
         missing = np.asarray([p.missing_total for p in block], dtype=np.int32)
         if st16 is not None:
             dense = np.ascontiguousarray(np.stack([_dense16(p.dense) for p in block], axis=1))
-            dist, cov = _distances_block16(
+            dist, cov = _distances_block(
                 lo, hi, ix.ev_ptr, ix.ev_slot, st16, ix.ms_ptr, ix.ms_start, ix.ms_end,
-                ix.status, allowed, dense, ev_cum, cum, m, missing, ix.length,
+                ix.status, allowed, dense, ev_cum, cum, m, missing, ix.length, np.int16(-32768),
             )  # fmt: skip
         else:
             dense = np.ascontiguousarray(np.stack([p.dense for p in block], axis=1))
             dist, cov = _distances_block(
                 lo, hi, ix.ev_ptr, ix.ev_slot, ix.ev_state, ix.ms_ptr, ix.ms_start, ix.ms_end,
-                ix.status, allowed, dense, ev_cum, cum, m, missing, ix.length,
+                ix.status, allowed, dense, ev_cum, cum, m, missing, ix.length, np.int32(_NONE_I),
             )  # fmt: skip
         md = -1 if max_distance is None else int(max_distance)
         hist, rows, ptr = _candidates_block(dist, cov, k, md)

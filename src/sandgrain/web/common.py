@@ -17,7 +17,7 @@ from typing import Any
 
 from fastapi import Path, Request
 
-from ..errors import ConflictError
+from ..errors import ConflictError, InputError, SandgrainError
 from ..genome.store import Genome, open_genome
 from ..jobs import Job, JobStatus
 from ..storage import Store
@@ -47,11 +47,40 @@ MAX_INDEX = 1_000_000_000
 _SPACE = re.compile(r"\s+")
 
 
+class RequestTooLarge(SandgrainError):
+    """A request body over a route's limit (413), refused before it is read further."""
+
+    http_status = 413
+    title = "Payload Too Large"
+
+
+async def read_json_object(request: Request, max_body: int) -> dict:
+    """A POST body that must be a JSON object, read only up to ``max_body`` bytes: a declared
+    or streamed body over it is a 413 before a byte more is read; anything not a JSON object
+    is a 400."""
+    declared = request.headers.get("content-length", "")
+    too_large = RequestTooLarge(f"the request body is larger than {max_body:,} bytes")
+    if declared.isdigit() and int(declared) > max_body:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():  # a chunked body has no length to check up front
+        size += len(chunk)
+        if size > max_body:
+            raise too_large
+        chunks.append(chunk)
+    try:
+        doc = json.loads(b"".join(chunks) or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise InputError("the request body is not JSON") from None
+    if not isinstance(doc, dict):
+        raise InputError("the request body is a JSON object")
+    return doc
+
+
 class JobNotReadyError(ConflictError):
     """The job has no result: it is still running, it failed, or it was cancelled."""
 
     title = "No result"
-
 
 
 # --------------------------------------------------------------------------------------------
@@ -230,4 +259,3 @@ def finished_job(request: Request, job_id: str) -> Job:
     if job.status == JobStatus.CANCELLED:
         raise JobNotReadyError(f"job {job.id} was cancelled, so it has no result; submit again")
     raise JobNotReadyError(f"job {job.id} has no result")
-

@@ -19,14 +19,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from ..errors import InputError, NotFoundError, SandgrainError
-from .common import API_PREFIX, PROBLEM_RESPONSES
+from ..errors import InputError, NotFoundError
+from .common import API_PREFIX, PROBLEM_RESPONSES, read_json_object
 
 __all__ = ["router"]
 
@@ -40,29 +39,8 @@ MAX_BODY = 2_000_000
 MAX_TEXTS = 1000
 
 
-class RequestTooLarge(SandgrainError):
-    http_status = 413
-    title = "Payload Too Large"
-
-
 async def _json_body(request: Request) -> dict:
-    declared = request.headers.get("content-length", "")
-    too_large = RequestTooLarge(f"the request body is larger than {MAX_BODY:,} bytes")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        raise too_large
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise too_large
-        chunks.append(chunk)
-    try:
-        doc = json.loads(b"".join(chunks) or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise InputError("the request body is not JSON") from None
-    if not isinstance(doc, dict):
-        raise InputError("the request body is a JSON object")
-    return doc
+    return await read_json_object(request, MAX_BODY)
 
 
 def _texts(doc: dict) -> tuple[list[str], bool]:

@@ -20,15 +20,14 @@ Bodies are read only up to :data:`MAX_BODY` bytes (413 beyond, before parsing); 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from ..errors import InputError, SandgrainError
-from .common import API_PREFIX, PROBLEM_RESPONSES
+from ..errors import InputError
+from .common import API_PREFIX, PROBLEM_RESPONSES, read_json_object
 
 __all__ = ["MAX_BODY", "MAX_TERMS", "router"]
 
@@ -42,29 +41,8 @@ MAX_BODY = 1_000_000
 MAX_TERMS = 1000
 
 
-class RequestTooLarge(SandgrainError):
-    http_status = 413
-    title = "Payload Too Large"
-
-
 async def _json_body(request: Request) -> dict:
-    declared = request.headers.get("content-length", "")
-    too_large = RequestTooLarge(f"the request body is larger than {MAX_BODY:,} bytes")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        raise too_large
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise too_large
-        chunks.append(chunk)
-    try:
-        doc = json.loads(b"".join(chunks) or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise InputError("the request body is not JSON") from None
-    if not isinstance(doc, dict):
-        raise InputError("the request body is a JSON object")
-    return doc
+    return await read_json_object(request, MAX_BODY)
 
 
 def _fields(doc: dict, allowed: set[str]) -> None:

@@ -47,7 +47,7 @@ from ..errors import InputError, SandgrainError
 from ..strains.access import Caller
 from ..strains.collection import Collection
 from ..strains.query import read_fasta_text
-from .common import API_PREFIX, PROBLEM_RESPONSES
+from .common import API_PREFIX, PROBLEM_RESPONSES, read_json_object
 from .models import NAME_PATTERN
 
 __all__ = ["router"]
@@ -61,11 +61,6 @@ MAX_API_QUERIES = 50
 MAX_COLLECTIONS = 20
 
 
-class RequestTooLarge(SandgrainError):
-    http_status = 413
-    title = "Payload Too Large"
-
-
 class Forbidden(SandgrainError):
     http_status = 403
     title = "Forbidden"
@@ -77,23 +72,7 @@ class Unauthorized(SandgrainError):
 
 
 async def _json_body(request: Request) -> dict:
-    declared = request.headers.get("content-length", "")
-    too_large = RequestTooLarge(f"the request body is larger than {MAX_BODY:,} bytes")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        raise too_large
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise too_large
-        chunks.append(chunk)
-    try:
-        doc = json.loads(b"".join(chunks) or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise InputError("the request body is not JSON") from None
-    if not isinstance(doc, dict):
-        raise InputError("the request body is a JSON object")
-    return doc
+    return await read_json_object(request, MAX_BODY)
 
 
 def caller_of(request: Request) -> Caller:
