@@ -261,9 +261,9 @@ def _read(ds: BeaconDataset, file: str, columns: list[str]) -> pa.Table:
     store = ds.store
     try:
         if store.is_local:
-            return pq.read_table(store.path(key), columns=columns)
+            return pq.read_table(store.path(key), columns=columns, use_threads=False)
         with store._errors(key), store.fs.open(store.path(key), "rb") as fh:
-            return pq.read_table(fh, columns=columns)
+            return pq.read_table(fh, columns=columns, use_threads=False)
     except (NotFoundError, FileNotFoundError):
         # a re-ingest published a new version and removed this one
         raise DatasetChangedError(

@@ -282,7 +282,12 @@ class Collection:
         return sorted(f for f in self.dataset.manifest["files"] if f.startswith("calls/"))
 
     def _read_part(self, file: str, columns: list[str] | None = None) -> pa.Table:
-        return pq.read_table(io.BytesIO(self.dataset.read_bytes(file)), columns=columns)
+        # Parquet is read on one thread throughout sandgrain: with Arrow's reader threads a
+        # process aborted at exit about one run in six ("terminate called without an active
+        # exception", pyarrow 25 and 26); the files read are one part each, small.
+        return pq.read_table(
+            io.BytesIO(self.dataset.read_bytes(file)), columns=columns, use_threads=False
+        )
 
     def iter_calls(self, batch: int = 1000, strains=None) -> Iterator[list[Calls]]:
         """The calls of every genome (or of ``strains``), in batches of at most ``batch``."""
@@ -315,7 +320,9 @@ class Collection:
 
     def metadata(self) -> pa.Table:
         """Every genome's metadata: ``strain`` first, then the metadata file's columns (text)."""
-        return pq.read_table(io.BytesIO(self.dataset.read_bytes("metadata.parquet")))
+        return pq.read_table(
+            io.BytesIO(self.dataset.read_bytes("metadata.parquet")), use_threads=False
+        )
 
     def qc_table(self) -> pa.Table:
         """One row per genome: strain, status, score, reasons and each rule's score."""
@@ -495,9 +502,7 @@ def add_genomes(
             # One pass over the FASTA: batches are staged as they are read, and duplicates are
             # decided at the end, before any task runs (a refused add stages nothing more once
             # it knows, runs nothing and publishes nothing).
-            staged = _stage_batches(
-                store, scratch, fasta, batch, existing, on_duplicate, ramp=ramp
-            )
+            staged = _stage_batches(store, scratch, fasta, batch, existing, on_duplicate, ramp=ramp)
             ids, last_index = staged.ids, staged.last_index
             if not ids:
                 raise InputError(f"{fasta.name}: no FASTA records")
@@ -708,7 +713,7 @@ def _carry_over(old: Collection | None, ds, replaced: set[str]) -> int:
         data = old.dataset.read_bytes(file)
         table = None
         if replaced:
-            table = pq.read_table(io.BytesIO(data))
+            table = pq.read_table(io.BytesIO(data), use_threads=False)
             keep = pc.invert(pc.is_in(table["strain"], pa.array(sorted(replaced))))
             if not pc.all(keep).as_py():
                 table = table.filter(keep)
@@ -725,7 +730,7 @@ def _carry_over(old: Collection | None, ds, replaced: set[str]) -> int:
             ds.write_bytes(index_file(file), old.dataset.read_bytes(index_file(file)))
         else:
             if table is None:
-                table = pq.read_table(io.BytesIO(data))
+                table = pq.read_table(io.BytesIO(data), use_threads=False)
             ds.write_bytes(index_file(file), part_from_table(table, length).to_bytes())
     return last + 1
 
@@ -735,7 +740,9 @@ def _count_statuses(store: Store, ds) -> dict[str, int]:
     for file in ds.files:
         if file.startswith("calls/"):
             table = pq.read_table(
-                io.BytesIO(store.read_bytes(f"{ds.prefix}/{file}")), columns=["status"]
+                io.BytesIO(store.read_bytes(f"{ds.prefix}/{file}")),
+                columns=["status"],
+                use_threads=False,
             )
             for s in table["status"].to_pylist():
                 counts[s] = counts.get(s, 0) + 1

@@ -551,8 +551,8 @@ def load_map(store, name: str) -> MapBuild:
             f"collection {name!r} has no map yet: run `sandgrain strains map --collection {name}`"
         ) from None
     meta = ds.meta
-    comp = pq.read_table(ds.local_path("components.parquet"))
-    coords = pq.read_table(ds.local_path("coords.parquet"))
+    comp = pq.read_table(ds.local_path("components.parquet"), use_threads=False)
+    coords = pq.read_table(ds.local_path("coords.parquet"), use_threads=False)
     axes = _axis_names(int(meta["n_components"]))
     profile = meta["profile"]
     kmap = KmerMap(
@@ -704,7 +704,7 @@ def export_table(store, name: str, metadata=None):
     })  # fmt: skip
     ds = store.open_dataset(KIND, name)
     if "second.parquet" in ds.manifest["files"]:
-        second = pq.read_table(ds.local_path("second.parquet"))
+        second = pq.read_table(ds.local_path("second.parquet"), use_threads=False)
         method = ds.meta["second_embedding"]["method"]
         second = second.rename_columns(["strain", f"{method}_x", f"{method}_y"])
         table = table.join(second, "strain", join_type="left outer")

@@ -45,6 +45,7 @@ Interval = tuple[int, int]
 
 _MAX_CANDIDATES_SHOWN = 10
 
+
 @dataclass(frozen=True)
 class Gene:
     """One gene. Coordinates are 0-based half-open; ``exons``/``cds`` are sorted parts."""
@@ -97,6 +98,7 @@ class Gene:
 # intervals
 # --------------------------------------------------------------------------------------------
 
+
 def union_parts(parts: Iterable[Interval]) -> list[Interval]:
     """Disjoint, sorted union; overlapping or abutting intervals are joined."""
     out: list[list[int]] = []
@@ -136,6 +138,7 @@ def combine_parts(groups: Iterable[Iterable[Interval]]) -> tuple[Interval, ...]:
 # --------------------------------------------------------------------------------------------
 # gene table
 # --------------------------------------------------------------------------------------------
+
 
 class GeneTable:
     """Genes of one genome, in genomic order, with name look-up and overlap queries.
@@ -378,7 +381,7 @@ class GeneTable:
         import pyarrow.parquet as pq
 
         try:
-            table = pq.read_table(pa.BufferReader(data))
+            table = pq.read_table(pa.BufferReader(data), use_threads=False)
         except (pa.ArrowException, OSError) as e:
             raise InputError(f"not a gene table Parquet file: {e}") from None
         meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
