@@ -104,10 +104,17 @@ def _hammer(args) -> list[str]:
     for i in range(n):
         key = f"k/v1/shared-{i % 5}" if i % 2 else f"k/v1/w{worker}-{i}"
         data = key.encode().ljust(100, b".")
-        path = cache.get(key, 100, writer(data))
-        with open(path, "rb") as fh:
-            if fh.read() != data:
-                bad.append(key)
+        for _attempt in range(3):
+            path = cache.get(key, 100, writer(data))
+            try:  # a full cache shared by processes may evict it before it is opened: get again
+                with open(path, "rb") as fh:
+                    if fh.read() != data:
+                        bad.append(key)
+                break
+            except FileNotFoundError:
+                continue
+        else:
+            bad.append(f"{key}: evicted three times before it could be opened")
         if cache.usage() > cap + 4 * 100:  # at most one download in flight a process
             bad.append(f"over the cap: {cache.usage()}")
     return bad
@@ -122,8 +129,9 @@ def test_processes_share_one_cache_under_its_cap(tmp_path):
     cache = WorkerCache(tmp_path / "c", cap)
     assert cache.usage() <= cap
     assert not [p for p in (tmp_path / "c").rglob("*") if ".tmp-" in p.name]
-    # full, never over: exactly as many files as the cap holds
-    assert len(cache.entries()) == cap // 100
+    # full, never over: as many files as the cap holds, less at most one a process when
+    # evictions made room for downloads that were in flight at the same time
+    assert cap // 100 - 4 <= len(cache.entries()) <= cap // 100
 
 
 def test_settings_and_environment(tmp_path, monkeypatch):

@@ -97,7 +97,9 @@ class WorkerCache:
 
         ``size`` is the file's size in bytes (from the manifest): room is made for it first,
         evicting the least recently used files. A file larger than the whole cap is refused
-        with an error naming ``SANDGRAIN_CACHE_MB``.
+        with an error naming ``SANDGRAIN_CACHE_MB``. Open (or map) the path at once: when the
+        cache is full and shared, another process may evict it before a late open (an open or
+        mapped file stays readable); a caller that finds it gone calls ``get`` again.
         """
         found = self.lookup(key)
         if found is not None:
