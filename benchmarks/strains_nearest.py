@@ -35,6 +35,7 @@ Usage::
     python benchmarks/strains_nearest.py                       # N = 100,000 and 1,000,000
     python benchmarks/strains_nearest.py --sizes 20000 --queries 100   # a quick look
     python benchmarks/strains_nearest.py --keep /data/bench   # keep the stores (store-N)
+    python benchmarks/strains_nearest.py --sizes 1000000 --keep /data/bench --warm-only
 
 Results go to ``--out`` (JSON, written atomically) and a summary table to stdout.
 """
@@ -61,6 +62,7 @@ sys.path.insert(0, str(REPO / "src"))
 DATA = Path(os.environ.get("SANDGRAIN_TEST_DATA", REPO.parent / "shared" / "data"))
 NCOV = DATA / "pathogen/sars-cov-2-ncov-example"
 PART = 5000
+WARM_ONLY = False  # --warm-only: skip the CLI, the brute force, profiles and Dask
 
 
 class Peak:
@@ -253,7 +255,8 @@ def measure(n, q, peer_queries, workdir, store_root, saved, out, reused) -> dict
         "SANDGRAIN_HOME": str(workdir / "home"),
     }
     exe = str(REPO / ".venv" / "bin" / "sandgrain")
-    for label, fasta in (("cli_cold_1_query", fasta1), (f"cli_cold_{q}_queries", fastaq)):
+    cold = () if WARM_ONLY else (("cli_cold_1_query", fasta1), (f"cli_cold_{q}_queries", fastaq))
+    for label, fasta in cold:
         t0 = time.perf_counter()
         with open(workdir / "answer.json", "w") as fh:
             cmd = [exe, "strains", "nearest", "-c", "sim", "--fasta", str(fasta), "-k", "10", "-q"]
@@ -288,6 +291,8 @@ def measure(n, q, peer_queries, workdir, store_root, saved, out, reused) -> dict
     t0 = time.perf_counter()
     answers = nearest(store, [coll], qcalls, k=10)
     out[f"warm_{q}_queries_s"] = round(time.perf_counter() - t0, 2)
+    if WARM_ONLY:
+        return out
 
     peer_t = []
     for i in range(min(peer_queries, len(qs))):
@@ -349,7 +354,14 @@ def main() -> None:
     ap.add_argument("--peer-queries", type=int, default=2)
     ap.add_argument("--out", default="strains_nearest.json")
     ap.add_argument("--keep", type=Path, help="keep the stores here (store-N), e.g. for the map")
+    ap.add_argument(
+        "--warm-only",
+        action="store_true",
+        help="with --keep and a store already there: only the warm search (a quiet re-measure)",
+    )
     args = ap.parse_args()
+    global WARM_ONLY
+    WARM_ONLY = args.warm_only
     ref = "".join((NCOV / "reference_seq.fasta").read_text().split("\n", 1)[1].split())
     result = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
