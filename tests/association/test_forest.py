@@ -144,8 +144,11 @@ def test_split_search_equals_brute_force(seed, classification):
     features = rng.choice(X.shape[0], 6, replace=False)
     min_leaf = 1 + seed % 3
     n_classes = int(cls.max()) + 1 if classification else 0
+    feats = F.Features.from_codes(X, levels)
     f, t, score = K.best_split(
-        X,
+        feats.packed,
+        feats.other,
+        feats.n_geno,
         levels,
         X.shape[0],
         np.arange(X.shape[1]),
@@ -270,12 +273,17 @@ def test_deterministic_on_serial_and_local2(tmp_path):
     params = F.ForestParams(trees=24, mtry=10, seed=11, batch=5)
     a = F.fit_forest(X, levels, y, params, classification=True, executor="serial")
     b = F.fit_forest(X, levels, y, params, classification=True, executor="local:2")
-    assert len(a.trees) == len(b.trees) == 24
-    for ta, tb in zip(a.trees, b.trees, strict=True):
-        for key in ta:
-            np.testing.assert_array_equal(ta[key], tb[key])
-    for key in ("gini", "shadow", "splits", "oob_sum", "oob_n"):
-        np.testing.assert_array_equal(getattr(a, key), getattr(b, key))
+    # The plan of batch tasks in worker processes (the path of Dask and Lithops).
+    p = F.fit_forest(
+        X, levels, y, params, classification=True, executor="local:2", in_process=False
+    )
+    assert len(a.trees) == len(b.trees) == len(p.trees) == 24
+    for other in (b, p):
+        for ta, tb in zip(a.trees, other.trees, strict=True):
+            for key in ta:
+                np.testing.assert_array_equal(ta[key], tb[key])
+        for key in ("gini", "shadow", "splits", "oob_sum", "oob_n"):
+            np.testing.assert_array_equal(getattr(a, key), getattr(other, key))
     # Saved and loaded, it predicts as before.
     a.save(tmp_path / "f.npz", {"note": "x"})
     c = F.Forest.load(tmp_path / "f.npz")

@@ -43,8 +43,12 @@ __all__ = [
     "GENOTYPE_LEVELS",
     "MAX_COVARIATE_LEVELS",
     "Forest",
+    "Features",
     "ForestParams",
+    "as_features",
     "encode_covariates",
+    "feature_matrix",
+    "forest_features",
     "fit_forest",
     "genotype_codes",
     "grow_batch",
@@ -151,6 +155,70 @@ def encode_covariates(
 
 
 @dataclass
+class Features:
+    """The features a forest grows on: genotypes packed 2 bits a call, then other features.
+
+    ``packed`` holds the first ``n_geno`` features (codes 0-3, 4 samples a byte, the layout of
+    :func:`sandgrain.association.genotypes.pack`), ``other`` the rest one byte a sample (covariate
+    codes); ``levels`` gives each feature's number of codes. 10,000 samples × 1,000,000 variants
+    take 2.5 GB here against 10 GB one byte a call.
+    """
+
+    packed: np.ndarray
+    other: np.ndarray
+    levels: np.ndarray
+    n_samples: int
+
+    @property
+    def n_geno(self) -> int:
+        return int(self.packed.shape[0])
+
+    @property
+    def n_features(self) -> int:
+        return int(self.levels.shape[0])
+
+    @classmethod
+    def from_codes(cls, X: np.ndarray, levels: np.ndarray) -> Features:
+        """From a features × samples matrix of codes: the leading rows of at most 4 codes are
+        packed, the rest kept one byte a sample."""
+        from .genotypes import pack
+
+        X = np.asarray(X, dtype=np.uint8)
+        levels = np.asarray(levels, dtype=np.int64)
+        wide = np.flatnonzero(levels > 4)
+        n_geno = int(wide[0]) if wide.size else X.shape[0]
+        return cls(
+            packed=pack(X[:n_geno]) if n_geno else np.zeros((0, (X.shape[1] + 3) // 4), np.uint8),
+            other=np.ascontiguousarray(X[n_geno:]),
+            levels=levels,
+            n_samples=int(X.shape[1]),
+        )
+
+    def dense(self) -> np.ndarray:
+        """All features as one features × samples ``uint8`` matrix (small data only)."""
+        from .genotypes import unpack
+
+        return np.concatenate([unpack(self.packed, self.n_samples), self.other])
+
+
+def as_features(X: np.ndarray | Features, levels: np.ndarray | None = None) -> Features:
+    """``X`` as :class:`Features` (a codes matrix is packed with :meth:`Features.from_codes`)."""
+    if isinstance(X, Features):
+        return X
+    X = np.asarray(X, dtype=np.uint8)
+    if X.ndim != 2:
+        raise InputError("features must be a features × samples matrix")
+    if levels is None:
+        raise InputError("a codes matrix needs the levels of its features")
+    levels = np.asarray(levels, dtype=np.int64)
+    if levels.shape[0] != X.shape[0] or (levels < 1).any() or (levels > 255).any():
+        raise InputError("levels must give 1-255 codes for every feature")
+    if X.size and (X.max(axis=1) >= levels).any():
+        raise InputError("a feature has a code at or above its number of levels")
+    return Features.from_codes(X, levels)
+
+
+@dataclass
 class Forest:
     """A grown forest: node arrays per tree and what growing it measured.
 
@@ -217,12 +285,19 @@ class Forest:
         return np.searchsorted(self.classes, y).astype(np.float64)
 
     # -- prediction -------------------------------------------------------------------------
-    def predict_sum(self, X: np.ndarray) -> np.ndarray:
-        """Summed leaf values over trees for samples ``X`` (features × samples codes)."""
-        X = np.ascontiguousarray(X, dtype=np.uint8)
-        if X.shape[0] != self.n_features:
-            raise InputError(f"the forest has {self.n_features} features, the data {X.shape[0]}")
-        n = X.shape[1]
+    def predict_sum(self, X: np.ndarray | Features) -> np.ndarray:
+        """Summed leaf values over trees for samples ``X`` (:class:`Features`, or a features ×
+        samples codes matrix)."""
+        if not isinstance(X, Features):
+            X = np.ascontiguousarray(X, dtype=np.uint8)
+            if X.ndim != 2 or X.shape[0] != self.n_features:
+                raise InputError(
+                    f"the forest has {self.n_features} features, the data {X.shape[0]}"
+                )
+            X = Features.from_codes(X, self.levels)
+        if X.n_features != self.n_features:
+            raise InputError(f"the forest has {self.n_features} features, the data {X.n_features}")
+        n = X.n_samples
         width = 1 if self.classes is None else len(self.classes)
         out = np.zeros((n, width))
         rows = np.arange(n)
@@ -232,7 +307,10 @@ class Forest:
             )
             perm = K.shadow_permutation(state, n)
             K.predict_tree(
-                X,
+                X.packed,
+                X.other,
+                X.n_geno,
+                self.n_features,
                 tree["feature"],
                 tree["threshold"],
                 tree["left"],
@@ -244,7 +322,7 @@ class Forest:
             )
         return out
 
-    def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, X: np.ndarray | Features) -> tuple[np.ndarray, np.ndarray]:
         """Predicted trait per sample, and the class probabilities (or the mean) per sample."""
         mean = self.predict_sum(X) / len(self.trees)
         if self.classes is None:
@@ -345,15 +423,19 @@ def tree_seed_of(seed: int, tree: int) -> int:
 
 
 # -- growing ----------------------------------------------------------------------------------
+#: Files of a training bundle handed to worker processes (one ``.npy`` each, memory-mapped).
+_BUNDLE_FILES = ("packed", "other", "levels", "cls", "y")
+
+
 @lru_cache(maxsize=2)
 def _bundle(path: str) -> dict[str, np.ndarray]:
-    """The training data a batch task grows on, read once per worker process."""
-    with np.load(path, allow_pickle=False) as z:
-        return {k: np.ascontiguousarray(z[k]) for k in z.files}
+    """The training data a batch task grows on, memory-mapped once per worker process (workers
+    on one machine share the pages)."""
+    return {k: np.load(Path(path) / f"{k}.npy", mmap_mode="r") for k in _BUNDLE_FILES}
 
 
-def grow_batch(
-    bundle: str,
+def _grow(
+    data: dict[str, np.ndarray],
     first: int,
     count: int,
     seed: int,
@@ -363,15 +445,10 @@ def grow_batch(
     air: bool,
     n_classes: int,
 ) -> dict[str, Any]:
-    """Fan-out task: grow trees ``first .. first+count-1`` on the training bundle at ``bundle``.
-
-    Returns the trees' node arrays, their summed Gini, shadow and split counts, and their summed
-    OOB predictions (each tree predicts the samples it left out, with its own shadow
-    permutation).
-    """
-    data = _bundle(bundle)
-    X, levels, cls, yv = data["X"], data["levels"], data["cls"], data["y"]
-    n_feat, n = X.shape
+    """Grow trees ``first .. first+count-1`` and sum what they measured, in tree order."""
+    G, C, levels, cls, yv = (data[k] for k in _BUNDLE_FILES)
+    n_feat, n = levels.shape[0], cls.shape[0]
+    n_geno = G.shape[0]
     width = n_classes if n_classes > 0 else 1
     gini = np.zeros(n_feat)
     shadow = np.zeros(n_feat)
@@ -381,7 +458,9 @@ def grow_batch(
     trees = []
     for t in range(first, first + count):
         feat, thr, left, right, value, _, g, s, sp, inbag, perm = K.grow_tree(
-            X,
+            G,
+            C,
+            n_geno,
             levels,
             cls,
             yv,
@@ -399,7 +478,7 @@ def grow_batch(
         shadow += s
         splits += sp
         rows = np.flatnonzero(inbag == 0)
-        K.predict_tree(X, feat, thr, left, right, value, perm, rows, oob_sum)
+        K.predict_tree(G, C, n_geno, n_feat, feat, thr, left, right, value, perm, rows, oob_sum)
         oob_n[rows] += 1
     return {
         "trees": trees,
@@ -411,9 +490,84 @@ def grow_batch(
     }
 
 
+def grow_batch(
+    bundle: str,
+    first: int,
+    count: int,
+    seed: int,
+    mtry: int,
+    min_leaf: int,
+    max_depth: int,
+    air: bool,
+    n_classes: int,
+) -> dict[str, Any]:
+    """Fan-out task: grow trees ``first .. first+count-1`` on the training bundle (a folder of
+    ``.npy`` files) at ``bundle``.
+
+    Returns the trees' node arrays, their summed Gini, shadow and split counts, and their summed
+    OOB predictions (each tree predicts the samples it left out, with its own shadow
+    permutation).
+    """
+    return _grow(_bundle(bundle), first, count, seed, mtry, min_leaf, max_depth, air, n_classes)
+
+
+def _threads_for(executor: Any) -> int | None:
+    """Threads to grow on in this process for a serial or local executor; None for the others
+    (Dask, Lithops), which get the plan of batch tasks."""
+    from ..fanout.executors import LocalExecutor, SerialExecutor, open_executor
+
+    if isinstance(executor, SerialExecutor):
+        return 1
+    if isinstance(executor, LocalExecutor):
+        return executor.workers
+    if isinstance(executor, str):
+        text = executor.strip()
+        if text == "serial":
+            return 1
+        if text == "local" or text.startswith("local:"):
+            return open_executor(text).workers  # nothing starts before a first submit
+    return None
+
+
+def _grow_in_process(data, batches, threads, kwargs, progress) -> list[dict[str, Any]]:
+    """Grow the batches on ``threads`` threads of this process (the kernels release the GIL):
+    no worker start-up and one copy of the matrix. Results in batch order."""
+    import concurrent.futures as cf
+
+    total_work = sum(c for _, c in batches)
+    results: list[Any] = [None] * len(batches)
+    done = done_work = 0
+
+    def report() -> None:
+        if progress is not None:
+            try:
+                progress(done, len(batches), done_work, total_work)
+            except TypeError:
+                progress(done, len(batches))
+
+    report()
+    with cf.ThreadPoolExecutor(max_workers=threads) as pool:
+        futures = {
+            pool.submit(_grow, data, first, count, **kwargs): (k, count)
+            for k, (first, count) in enumerate(batches)
+        }
+        try:
+            for fut in cf.as_completed(futures):
+                k, count = futures[fut]
+                results[k] = fut.result()
+                done += 1
+                done_work += count
+                report()
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            raise
+    return results
+
+
 def fit_forest(
-    X: np.ndarray,
-    levels: np.ndarray,
+    X: np.ndarray | Features,
+    levels: np.ndarray | None,
     y: np.ndarray,
     params: ForestParams,
     *,
@@ -421,16 +575,17 @@ def fit_forest(
     executor: Any = "serial",
     retries: int = 2,
     progress: Any = None,
+    in_process: bool | None = None,
 ) -> Forest:
     """Grow a forest on features ``X`` (features × samples, uint8 codes below ``levels``).
 
     Parameters
     ----------
-    X : array (features, samples) of uint8
+    X : Features, or array (features, samples) of uint8
         Feature codes, variant-major (genotypes from :func:`genotype_codes`, then covariates
-        from :func:`encode_covariates`).
-    levels : array of int
-        Number of codes of each feature (3 for genotypes).
+        from :func:`encode_covariates`); :func:`forest_features` builds them packed.
+    levels : array of int, or None
+        Number of codes of each feature (3 for genotypes); None with :class:`Features`.
     y : array of float
         The trait per sample (no missing values).
     params : ForestParams
@@ -438,7 +593,11 @@ def fit_forest(
         Classes (Gini) or a quantitative trait (variance).
     executor : str or Executor
         Where the batches of trees run (``serial``, ``local:N``, ``dask-local:N`` …); the forest
-        is the same on each.
+        is the same on each. ``serial`` and ``local:N`` grow on 1 or N threads of this process;
+        the others get one fan-out task per batch, which reads the matrix from a bundle of
+        memory-mapped files.
+    in_process : bool, optional
+        Force threads (True) or the plan of tasks (False) whatever the executor.
 
     Returns
     -------
@@ -446,19 +605,14 @@ def fit_forest(
     """
     from ..fanout import Task, run_plan
 
-    X = np.ascontiguousarray(X, dtype=np.uint8)
-    levels = np.asarray(levels, dtype=np.int64)
+    feats = as_features(X, levels)
     y = np.asarray(y, dtype=np.float64)
-    if X.ndim != 2 or X.shape[1] != y.shape[0]:
-        raise InputError(f"features have {X.shape[-1]} samples but the trait has {y.shape[0]}")
-    if X.shape[1] < 2:
+    if y.ndim != 1 or feats.n_samples != y.shape[0]:
+        raise InputError(f"features have {feats.n_samples} samples but the trait has {y.size}")
+    if feats.n_samples < 2:
         raise InputError("a forest needs 2 samples or more")
     if np.isnan(y).any():
         raise InputError("the trait has missing values; drop those samples first")
-    if levels.shape[0] != X.shape[0] or (levels < 1).any() or (levels > 255).any():
-        raise InputError("levels must give 1-255 codes for every feature")
-    if X.size and (X.max(axis=1) >= levels).any():
-        raise InputError("a feature has a code at or above its number of levels")
     if classification:
         classes = np.unique(y)
         if classes.size < 2:
@@ -467,36 +621,51 @@ def fit_forest(
         n_classes = int(classes.size)
     else:
         classes, cls, n_classes = None, np.zeros(len(y), dtype=np.int64), 0
-    with tempfile.TemporaryDirectory(prefix="sandgrain-forest-") as tmp:
-        bundle = str(Path(tmp) / "train.npz")
-        np.savez(bundle, X=X, levels=levels, cls=cls, y=y)
-        tasks = [
-            Task(
-                "sandgrain.association.forest:grow_batch",
-                {
-                    "bundle": bundle,
-                    "first": first,
-                    "count": min(params.batch, params.trees - first),
-                    "seed": params.seed,
-                    "mtry": params.mtry,
-                    "min_leaf": params.min_leaf,
-                    "max_depth": params.max_depth,
-                    "air": params.air,
-                    "n_classes": n_classes,
-                },
-                key=f"trees {first}-{min(first + params.batch, params.trees) - 1}",
-                weight=min(params.batch, params.trees - first),
-            )
-            for first in range(0, params.trees, params.batch)
-        ]
-        results = run_plan(tasks, executor, retries=retries, progress=progress)
-    _bundle.cache_clear()
-    n_feat, n = X.shape
+    data = {
+        "packed": np.ascontiguousarray(feats.packed),
+        "other": np.ascontiguousarray(feats.other),
+        "levels": np.asarray(feats.levels, dtype=np.int64),
+        "cls": cls,
+        "y": y,
+    }
+    kwargs = {
+        "seed": params.seed,
+        "mtry": params.mtry,
+        "min_leaf": params.min_leaf,
+        "max_depth": params.max_depth,
+        "air": params.air,
+        "n_classes": n_classes,
+    }
+    batches = [
+        (first, min(params.batch, params.trees - first))
+        for first in range(0, params.trees, params.batch)
+    ]
+    threads = _threads_for(executor)
+    if in_process is True and threads is None:
+        threads = 1
+    if in_process is not False and threads is not None:
+        results = _grow_in_process(data, batches, threads, kwargs, progress)
+    else:
+        with tempfile.TemporaryDirectory(prefix="sandgrain-forest-") as tmp:
+            for k, arr in data.items():
+                np.save(Path(tmp) / f"{k}.npy", arr)
+            tasks = [
+                Task(
+                    "sandgrain.association.forest:grow_batch",
+                    {"bundle": tmp, "first": first, "count": count, **kwargs},
+                    key=f"trees {first}-{first + count - 1}",
+                    weight=count,
+                )
+                for first, count in batches
+            ]
+            results = run_plan(tasks, executor, retries=retries, progress=progress)
+        _bundle.cache_clear()
+    n_feat, n = feats.n_features, feats.n_samples
     width = n_classes if n_classes > 0 else 1
     forest = Forest(
         params=params,
         n_features=n_feat,
-        levels=levels,
+        levels=data["levels"],
         classes=classes,
         trees=[],
         gini=np.zeros(n_feat),
@@ -506,7 +675,7 @@ def fit_forest(
         oob_n=np.zeros(n, dtype=np.int64),
         n_samples=n,
     )
-    for r in results:  # plan order: the same sums on every executor
+    for r in results:  # batch order: the same sums on every executor
         forest.trees.extend(r["trees"])
         forest.gini += r["gini"]
         forest.shadow += r["shadow"]
@@ -517,6 +686,34 @@ def fit_forest(
 
 
 # -- from genotypes and traits ----------------------------------------------------------------
+def forest_features(
+    genotypes: Any,
+    kept: np.ndarray,
+    covariates: np.ndarray | None = None,
+    edges: list[np.ndarray] | None = None,
+    block: int = 4096,
+) -> tuple[Features, list[np.ndarray]]:
+    """Features of a forest, packed: the genotypes of samples ``kept`` (missing imputed by
+    :func:`genotype_codes`), then the covariates' codes; returns ``(features, edges)``.
+
+    ``genotypes`` is a :class:`~sandgrain.association.genotypes.GenotypeMatrix`, read a block of
+    variants at a time, so only the packed result (2 bits a call) is held.
+    """
+    from .genotypes import pack
+
+    kept = np.asarray(kept, dtype=np.int64)
+    packed = np.empty((genotypes.n_variants, (kept.size + 3) // 4), dtype=np.uint8)
+    for start, dos in genotypes.iter_blocks(block):
+        packed[start : start + len(dos)] = pack(genotype_codes(dos[:, kept]))
+    levels = [np.full(genotypes.n_variants, GENOTYPE_LEVELS, dtype=np.int64)]
+    other = np.zeros((0, kept.size), dtype=np.uint8)
+    edges = edges or []
+    if covariates is not None and covariates.shape[1]:
+        other, edges = encode_covariates(covariates, edges or None)
+        levels.append(np.array([len(e) for e in edges], dtype=np.int64))
+    return Features(packed, other, np.concatenate(levels), int(kept.size)), edges
+
+
 def feature_matrix(
     genotypes: Any,
     kept: np.ndarray,
@@ -524,24 +721,10 @@ def feature_matrix(
     edges: list[np.ndarray] | None = None,
     block: int = 4096,
 ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-    """Features of a forest: the genotypes of samples ``kept`` (missing imputed by
-    :func:`genotype_codes`), then the covariates' codes; returns ``(X, levels, edges)``.
-
-    ``genotypes`` is a :class:`~sandgrain.association.genotypes.GenotypeMatrix`, read a block of
-    variants at a time so only the uint8 result (one byte per call) is held.
-    """
-    kept = np.asarray(kept, dtype=np.int64)
-    n_cov = 0 if covariates is None else covariates.shape[1]
-    X = np.empty((genotypes.n_variants + n_cov, kept.size), dtype=np.uint8)
-    for start, dos in genotypes.iter_blocks(block):
-        X[start : start + len(dos)] = genotype_codes(dos[:, kept])
-    levels = np.full(X.shape[0], GENOTYPE_LEVELS, dtype=np.int64)
-    edges = edges or []
-    if n_cov:
-        codes, edges = encode_covariates(covariates, edges or None)
-        X[genotypes.n_variants :] = codes
-        levels[genotypes.n_variants :] = [len(e) for e in edges]
-    return X, levels, edges
+    """:func:`forest_features` as one features × samples ``uint8`` matrix: ``(X, levels,
+    edges)`` (small data; a forest grows on the packed form)."""
+    feats, edges = forest_features(genotypes, kept, covariates, edges, block)
+    return feats.dense(), feats.levels, edges
 
 
 def default_mtry(n_candidates: int, classification: bool, fraction: float | None) -> int:

@@ -2,12 +2,16 @@
 
 The readable layer is :mod:`sandgrain.association.forest`; this module holds only the hot loops
 (sgkit's habit: kernels apart from the API). Features are small ordinal codes held variant-major
-in one ``uint8`` matrix ``X[feature, sample]``: genotypes take the codes 0/1/2, covariates their
-quantile-bin codes. A split on feature ``f`` at threshold ``t`` sends a sample left when its code
-is ``<= t``; so the exact best split of a node over ``mtry`` features needs one pass over the
-node's samples per feature to count classes (or sum the trait) per code, then a scan of the at
-most ``levels - 1`` thresholds: ``O(n_node * mtry)`` per node (for 0/1/2 genotypes only two
-thresholds exist).
+in two matrices: the first ``n_geno`` features (genotypes, codes 0/1/2) packed four samples a
+byte in ``G[feature, sample // 4]`` (bits ``2 * (sample % 4)``, the layout of
+:func:`sandgrain.association.genotypes.pack`), so 10,000 samples × 1,000,000 variants take
+2.5 GB; the others (covariates, their quantile-bin codes) one byte a sample in
+``C[feature - n_geno, sample]``. A split on feature ``f`` at threshold ``t`` sends a sample
+left when its code is ``<= t``; so the exact best split of a node over ``mtry`` features needs
+one pass over the node's samples per feature to count classes (or sum the trait) per code, then
+a scan of the at most ``levels - 1`` thresholds: ``O(n_node * mtry)`` per node (for 0/1/2
+genotypes only two thresholds exist; with two classes the counts are integer sums the compiler
+vectorises). Every kernel is compiled ``nogil``, so trees grow on threads side by side.
 
 Randomness comes from SplitMix64 (Steele, Lea & Flood 2014, "Fast splittable pseudorandom number
 generators", OOPSLA), written out here so a plain Python twin (``tests/association``) draws the
@@ -20,8 +24,8 @@ Trees follow Breiman (2001, "Random forests", Machine Learning 45:5): a bootstra
 for a quantitative trait, grown until nodes are pure, too small (``min_leaf`` samples a child) or
 ``max_depth`` deep. With ``air`` each tree also sees a shadow copy of every feature whose samples
 are permuted (Nembrini, König & Wright 2018, "The revival of the Gini importance?",
-Bioinformatics 34:3711): shadow ``f + F`` of sample ``i`` is ``X[f, perm[i]]``, so no copy of the
-matrix is made.
+Bioinformatics 34:3711): shadow ``f + F`` of sample ``i`` is feature ``f`` of sample ``perm[i]``,
+so no copy of the matrix is made.
 """
 
 from __future__ import annotations
@@ -103,14 +107,60 @@ def shadow_permutation(state, n):
 
 
 @_jit
-def _code(X, f, n_real, perm, i):
-    if f < n_real:
-        return X[f, i]
-    return X[f - n_real, perm[i]]
+def _code(G, C, n_geno, n_real, perm, f, i):
+    """The code of feature ``f`` (a shadow when ``f >= n_real``) for sample ``i``."""
+    if f >= n_real:
+        f -= n_real
+        i = perm[i]
+    if f < n_geno:
+        return (G[f, i >> 2] >> ((i & 3) << 1)) & 3
+    return C[f - n_geno, i]
 
 
 @_jit
-def best_split(X, levels, n_real, perm, idx, start, end, cls, yv, n_classes, features, min_leaf):
+def _fill_codes(G, C, n_geno, g, index, lo, hi, out):
+    """``out[p - lo]`` = the code of real feature ``g`` for sample ``index[p]``, ``lo <= p < hi``
+    (the feature's kind looked up once, not per sample)."""
+    if g < n_geno:
+        for p in range(lo, hi):
+            i = index[p]
+            out[p - lo] = (G[g, i >> 2] >> ((i & 3) << 1)) & 3
+    else:
+        h = g - n_geno
+        for p in range(lo, hi):
+            out[p - lo] = C[h, index[p]]
+
+
+@_jit
+def _node_codes(G, C, n_geno, n_real, f, idx, start, end, pidx, out):
+    """Codes of feature ``f`` (a shadow when ``f >= n_real``) for the node ``idx[start:end]``;
+    ``pidx`` holds the node's shadow samples ``perm[idx[p]]``."""
+    if f >= n_real:
+        _fill_codes(G, C, n_geno, f - n_real, pidx, 0, end - start, out)
+    else:
+        _fill_codes(G, C, n_geno, f, idx, start, end, out)
+
+
+@_jit
+def _scratch(n, max_levels, width):
+    """Work arrays of a split search, allocated once per tree."""
+    rows = max(max_levels, 4)
+    return (
+        np.zeros((rows, width), dtype=np.float64),  # hist
+        np.zeros(rows, dtype=np.int64),  # hcount
+        np.zeros(width, dtype=np.float64),  # total
+        np.zeros(width, dtype=np.float64),  # left
+        np.empty(n, dtype=np.int32),  # lab
+        np.empty(n, dtype=np.float64),  # val
+        np.empty(n, dtype=np.uint8),  # codes
+        np.empty(n, dtype=np.int64),  # pidx
+    )
+
+
+@_jit
+def best_split(
+    G, C, n_geno, levels, n_real, perm, idx, start, end, cls, yv, n_classes, features, min_leaf
+):
     """The best split of the node ``idx[start:end]`` over the candidate ``features``.
 
     Returns ``(feature, threshold, score)``: the split maximising ``score``, the weighted impurity
@@ -119,21 +169,67 @@ def best_split(X, levels, n_real, perm, idx, start, end, cls, yv, n_classes, fea
     on each side. The first best in the order of ``features`` and thresholds wins; ``(-1, -1,
     0.0)`` when no split decreases the impurity. ``n_classes == 0`` means regression on ``yv``.
     """
-    n = end - start
     max_levels = 1
     for f in features:
         lv = levels[f if f < n_real else f - n_real]
         if lv > max_levels:
             max_levels = lv
     width = n_classes if n_classes > 0 else 1
-    hist = np.zeros((max_levels, width), dtype=np.float64)
-    hcount = np.zeros(max_levels, dtype=np.int64)
-    total = np.zeros(width, dtype=np.float64)
+    scratch = _scratch(end - start, max_levels, width)
+    return _split(
+        G,
+        C,
+        n_geno,
+        levels,
+        n_real,
+        perm,
+        idx,
+        start,
+        end,
+        cls,
+        yv,
+        n_classes,
+        features,
+        min_leaf,
+        scratch,
+    )
+
+
+@_jit
+def _split(
+    G,
+    C,
+    n_geno,
+    levels,
+    n_real,
+    perm,
+    idx,
+    start,
+    end,
+    cls,
+    yv,
+    n_classes,
+    features,
+    min_leaf,
+    scratch,
+):
+    """:func:`best_split` on work arrays from :func:`_scratch` (sized for the node or more)."""
+    hist, hcount, total, left, lab, val, codes, pidx = scratch
+    n = end - start
+    width = n_classes if n_classes > 0 else 1
+    total[:] = 0.0
+    # The node's labels (class or trait) and shadow samples in node order, read once for all
+    # candidate features.
     for p in range(start, end):
+        i = idx[p]
+        pidx[p - start] = perm[i]
         if n_classes > 0:
-            total[cls[idx[p]]] += 1.0
+            lab[p - start] = cls[i]
+            total[cls[i]] += 1.0
         else:
-            total[0] += yv[idx[p]]
+            lab[p - start] = 0
+            val[p - start] = yv[i]
+            total[0] += yv[i]
     parent = 0.0
     for k in range(width):
         parent += total[k] * total[k]
@@ -141,19 +237,51 @@ def best_split(X, levels, n_real, perm, idx, start, end, cls, yv, n_classes, fea
     best_f = -1
     best_t = -1
     best_score = 0.0
-    left = np.zeros(width, dtype=np.float64)
     for f in features:
         lv = levels[f if f < n_real else f - n_real]
         hist[:lv, :] = 0.0
         hcount[:lv] = 0
-        for p in range(start, end):
-            i = idx[p]
-            c = _code(X, f, n_real, perm, i)
-            hcount[c] += 1
-            if n_classes > 0:
-                hist[c, cls[i]] += 1.0
-            else:
-                hist[c, 0] += yv[i]
+        _node_codes(G, C, n_geno, n_real, f, idx, start, end, pidx, codes)
+        if lv <= 4 and n_classes == 2:
+            # Genotype codes, two classes: per code, samples and samples of class 1 as int32
+            # sums in registers, a loop the compiler vectorises (no histogram in memory).
+            a0 = np.int32(0)
+            a1 = np.int32(0)
+            a2 = np.int32(0)
+            b0 = np.int32(0)
+            b1 = np.int32(0)
+            b2 = np.int32(0)
+            for q in range(n):
+                c = np.int32(codes[q])
+                k = lab[q]
+                e0 = np.int32(c == 0)
+                e1 = np.int32(c == 1)
+                e2 = np.int32(c == 2)
+                a0 += e0
+                a1 += e1
+                a2 += e2
+                b0 += e0 * k
+                b1 += e1 * k
+                b2 += e2 * k
+            hcount[0] = a0
+            hcount[1] = a1
+            hcount[2] = a2
+            hcount[3] = n - a0 - a1 - a2
+            hist[0, 0], hist[0, 1] = a0 - b0, b0
+            hist[1, 0], hist[1, 1] = a1 - b1, b1
+            hist[2, 0], hist[2, 1] = a2 - b2, b2
+            b3 = total[1] - b0 - b1 - b2
+            hist[3, 0], hist[3, 1] = hcount[3] - b3, b3
+        elif n_classes > 0:
+            for q in range(n):
+                c = codes[q]
+                hcount[c] += 1
+                hist[c, lab[q]] += 1.0
+        else:
+            for q in range(n):
+                c = codes[q]
+                hcount[c] += 1
+                hist[c, 0] += val[q]
         left[:] = 0.0
         nl = 0
         for t in range(lv - 1):
@@ -178,8 +306,8 @@ def best_split(X, levels, n_real, perm, idx, start, end, cls, yv, n_classes, fea
 
 
 @_jit
-def grow_tree(X, levels, cls, yv, n_classes, seed, mtry, min_leaf, max_depth, air):
-    """Grow one tree from its seed.
+def grow_tree(G, C, n_geno, levels, cls, yv, n_classes, seed, mtry, min_leaf, max_depth, air):
+    """Grow one tree from its seed on the features ``G`` (packed) and ``C`` (see above).
 
     Returns ``(feature, threshold, left, right, value, n_nodes, gini, shadow, splits, inbag,
     perm)``: node arrays (``feature == -1`` marks a leaf; ``value`` holds a leaf's class
@@ -187,8 +315,8 @@ def grow_tree(X, levels, cls, yv, n_classes, seed, mtry, min_leaf, max_depth, ai
     ``best_split``'s score, i.e. already weighted by node size), split counts per real feature,
     the in-bag count per sample, and the shadow permutation. ``max_depth < 0`` means unlimited.
     """
-    n_real = X.shape[0]
-    n = X.shape[1]
+    n_real = levels.shape[0]
+    n = cls.shape[0]
     state = np.empty(1, dtype=np.uint64)
     state[0] = np.uint64(seed)
     idx, inbag = bootstrap_indices(state, n)
@@ -211,6 +339,8 @@ def grow_tree(X, levels, cls, yv, n_classes, seed, mtry, min_leaf, max_depth, ai
     shadow = np.zeros(n_real, dtype=np.float64)
     splits = np.zeros(n_real, dtype=np.int32)
     buf = np.empty(n, dtype=np.int64)
+    codes = np.empty(n, dtype=np.uint8)
+    scratch = _scratch(n, levels.max() if n_real else 1, width)
     stack = np.empty((cap, 4), dtype=np.int64)  # node, start, end, depth
     stack[0, 0] = 0
     stack[0, 1] = 0
@@ -245,20 +375,35 @@ def grow_tree(X, levels, cls, yv, n_classes, seed, mtry, min_leaf, max_depth, ai
         for k in range(m):
             j = k + randbelow(state, n_cand - k)
             fperm[k], fperm[j] = fperm[j], fperm[k]
-        f, t, score = best_split(
-            X, levels, n_real, perm, idx, start, end, cls, yv, n_classes, fperm[:m], min_leaf
+        f, t, score = _split(
+            G,
+            C,
+            n_geno,
+            levels,
+            n_real,
+            perm,
+            idx,
+            start,
+            end,
+            cls,
+            yv,
+            n_classes,
+            fperm[:m],
+            min_leaf,
+            scratch,
         )
         if f < 0:
             continue
         # Stable partition: left (code <= t) first, both sides in their previous order.
+        _node_codes(G, C, n_geno, n_real, f, idx, start, end, scratch[7], codes)
         nl = 0
         for p in range(start, end):
-            if _code(X, f, n_real, perm, idx[p]) <= t:
+            if codes[p - start] <= t:
                 buf[nl] = idx[p]
                 nl += 1
         r = nl
         for p in range(start, end):
-            if _code(X, f, n_real, perm, idx[p]) > t:
+            if codes[p - start] > t:
                 buf[r] = idx[p]
                 r += 1
         for p in range(cnt):
@@ -299,18 +444,18 @@ def grow_tree(X, levels, cls, yv, n_classes, seed, mtry, min_leaf, max_depth, ai
 
 
 @_jit
-def predict_tree(X, feature, threshold, left, right, value, perm, rows, out):
+def predict_tree(G, C, n_geno, n_real, feature, threshold, left, right, value, perm, rows, out):
     """Add the leaf value of each sample in ``rows`` to ``out[row]``.
 
-    ``X`` has the real features only; a split on shadow ``f + F`` reads ``X[f, perm[i]]``, the
+    ``G`` and ``C`` hold the ``n_real`` real features; a split on shadow ``f + F`` reads the code
+    of feature ``f`` for sample ``perm[i]``, the
     tree's shadow permutation of the predicted samples (a shadow split is a coin toss that does
     not depend on the sample's own genotype, as it was when the tree was grown).
     """
-    n_real = X.shape[0]
     for i in rows:
         node = 0
         while feature[node] >= 0:
-            if _code(X, feature[node], n_real, perm, i) <= threshold[node]:
+            if _code(G, C, n_geno, n_real, perm, feature[node], i) <= threshold[node]:
                 node = left[node]
             else:
                 node = right[node]

@@ -146,8 +146,8 @@ def forest_cmd(
     traits = load_traits(phenotypes, trait, cov_names, gm.samples)
     y, cov, _, kept = traits
     classification = traits.binary if mode == "auto" else mode == "classification"
-    X, levels, edges = F.feature_matrix(gm, kept, cov if cov_names else None)
-    n_cand = X.shape[0] * 2
+    feats, edges = F.forest_features(gm, kept, cov if cov_names else None)
+    n_cand = feats.n_features * 2
     params = F.ForestParams(
         trees=trees,
         mtry=F.default_mtry(n_cand, classification, mtry_fraction),
@@ -157,8 +157,8 @@ def forest_cmd(
     )
     with task_progress("forest", quiet, unit="trees") as progress:
         forest = F.fit_forest(
-            X,
-            levels,
+            feats,
+            None,
             y,
             params,
             classification=classification,
@@ -282,7 +282,7 @@ def predict_cmd(
             )
         traits = load_traits(phenotypes, cov_names[0], cov_names, gm.samples)
         kept, cov = traits.kept, traits.covariates
-    Xg, _, _ = F.feature_matrix(gm, kept)
+    gfeats, _ = F.forest_features(gm, kept)
     v = gm.variants
     where = {
         k: i
@@ -296,16 +296,19 @@ def predict_cmd(
             )
         )
     }
-    X = np.zeros((forest.n_features, len(kept)), dtype=np.uint8)
+    # The forest's variants in its order, packed; one it has that the data lacks reads as 0.
+    packed = np.zeros((n_var, gfeats.packed.shape[1]), dtype=np.uint8)
     found = 0
     for j in range(n_var):
         i = where.get((feats["chrom"][j], feats["pos"][j], feats["ref"][j], feats["alt"][j]))
         if i is not None:
-            X[j] = Xg[i]
+            packed[j] = gfeats.packed[i]
             found += 1
+    other = np.zeros((0, len(kept)), dtype=np.uint8)
     if cov_names:
         edges = [np.asarray(e) for e in forest.meta["edges"]]
-        X[n_var:], _ = F.encode_covariates(cov, edges)
+        other, _ = F.encode_covariates(cov, edges)
+    X = F.Features(packed, other, forest.levels, len(kept))
     pred, prob = forest.predict(X)
     prov = provenance(
         "association predict",
