@@ -226,8 +226,12 @@ def test_janitza_and_bh_against_their_definitions():
     p = janitza_pvalues(air)
     null = np.concatenate([air[air < 0], -air[air < 0], air[air == 0]])
     for x, px in zip(air[:50], p[:50], strict=True):
-        assert px == pytest.approx(np.mean(null > x))
+        assert px == pytest.approx(np.mean(null >= x))
     assert p[-1] == 0 and p[-2] == 0
+    # Importances of exactly 0 (never-tried variants) are no evidence: ties count in the tail.
+    wide = np.concatenate([np.zeros(1000), -rng.uniform(0, 1, 20), [5.0]])
+    pw = janitza_pvalues(wide)
+    assert (pw[:1000] > 0.9).all() and pw[-1] == 0
     from statsmodels.stats.multitest import multipletests
 
     np.testing.assert_allclose(bh_qvalues(p), multipletests(p, method="fdr_bh")[1])
@@ -462,3 +466,20 @@ def test_cli_forest_then_predict(tmp_path):
     assert len(pred) == 120
     acc = np.mean([float(p[1]) == v for p, v in zip(pred, y, strict=True)])
     assert acc > 0.8  # training samples: most are predicted right
+
+
+def test_packed_features_equal_the_plain_codes():
+    from sandgrain.association.genotypes import GenotypeMatrix, pack
+
+    rng = np.random.default_rng(8)
+    dos = rng.integers(0, 3, (37, 23)).astype(np.uint8)
+    dos[rng.uniform(size=dos.shape) < 0.2] = 3  # missing calls
+    dos[4] = 3  # a variant never called
+    import pyarrow as pa
+
+    variants = pa.table({"chrom": ["1"] * 37, "pos": list(range(1, 38))})
+    gm = GenotypeMatrix([f"S{i}" for i in range(23)], variants, packed=pack(dos))
+    kept = np.array([0, 2, 3, 5, 8, 9, 10, 13, 17, 22])
+    feats, _ = F.forest_features(gm, kept, block=8)
+    np.testing.assert_array_equal(feats.dense(), F.genotype_codes(dos[:, kept]))
+    np.testing.assert_array_equal(feats.packed, pack(F.genotype_codes(dos[:, kept])))

@@ -699,12 +699,11 @@ def forest_features(
     ``genotypes`` is a :class:`~sandgrain.association.genotypes.GenotypeMatrix`, read a block of
     variants at a time, so only the packed result (2 bits a call) is held.
     """
-    from .genotypes import pack
-
     kept = np.asarray(kept, dtype=np.int64)
     packed = np.empty((genotypes.n_variants, (kept.size + 3) // 4), dtype=np.uint8)
-    for start, dos in genotypes.iter_blocks(block):
-        packed[start : start + len(dos)] = pack(genotype_codes(dos[:, kept]))
+    for start in range(0, genotypes.n_variants, block):
+        rows = genotypes.packed(start, start + block)
+        K.impute_pack(rows, kept, packed[start : start + len(rows)])
     levels = [np.full(genotypes.n_variants, GENOTYPE_LEVELS, dtype=np.int64)]
     other = np.zeros((0, kept.size), dtype=np.uint8)
     edges = edges or []

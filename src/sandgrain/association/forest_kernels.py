@@ -38,6 +38,7 @@ __all__ = [
     "best_split",
     "bootstrap_indices",
     "grow_tree",
+    "impute_pack",
     "predict_tree",
     "shadow_permutation",
     "splitmix64",
@@ -104,6 +105,33 @@ def shadow_permutation(state, n):
         j = randbelow(state, i + 1)
         perm[i], perm[j] = perm[j], perm[i]
     return perm
+
+
+@_jit
+def impute_pack(rows, kept, out):
+    """Genotype codes of samples ``kept`` for the packed dosage ``rows`` (3 = missing), packed
+    again into ``out``: a missing call takes the variant's mean dosage over its called kept
+    samples rounded half to even (as ``np.rint``), 0 for a variant never called — the rule of
+    :func:`sandgrain.association.forest.genotype_codes`, one pass a row."""
+    m = kept.shape[0]
+    codes = np.empty(m, dtype=np.uint8)
+    for r in range(rows.shape[0]):
+        total = 0
+        called = 0
+        for q in range(m):
+            i = kept[q]
+            c = (rows[r, i >> 2] >> ((i & 3) << 1)) & 3
+            codes[q] = c
+            if c != 3:
+                total += c
+                called += 1
+        fill = np.uint8(np.rint(total / called)) if called > 0 else np.uint8(0)
+        out[r, :] = 0
+        for q in range(m):
+            c = codes[q]
+            if c == 3:
+                c = fill
+            out[r, q >> 2] |= c << ((q & 3) << 1)
 
 
 @_jit

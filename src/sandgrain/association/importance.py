@@ -5,7 +5,12 @@
   Classification 12:885. In wide data most variants are unrelated to the trait, and an unbiased
   importance such as AIR (Nembrini, König & Wright 2018) is then symmetric around zero for them;
   the non-positive importances (which come from null variants) and the negatives mirrored
-  approximate the null distribution ``F0``, and a variant's p-value is ``1 - F0(importance)``.
+  approximate the null distribution ``F0``, and a variant's p-value is the share of ``F0`` at
+  or above its importance. Ties count in the tail (conservative): ranger's
+  ``importance_pvalues`` takes ``1 - ecdf(x)``, the share strictly above, which gives every
+  importance of exactly 0 a p-value of ``#negative / #null`` — in wide data grown with few
+  trees most variants are never tried (AIR exactly 0), and that made nearly all of a
+  1,000,000-variant forest "significant"; here they get a p-value near 1.
 - :func:`bh_qvalues`: Benjamini & Hochberg (1995), "Controlling the false discovery rate", JRSS B
   57:289; the q-value of a test is the smallest FDR at which it is rejected.
 """
@@ -28,7 +33,7 @@ def janitza_pvalues(importance: np.ndarray) -> np.ndarray:
     Returns
     -------
     array of float
-        ``1 - F0(x)`` per feature, where ``F0`` is the empirical distribution of the negative
+        ``P(F0 >= x)`` per feature, where ``F0`` is the empirical distribution of the negative
         importances, their negations and the zero importances. All NaN when no importance is
         negative (the null cannot be estimated; grow more trees).
     """
@@ -37,8 +42,8 @@ def janitza_pvalues(importance: np.ndarray) -> np.ndarray:
     if neg.size == 0:
         return np.full(x.shape, np.nan)
     null = np.sort(np.concatenate([neg, -neg, x[x == 0]]))
-    # 1 - F0(x) = share of the null strictly above x.
-    return 1.0 - np.searchsorted(null, x, side="right") / null.size
+    # The share of the null at or above x.
+    return 1.0 - np.searchsorted(null, x, side="left") / null.size
 
 
 def bh_qvalues(p: np.ndarray) -> np.ndarray:
