@@ -150,6 +150,12 @@ def test_import_into_store_two_bits_per_call(tmp_path, toy):
     assert np.array_equal(again.dosages(100, 700), memory.dosages(100, 700))
     with pytest.raises(NotFoundError, match="association import"):
         GenotypeMatrix.open(store, "nope")
+    # The assembly: from the header (chr22_1000 has ##reference=GRCh37), or as told.
+    assert ds.meta["assembly"] == "GRCh37"
+    import_vcf(store, toy["bgz"], "toy")  # its header names none
+    assert "assembly" not in store.open_dataset("genotypes", "toy").meta
+    import_vcf(store, toy["bgz"], "toy", replace=True, assembly="hg38")
+    assert store.open_dataset("genotypes", "toy").meta["assembly"] == "GRCh38"
 
 
 def test_impute_mean_and_mode():

@@ -243,20 +243,44 @@ def _choose_samples(vcf_samples: list[str], samples: Sequence[str] | None) -> Vc
     return VcfHeader(list(samples), np.array([index[s] for s in samples], dtype=np.int64))
 
 
+def header_assembly(vf) -> str | None:
+    """The assembly a VCF header names, canonical (``GRCh37`` for ``b37``, ``hg19`` …): the
+    ``assembly`` of its ``##contig`` lines, else its ``##reference`` (a name or a file name such
+    as ``human_g1k_v37.fasta``); None when neither names a known assembly."""
+    from ..genome.assemblies import find_assembly
+
+    names = []
+    for rec in vf.header.records:
+        if rec.key == "contig" and rec.get("assembly"):
+            names.append(rec.get("assembly"))
+        elif rec.key == "reference" and rec.value:
+            ref = Path(str(rec.value).split("://")[-1]).name
+            names += [ref, ref.split(".")[0]]
+    for name in names:
+        found = find_assembly(name)
+        if found is not None:
+            return found.name
+    return None
+
+
 def iter_vcf(
     path: str | os.PathLike,
     samples: Sequence[str] | None = None,
     block: int = READ_BLOCK,
     header: list | None = None,
+    meta: dict | None = None,
 ) -> Iterator[VcfBlock]:
     """Stream a VCF/BCF as blocks of about ``block`` variants (after the multi-allelic split).
 
     ``samples`` picks and orders samples (all, in file order, when None). The chosen sample ids
     are appended to ``header`` (a list) before the first block, for callers that need them even
-    when the file has no variants.
+    when the file has no variants; ``meta`` (a dict) gets the header's ``assembly`` (see
+    :func:`header_assembly`).
     """
     path = Path(path)
     with _variant_file(path) as vf:
+        if meta is not None:
+            meta["assembly"] = header_assembly(vf)
         chosen = _choose_samples(list(vf.header.samples), samples)
         n_vcf = len(vf.header.samples)
         if n_vcf == 0:
@@ -418,20 +442,29 @@ def import_vcf(
     *,
     samples: Sequence[str] | None = None,
     replace: bool = False,
+    assembly: str | None = None,
 ) -> GenotypeMatrix:
     """Read a VCF/BCF once and publish it as a ``genotypes`` dataset: ``genotypes.bin`` (rows of
-    2-bit calls), ``variants.parquet`` (chrom, pos, id, ref, alt) and ``samples.txt``."""
+    2-bit calls), ``variants.parquet`` (chrom, pos, id, ref, alt) and ``samples.txt``.
+
+    The dataset's ``meta["assembly"]`` is ``assembly`` when given, else the one the VCF header
+    names (:func:`header_assembly`), else absent; pages link hits to a genome browser with it.
+    """
+    from ..genome.assemblies import canonical_assembly
     from ..provenance import provenance, sha256_file
     from ..storage import scratch_dir
 
     path = Path(path)
+    if assembly is not None:
+        assembly = canonical_assembly(assembly)
+    found: dict = {}
     header: list[str] = []
     tables = []
     n_missing = 0
     with scratch_dir("sandgrain-genotypes-") as tmp:
         bin_path = tmp / "genotypes.bin"
         with open(bin_path, "wb") as out:
-            for blk in iter_vcf(path, samples, header=header):
+            for blk in iter_vcf(path, samples, header=header, meta=found):
                 dos = blk.dosages(len(header))
                 n_missing += int((dos == MISSING).sum())
                 out.write(pack(dos).tobytes())
@@ -453,6 +486,8 @@ def import_vcf(
                     "chromosomes": sorted(set(variants["chrom"].to_pylist())),
                 }
             )
+            if assembly or found.get("assembly"):
+                ds.meta["assembly"] = assembly or found["assembly"]
             ds.provenance = provenance(
                 "association import",
                 {"name": name, "samples": None if samples is None else len(samples)},
