@@ -94,9 +94,7 @@ def test_cli_import_then_test_with_plots(tmp_path):
             "--phenotypes",
             str(VS / "chr22-labels.csv"),
             "--trait",
-            "22_16051107",
-            "--test",
-            "logistic",
+            "22_16051107",  # a 0/1 trait: --test auto runs the logistic regression
             "--statistic",
             "score",
             "-o",
@@ -108,6 +106,7 @@ def test_cli_import_then_test_with_plots(tmp_path):
     assert r.exit_code == 0, r.output
     assert "lambda_gc" in r.output
     lines = out.read_text().splitlines()
+    assert lines[0].startswith("# sandgrain association test: logistic (score)")
     assert lines[1].startswith("# lambda_gc = ") and lines[2].startswith("# provenance {")
     assert lines[3].split("\t") == [
         "chrom",

@@ -11,8 +11,15 @@ DOMAIN = Domain(
     name="association",
     summary="Variants and traits: classical tests, a wide random forest, Manhattan and QQ plots.",
     cli="sandgrain.cli.association:app",
+    routers=("sandgrain.web.association:router", "sandgrain.web.association:pages"),
+    job_kinds={"association.analysis": "sandgrain.association.jobs:analysis_job"},
     dataset_kinds={
         "genotypes": "a VCF's genotypes, 2 bits per call: variant table (parquet) and samples",
+        "traits": "a trait table (CSV/TSV by sample id) with its columns' kinds, for analyses",
     },
-    tasks=("sandgrain.association.forest:grow_batch",),
+    tasks=(
+        "sandgrain.association.forest:grow_batch",
+        "sandgrain.association.scatter:range_columns",
+    ),
+    demo="sandgrain.association.demo:demo",
 )

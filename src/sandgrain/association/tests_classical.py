@@ -49,15 +49,19 @@ from ..errors import InputError
 from .genotypes import MISSING, impute
 
 __all__ = [
+    "COLUMNS",
     "STATISTICS",
     "TESTS",
     "AssociationResults",
     "association_test",
+    "block_columns",
     "firth_block",
     "fisher_block",
     "genomic_inflation",
     "linear_block",
     "logistic_block",
+    "prepare",
+    "results_table",
     "trend_block",
 ]
 
@@ -412,28 +416,19 @@ class AssociationResults:
         }
 
 
-def association_test(
-    matrix,
-    traits,
-    test: str,
-    *,
-    statistic: str = "wald",
-    block: int = 2048,
-    impute_rule: str = "mean",
-    progress: Callable[[int, int], None] | None = None,
-) -> AssociationResults:
-    """Run one test over every variant of a :class:`~.genotypes.GenotypeMatrix`.
-
-    ``traits`` is what :func:`~.phenotypes_table.load_traits` returns for the matrix's samples.
-    Regressions see missing calls imputed by ``impute_rule``; Fisher and the trend test count
-    called genotypes only. ``n`` is the number of samples with a called genotype and the trait,
-    ``af`` the alt allele frequency among them.
-    """
+def prepare(
+    traits, test: str, statistic: str = "wald", firth_fallback: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Check a request and return ``(y, C)``: the trait and the design of the covariates with
+    the intercept first; every refusal is an :class:`InputError`, raised before any variant is
+    read."""
+    if firth_fallback and (test != "logistic" or statistic == "score"):
+        raise InputError("--firth-fallback applies to --test logistic (--statistic wald or lrt)")
     if test not in TESTS:
         raise InputError(f"test {test!r}: use one of {', '.join(TESTS)}")
     if statistic not in STATISTICS:
         raise InputError(f"statistic {statistic!r}: use one of {', '.join(STATISTICS)}")
-    y, x_cov, cov_names, kept = traits[0], traits[1], traits[2], traits[3]
+    y, x_cov, cov_names = traits[0], traits[1], traits[2]
     binary = bool(np.isin(y, (0.0, 1.0)).all())
     if test != "linear" and not binary:
         raise InputError(f"the {test} test needs a binary (0/1) trait")
@@ -451,54 +446,129 @@ def association_test(
         raise InputError("the covariates are collinear (one is a combination of the others)")
     if n <= C.shape[1] + 1:
         raise InputError(f"{n} samples are too few for {C.shape[1] + 1} parameters")
-    case = y == 1
-    cols: dict[str, list[np.ndarray]] = {k: [] for k in ("beta", "se", "statistic", "p")}
-    af_parts, n_parts = [], []
-    total = matrix.n_variants
-    for start, D in matrix.iter_blocks(block):
-        D = D[:, kept]
-        called = D != MISSING
-        n_called = called.sum(1)
-        alt = np.where(called, D, 0).sum(1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            af_parts.append(alt / (2.0 * n_called))
-        n_parts.append(n_called)
-        res = _nans(len(D))
-        if test in ("fisher", "trend"):
-            res = (fisher_block if test == "fisher" else trend_block)(D, case)
-        else:
-            G = impute(D, impute_rule)
-            poly = G.std(axis=1) > 0
-            idx = np.nonzero(poly)[0]
-            if len(idx):
-                if test == "linear":
-                    sub = linear_block(G[idx], y, C)
-                elif test == "logistic":
-                    sub = logistic_block(G[idx], y, C, statistic)
-                else:
-                    sub = firth_block(G[idx], y, C, statistic)
-                for full, part in zip(res, sub, strict=True):
-                    full[idx] = part
-        for key, arr in zip(cols, res, strict=True):
-            cols[key].append(np.asarray(arr, dtype=np.float64))
-        if progress:
-            progress(min(start + len(D), total), total)
-    cat = {k: np.concatenate(v) if v else np.zeros(0) for k, v in cols.items()}
-    af = np.concatenate(af_parts) if af_parts else np.zeros(0)
-    counts = np.concatenate(n_parts) if n_parts else np.zeros(0, np.int64)
-    table = matrix.variants
-    for key in ("beta", "se", "statistic", "p"):
-        table = table.append_column(key, pa.array(cat[key], pa.float64()))
-    table = table.append_column("af", pa.array(af, pa.float64()))
-    table = table.append_column("n", pa.array(counts.astype(np.int64)))
+    return y, C
+
+
+#: The per-variant columns a test adds to the variant table, in order.
+COLUMNS = ("beta", "se", "statistic", "p", "af", "n")
+
+
+def block_columns(
+    D: np.ndarray,
+    y: np.ndarray,
+    C: np.ndarray,
+    test: str,
+    statistic: str = "wald",
+    impute_rule: str = "mean",
+    firth_fallback: bool = False,
+) -> dict[str, np.ndarray]:
+    """One test on a block of dosages ``D`` (variants, kept samples; uint8, 3 = missing): the
+    :data:`COLUMNS` as arrays (``n`` int64, the rest float64). ``y`` and ``C`` come from
+    :func:`prepare`.
+
+    ``firth_fallback`` (logistic only): a variant whose logistic fit fails (no convergence,
+    mostly separation by a rare variant) is fitted by Firth's penalised likelihood instead, as
+    PLINK 2 ``--glm firth-fallback`` does; an extra column ``firth`` (0/1) marks those rows.
+    """
+    called = D != MISSING
+    n_called = called.sum(1)
+    alt = np.where(called, D, 0).sum(1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        af = alt / (2.0 * n_called)
+    res = _nans(len(D))
+    firth = np.zeros(len(D), np.int64)
+    if test in ("fisher", "trend"):
+        res = (fisher_block if test == "fisher" else trend_block)(D, y == 1)
+    else:
+        G = impute(D, impute_rule)
+        poly = G.std(axis=1) > 0
+        idx = np.nonzero(poly)[0]
+        if len(idx):
+            if test == "linear":
+                sub = linear_block(G[idx], y, C)
+            elif test == "logistic":
+                sub = logistic_block(G[idx], y, C, statistic)
+                if firth_fallback:
+                    failed = np.nonzero(~np.isfinite(sub[0]))[0]
+                    if len(failed):
+                        redo = firth_block(G[idx[failed]], y, C, statistic)
+                        for part, again in zip(sub, redo, strict=True):
+                            part[failed] = again
+                        firth[idx[failed]] = 1
+            else:
+                sub = firth_block(G[idx], y, C, statistic)
+            for full, part in zip(res, sub, strict=True):
+                full[idx] = part
+    out = {k: np.asarray(a, dtype=np.float64) for k, a in zip(COLUMNS[:4], res, strict=True)}
+    out["af"] = np.asarray(af, dtype=np.float64)
+    out["n"] = n_called.astype(np.int64)
+    if firth_fallback:
+        out["firth"] = firth
+    return out
+
+
+def results_table(
+    variants: pa.Table, columns: dict[str, np.ndarray], traits, test: str, statistic: str
+) -> AssociationResults:
+    """:class:`AssociationResults` from the variant table and the :data:`COLUMNS` of all its
+    variants, in order."""
+    table = variants
+    for key in (*COLUMNS, "firth"):
+        if key in columns:
+            kind = pa.int64() if key in ("n", "firth") else pa.float64()
+            table = table.append_column(key, pa.array(columns[key], kind))
     used = statistic if test in ("logistic", "firth") else {"linear": "t"}.get(test, test)
     return AssociationResults(
         table=table,
         test=test,
         statistic=used,
         trait=getattr(traits, "trait", ""),
-        n_samples=n,
-        covariates=list(cov_names),
-        lambda_gc=genomic_inflation(cat["p"]),
-        extra={"dropped_samples": len(getattr(traits, "dropped", []))},
+        n_samples=len(traits[0]),
+        covariates=list(traits[2]),
+        lambda_gc=genomic_inflation(columns["p"]),
+        extra={
+            "dropped_samples": len(getattr(traits, "dropped", [])),
+            **({"firth_fallback": int(columns["firth"].sum())} if "firth" in columns else {}),
+        },
     )
+
+
+def concat_columns(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The :data:`COLUMNS` (and ``firth``, if there) of consecutive blocks, joined."""
+    keys = list(parts[0]) if parts else list(COLUMNS)
+    return {
+        k: np.concatenate([p[k] for p in parts])
+        if parts
+        else np.zeros(0, np.int64 if k == "n" else np.float64)
+        for k in keys
+    }
+
+
+def association_test(
+    matrix,
+    traits,
+    test: str,
+    *,
+    statistic: str = "wald",
+    block: int = 2048,
+    impute_rule: str = "mean",
+    progress: Callable[[int, int], None] | None = None,
+    firth_fallback: bool = False,
+) -> AssociationResults:
+    """Run one test over every variant of a :class:`~.genotypes.GenotypeMatrix`, in this
+    process (:func:`sandgrain.association.scatter.scatter_test` fans a stored matrix out).
+
+    ``traits`` is what :func:`~.phenotypes_table.load_traits` returns for the matrix's samples.
+    Regressions see missing calls imputed by ``impute_rule``; Fisher and the trend test count
+    called genotypes only. ``n`` is the number of samples with a called genotype and the trait,
+    ``af`` the alt allele frequency among them. ``firth_fallback``: see :func:`block_columns`.
+    """
+    y, C = prepare(traits, test, statistic, firth_fallback)
+    kept = traits[3]
+    parts = []
+    total = matrix.n_variants
+    for start, D in matrix.iter_blocks(block):
+        parts.append(block_columns(D[:, kept], y, C, test, statistic, impute_rule, firth_fallback))
+        if progress:
+            progress(min(start + len(D), total), total)
+    return results_table(matrix.variants, concat_columns(parts), traits, test, statistic)

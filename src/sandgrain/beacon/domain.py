@@ -16,4 +16,7 @@ DOMAIN = Domain(
     tasks=("sandgrain.beacon.ingest:ingest_window", "sandgrain.beacon.query:scan_task"),
     demo="sandgrain.beacon.demo:demo",
     web_state="sandgrain.beacon.service:BeaconService.for_app",
+    # A dataset's per-sample dosages for operator-side analyses (association --beacon); no HTTP
+    # route serves them (sandgrain.beacon.genotypes_export).
+    provides={"beacon.genotypes": "sandgrain.beacon.genotypes_export:dataset_genotypes"},
 )

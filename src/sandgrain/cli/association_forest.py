@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from ..errors import InputError
+from . import association_options as O
 
 __all__ = ["forest_cmd", "predict_cmd"]
 
@@ -38,17 +39,24 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _open_genotypes(settings, vcf: Path | None, name: str | None):
+def _open_genotypes(settings, vcf: Path | None, name: str | None, beacon: str | None = None):
     from ..association.genotypes import GenotypeMatrix
 
-    if (vcf is None) == (name is None):
-        raise InputError("give the genotypes as --vcf FILE or as --genotypes NAME (one of them)")
+    if sum(x is not None for x in (vcf, name, beacon)) != 1:
+        raise InputError(
+            "give the genotypes as --vcf FILE, --genotypes NAME or --beacon DATASET (one of them)"
+        )
     if vcf is not None:
         if not vcf.is_file():
             raise InputError(f"no such VCF: {vcf}")
         return GenotypeMatrix.from_vcf(vcf), {"source": str(vcf), "sha256": _sha256(vcf)}
     from ..storage import Store
 
+    if beacon is not None:  # the operator's own store, read directly (consent respected)
+        from ..association.beacon_input import open_beacon
+
+        gm = open_beacon(Store.from_settings(settings), beacon)
+        return gm, {"source": f"beacon/{beacon}", **gm.source}
     gm = GenotypeMatrix.open(Store.from_settings(settings), name)
     return gm, {"source": f"genotypes/{name}", **gm.source}
 
@@ -67,9 +75,8 @@ def forest_cmd(
     genotypes: str = typer.Option(
         None, "--genotypes", help="Genotypes imported into the store instead.", metavar="NAME"
     ),
-    phenotypes: Path = typer.Option(
-        ..., "--phenotypes", help="CSV/TSV of traits by sample id.", metavar="FILE"
-    ),
+    beacon: O.Beacon = None,
+    phenotypes: O.Phenotypes = None,
     trait: str = typer.Option(..., "--trait", help="The trait column.", metavar="COLUMN"),
     covariates: str = typer.Option(
         "",
@@ -118,6 +125,12 @@ def forest_cmd(
         ..., "-o", "--output", help="Importance table (TSV; - = stdout).", metavar="FILE"
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    collection: O.Collection = None,
+    outcome_column: O.OutcomeColumn = None,
+    outcome_threshold: O.OutcomeThreshold = 4,
+    features: O.Features = "substitutions,deletions,insertions",
+    min_count: O.MinCount = 5,
+    qc: O.Qc = "good,mediocre,bad",
 ) -> None:
     """Rank variants by random-forest importance, with AIR p-values and q-values.
 
@@ -132,6 +145,7 @@ def forest_cmd(
     from ..association import forest as F
     from ..association.phenotypes_table import load_traits
     from ..provenance import provenance
+    from ..storage import Store
     from .progress import task_progress
 
     settings = ctx.obj
@@ -139,11 +153,34 @@ def forest_cmd(
         raise InputError(f"--mode is auto, classification or regression, not {mode!r}")
     if not 0 < fdr < 1:
         raise InputError(f"--fdr must be between 0 and 1, not {fdr}")
-    if not phenotypes.is_file():
-        raise InputError(f"no such phenotype table: {phenotypes}")
     cov_names = [c.strip() for c in covariates.split(",") if c.strip()]
-    gm, source = _open_genotypes(settings, vcf, genotypes)
-    traits = load_traits(phenotypes, trait, cov_names, gm.samples)
+    collection_parameters: dict = {}
+    if collection is not None:  # a strains collection (sandgrain.association.collection)
+        from ..association.collection import collection_inputs
+        from .association import collection_options
+
+        if any(x is not None for x in (vcf, genotypes, beacon, phenotypes)):
+            raise InputError("--collection takes no --vcf, --genotypes, --beacon or --phenotypes")
+        options = {
+            "outcome_column": outcome_column, "outcome_threshold": outcome_threshold,
+            "features": features, "min_count": min_count, "qc": qc,
+        }  # fmt: skip
+        inputs = collection_inputs(
+            Store.from_settings(settings), collection, trait, cov_names,
+            **collection_options(options),
+        )  # fmt: skip
+        gm, traits, source = inputs.matrix, inputs.traits, inputs.source
+        cov_names = list(traits.cov_names)  # indicator columns named column=level
+        collection_parameters = inputs.parameters
+        trait_inputs = []
+    else:
+        if phenotypes is None:
+            raise InputError("give the traits as --phenotypes FILE (or use a --collection)")
+        if not phenotypes.is_file():
+            raise InputError(f"no such phenotype table: {phenotypes}")
+        gm, source = _open_genotypes(settings, vcf, genotypes, beacon)
+        traits = load_traits(phenotypes, trait, cov_names, gm.samples)
+        trait_inputs = [{"source": str(phenotypes), "sha256": _sha256(phenotypes)}]
     y, cov, _, kept = traits
     classification = traits.binary if mode == "auto" else mode == "classification"
     feats, edges = F.forest_features(gm, kept, cov if cov_names else None)
@@ -169,6 +206,7 @@ def forest_cmd(
     oob = forest.oob_error(y)
     cols = forest.importance_columns(fdr)
     parameters = {
+        **collection_parameters,
         "trait": trait,
         "covariates": cov_names,
         "mode": "classification" if classification else "regression",
@@ -180,7 +218,7 @@ def forest_cmd(
     prov = provenance(
         "association forest",
         parameters,
-        [source, {"source": str(phenotypes), "sha256": _sha256(phenotypes)}],
+        [source, *trait_inputs],
     )
     v = gm.variants
     chrom = v.column("chrom").to_pylist() + ["."] * len(cov_names)

@@ -20,6 +20,7 @@ DOMAIN = Domain(
     cli_extensions=(
         ("strains", "drift", "sandgrain.cli.strains_map:drift_cmd"),
         ("strains", "simulate", "sandgrain.cli.strains_map:simulate_cmd"),
+        ("strains", "simulate-outcomes", "sandgrain.cli.strains_outcomes:simulate_outcomes_cmd"),
         ("strains", "nearest", "sandgrain.cli.strains_paths:nearest_cmd"),
         ("strains", "access", "sandgrain.cli.strains_paths:access_cmd"),
         ("strains", "tree", "sandgrain.cli.strains_tree:tree_cmd"),
@@ -38,4 +39,6 @@ DOMAIN = Domain(
         "sandgrain.strains.profile:profile_task",
     ),
     demo="sandgrain.strains.demo:demo",
+    # What other domains use through sandgrain.registry.capability (the association domain).
+    provides={"strains.mutation-features": "sandgrain.strains.features:mutation_features"},
 )
