@@ -294,10 +294,13 @@ def main(argv: list[str] | None = None) -> int:
             for test, r in old["hipster"]["cli"].items():
                 if test not in result["hipster"]["cli"]:
                     result["hipster"]["cli"][test] = {**r, "earlier_run": old.get("started")}
-        seen = {(p["samples"], p["variants"]) for p in result["synthetic"]}
-        result["synthetic"] += [
-            p for p in old.get("synthetic", []) if (p["samples"], p["variants"]) not in seen
-        ]
+        new = {(p["samples"], p["variants"]): p for p in result["synthetic"]}
+        for p in old.get("synthetic", []):
+            same = new.get((p["samples"], p["variants"]))
+            if same is None:
+                result["synthetic"].append(p)
+            else:  # tests of that point not rerun keep their earlier figures
+                same.update({k: v for k, v in p.items() if k not in same})
     result["synthetic"].sort(key=lambda p: (p["samples"], p["variants"]))
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     print(f"JSON: {args.json}")
