@@ -23,10 +23,10 @@ from sandgrain.association.collection import (
     cmh_counts,
     collection_inputs,
     collection_test,
-    fisher_counts,
     outcome_from_who,
     stratum_tables,
 )
+from sandgrain.association.tests_classical import fisher_counts
 from sandgrain.errors import InputError
 from sandgrain.genome.store import add_genome
 from sandgrain.registry import capability

@@ -60,7 +60,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from scipy import special, stats
+from scipy import stats
 
 from ..errors import InputError
 from ..registry import capability
@@ -70,6 +70,7 @@ from .tests_classical import (
     COLUMNS,
     AssociationResults,
     block_columns,
+    fisher_counts,
     prepare,
     results_table,
 )
@@ -81,7 +82,6 @@ __all__ = [
     "cmh_counts",
     "collection_inputs",
     "collection_test",
-    "fisher_counts",
     "outcome_from_who",
     "stratum_tables",
 ]
@@ -422,39 +422,6 @@ def collection_inputs(
 
 
 # -- the tests -----------------------------------------------------------------------------------
-def _log_comb(n, k):
-    return special.gammaln(n + 1) - special.gammaln(k + 1) - special.gammaln(n - k + 1)
-
-
-def fisher_counts(a, b, c, d) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Fisher's exact test on 2×2 tables [[a, b], [c, d]] (arrays, one table each), two-sided
-    as ``scipy.stats.fisher_exact`` (the tables no more probable than the observed): ``(log
-    odds ratio, Woolf SE, odds ratio, p)``."""
-    a, b, c, d = (np.asarray(x, dtype=np.int64) for x in (a, b, c, d))
-    r1, total, c1 = a + b, a + b + c + d, a + c
-    lo = np.maximum(0, r1 - (total - c1))
-    hi = np.minimum(r1, c1)
-    width = int((hi - lo).max(initial=0)) + 1
-    x = lo[:, None] + np.arange(width)[None, :]
-    inside = x <= hi[:, None]
-    xs = np.where(inside, x, lo[:, None])
-    logpmf = (
-        _log_comb(c1[:, None], xs)
-        + _log_comb((total - c1)[:, None], r1[:, None] - xs)
-        - _log_comb(total, r1)[:, None]
-    )
-    obs = logpmf[np.arange(len(a)), a - lo] if len(a) else np.zeros(0)
-    keep = inside & (logpmf <= obs[:, None] + 1e-7)
-    p = np.minimum(np.where(keep, np.exp(logpmf), 0.0).sum(1), 1.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        odds = (a * d) / (b * c)
-        beta = np.log(odds)
-        se = np.sqrt(1 / a + 1 / b + 1 / c + 1 / d)
-    se = np.where(np.isfinite(se), se, np.nan)
-    p = np.where(total == 0, np.nan, p)
-    return beta, se, odds.astype(float), p
-
-
 def cmh_counts(
     a, b, c, d, *, correction: bool = True
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

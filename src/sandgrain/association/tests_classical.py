@@ -329,19 +329,27 @@ def fisher_block(D: np.ndarray, case: np.ndarray) -> _Kernel:
     b = 2 * (called & case).sum(1) - a  # ref alleles in cases
     c = (dose * ~case).sum(1)
     d = 2 * (called & ~case).sum(1) - c
-    r1, total, alt = a + b, a + b + c + d, a + c
-    lo = np.maximum(0, r1 - (total - alt))
-    hi = np.minimum(r1, alt)
+    return fisher_counts(a, b, c, d)
+
+
+def fisher_counts(a, b, c, d) -> _Kernel:
+    """Fisher's exact test on 2×2 tables [[a, b], [c, d]] (arrays, one table each), two-sided
+    as ``scipy.stats.fisher_exact`` (the tables no more probable than the observed): ``(log
+    odds ratio, Woolf SE, odds ratio, p)``."""
+    a, b, c, d = (np.asarray(x, dtype=np.int64) for x in (a, b, c, d))
+    r1, total, c1 = a + b, a + b + c + d, a + c
+    lo = np.maximum(0, r1 - (total - c1))
+    hi = np.minimum(r1, c1)
     width = int((hi - lo).max(initial=0)) + 1
     x = lo[:, None] + np.arange(width)[None, :]
     inside = x <= hi[:, None]
     xs = np.where(inside, x, lo[:, None])
     logpmf = (
-        _log_comb(alt[:, None], xs)
-        + _log_comb((total - alt)[:, None], r1[:, None] - xs)
+        _log_comb(c1[:, None], xs)
+        + _log_comb((total - c1)[:, None], r1[:, None] - xs)
         - _log_comb(total, r1)[:, None]
     )
-    obs = logpmf[np.arange(len(a)), a - lo]
+    obs = logpmf[np.arange(len(a)), a - lo] if len(a) else np.zeros(0)
     keep = inside & (logpmf <= obs[:, None] + 1e-7)
     p = np.minimum(np.where(keep, np.exp(logpmf), 0.0).sum(1), 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -349,8 +357,7 @@ def fisher_block(D: np.ndarray, case: np.ndarray) -> _Kernel:
         beta = np.log(odds)
         se = np.sqrt(1 / a + 1 / b + 1 / c + 1 / d)
     se = np.where(np.isfinite(se), se, np.nan)
-    empty = total == 0
-    p = np.where(empty, np.nan, p)
+    p = np.where(total == 0, np.nan, p)
     return beta, se, odds.astype(float), p
 
 
