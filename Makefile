@@ -14,11 +14,16 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # chromium: the browser the web tests drive with Playwright (never a downloaded browser);
 # Debian's postgresql: the server the database tests start in a temporary folder (its initdb and
 # pg_ctl live under /usr/lib/postgresql/<version>/bin, off the PATH); Debian's fasttree: the
-# starting tree of a strains collection (`sandgrain strains tree`).
+# starting tree of a strains collection (`sandgrain strains tree`); Debian's minimap2, samtools,
+# bcftools and tabix: the aligner and caller of `sandgrain calling`, and its read simulator, ART.
+SYSDEPS := bowtie chromium fasttree postgresql minimap2 samtools bcftools tabix \
+  art-nextgen-simulation-tools
+SYSBINS := bowtie fasttree chromium minimap2 samtools bcftools bgzip art_illumina
+
 sysdeps:
-	@command -v bowtie >/dev/null 2>&1 && command -v fasttree >/dev/null 2>&1 && command -v chromium >/dev/null 2>&1 && \
-	  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
-	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq bowtie chromium fasttree postgresql; }
+	@( for b in $(SYSBINS); do command -v $$b >/dev/null 2>&1 || exit 1; done; \
+	  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 ) || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(SYSDEPS); }
 
 # Debian's python3-venv where the system Python lacks it.
 $(BIN)/python:

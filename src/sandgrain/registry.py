@@ -72,6 +72,7 @@ BUILTIN: tuple[str, ...] = (
     "sandgrain.strains.domain:DOMAIN",
     "sandgrain.phenotypes.domain:DOMAIN",
     "sandgrain.association.domain:DOMAIN",
+    "sandgrain.calling.domain:DOMAIN",
 )
 
 #: Entry-point group through which other packages add domains.

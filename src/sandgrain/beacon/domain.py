@@ -18,5 +18,10 @@ DOMAIN = Domain(
     web_state="sandgrain.beacon.service:BeaconService.for_app",
     # A dataset's per-sample dosages for operator-side analyses (association --beacon); no HTTP
     # route serves them (sandgrain.beacon.genotypes_export).
-    provides={"beacon.genotypes": "sandgrain.beacon.genotypes_export:dataset_genotypes"},
+    # Ingest of a VCF as a dataset, for domains that make VCFs (calling --beacon): the same
+    # function as `sandgrain beacon ingest` (store, dataset_id, vcf, *, assembly, …).
+    provides={
+        "beacon.genotypes": "sandgrain.beacon.genotypes_export:dataset_genotypes",
+        "beacon.ingest-vcf": "sandgrain.beacon.ingest:ingest",
+    },
 )

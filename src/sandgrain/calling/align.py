@@ -1,0 +1,103 @@
+"""Alignment of one chunk of reads: a fan-out task.
+
+``minimap2 -ax sr`` (Li 2018, *Bioinformatics* 34:3094) aligns the chunk with the sample's read
+group; ``samtools fixmate -m`` adds the mate tags duplicate marking needs (the chunk comes out
+of minimap2 with mates together, as fixmate wants); ``samtools sort`` writes a
+coordinate-sorted BAM. The BAM appears under its final name only once complete, so a run that
+stopped is resumed by skipping chunks whose BAM exists; the chunk's FASTQ is then removed.
+
+After every chunk is aligned, :func:`merge_markdup` merges them and marks duplicates
+(``samtools markdup``, which finds duplicate pairs by the 5' ends of both mates and their
+orientations, as Picard MarkDuplicates does) into one indexed BAM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from ..errors import InputError
+from . import tools
+
+__all__ = ["align_chunk", "merge_markdup", "read_group_line"]
+
+
+def read_group_line(sample: str, read_group: str | None = None, library: str | None = None,
+                    platform: str = "ILLUMINA") -> str:  # fmt: skip
+    """The SAM ``@RG`` header line (with literal ``\\t`` as minimap2's ``-R`` takes it)."""
+    for label, value in (("sample", sample), ("read group", read_group), ("library", library)):
+        if value is not None and (not value or any(c.isspace() for c in value) or "\\" in value):
+            raise InputError(f"the {label} name {value!r} must be non-empty, without spaces")
+    rg = read_group or sample
+    return f"@RG\\tID:{rg}\\tSM:{sample}\\tLB:{library or sample}\\tPL:{platform}"
+
+
+def align_chunk(
+    work: str, chunk: int, files: list[str], mmi: str, read_group: str, threads: int = 1,
+    sort_mb: int = 768, keep_reads: bool = False,
+) -> dict:  # fmt: skip
+    """Align one chunk to ``work/aligned/chunk-NNNNN.bam``; returns ``{"chunk", "reused"}``."""
+    target = Path(work) / "aligned" / f"chunk-{chunk:05d}.bam"
+    if target.is_file():
+        return {"chunk": chunk, "reused": True}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    try:
+        tools.pipe(
+            [
+                ["minimap2", "-ax", "sr", "--MD", "--secondary=no", "-t", threads,
+                 "-R", read_group, mmi, *files],
+                ["samtools", "fixmate", "-m", "-u", "-", "-"],
+                ["samtools", "sort", "-l", "1", "-m", f"{sort_mb}M", "-T",
+                 f"{partial}.tmp", "-o", partial, "-"],
+            ],
+            what=f"align chunk {chunk}",
+        )  # fmt: skip
+        os.replace(partial, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
+    if not keep_reads:
+        for f in files:
+            with contextlib.suppress(FileNotFoundError):
+                Path(f).unlink()
+    return {"chunk": chunk, "reused": False}
+
+
+def merge_markdup(chunks: list[Path], out: Path, *, threads: int = 2) -> Path:
+    """Merge sorted chunk BAMs, mark duplicates and index: ``out`` (BAM) with ``out.bai``.
+
+    Written under a temporary name and renamed; an existing ``out`` with its index is reused.
+    """
+    index = out.with_name(out.name + ".bai")
+    if out.is_file() and index.is_file():
+        return out
+    partial = out.with_name(f".{out.name}.partial")
+    try:
+        tools.pipe(
+            [
+                ["samtools", "merge", "-u", "-c", "-p", "-o", "-", *chunks],
+                ["samtools", "markdup", "-@", threads, "-T", f"{partial}.tmp", "-", partial],
+            ],
+            what="merge and mark duplicates",
+        )
+        tools.run(["samtools", "index", "-@", threads, partial, f"{partial}.bai"],
+                  what="index the BAM")  # fmt: skip
+        os.replace(f"{partial}.bai", index)
+        os.replace(partial, out)
+    finally:
+        for leftover in (partial, Path(f"{partial}.bai")):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+    return out
+
+
+def markdup_task(work: str, out: str, chunks: int, threads: int = 2) -> dict:
+    """Fan-out task: :func:`merge_markdup` of one sample's ``chunks`` aligned chunks."""
+    files = [Path(work) / "aligned" / f"chunk-{i:05d}.bam" for i in range(chunks)]
+    missing = [f.name for f in files if not f.is_file()]
+    if missing:
+        raise InputError(f"aligned chunks missing in {work}: {', '.join(missing[:3])}")
+    merge_markdup(files, Path(out), threads=threads)
+    return {"bam": out}

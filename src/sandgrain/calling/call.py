@@ -1,0 +1,100 @@
+"""Calling one shard of regions: a fan-out task.
+
+``bcftools mpileup`` (BAQ, per-read base and mapping qualities; Li 2011, *Bioinformatics*
+27:2987) piped into ``bcftools call -m`` (the multiallelic caller, Danecek et al. 2021,
+*GigaScience* 10:giab008), once per region of the shard, each with ``-r chrom:start-end``: a
+region's calls are the records whose POS lies in it, computed from every read that overlaps it,
+so the shards' records laid end to end are a whole-genome run's. Every BAM given is one sample
+(or several read groups of one sample); several BAMs make a joint, multi-sample call.
+
+The shard's records are written under their final name only when complete (resume skips it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+from . import tools
+
+__all__ = ["MPILEUP_ARGS", "call_args", "call_shard", "shard_path"]
+
+#: mpileup's options beyond its defaults: the per-sample depth and allele depths a user filters
+#: on (bcftools' own variant-calling how-to adds the same).
+MPILEUP_ARGS = ("-a", "FORMAT/AD,FORMAT/DP")
+#: The gVCF depth bands (``-g``): blocks of reference calls split at these minimum depths.
+GVCF_BANDS = "0,10,20"
+
+
+def call_args(gvcf: bool) -> list[str]:
+    """``bcftools call``'s options: the multiallelic caller, variant sites only (or gVCF)."""
+    return ["-m", "-g", GVCF_BANDS] if gvcf else ["-m", "-v"]
+
+
+def mpileup_args(gvcf: bool) -> list[str]:
+    return [*MPILEUP_ARGS, *(["-g", GVCF_BANDS] if gvcf else [])]
+
+
+def shard_path(work: str | Path, shard: int) -> Path:
+    return Path(work) / "called" / f"shard-{shard:05d}.vcf.gz"
+
+
+def _region_text(chrom: str, start0: int, end0: int) -> str:
+    return f"{chrom}:{start0 + 1}-{end0}"
+
+
+def call_shard(work: str, shard: int, bams: list[str], fasta: str, regions: list[list],
+               gvcf: bool = False, ploidy: str | None = None) -> dict:  # fmt: skip
+    """Call ``regions`` from ``bams``: the records (no header) to ``work/called``; returns
+    ``{"shard", "records", "reused"}``. The header of the shard's first region is kept beside
+    it (``.header``) for the gather."""
+    target = shard_path(work, shard)
+    if target.is_file():
+        return {"shard": shard, "records": None, "reused": True}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    header_path = target.with_name(target.name + ".header")
+    records = 0
+    header: list[bytes] = []
+    extra = ["--ploidy", ploidy] if ploidy else []
+    try:
+        with contextlib.ExitStack() as stack:
+            out = stack.enter_context(gzip.open(partial, "wb", compresslevel=1))
+            for chrom, start0, end0 in regions:
+                region = _region_text(chrom, start0, end0)
+                mp_err = stack.enter_context(tempfile.TemporaryFile())
+                call_err = stack.enter_context(tempfile.TemporaryFile())
+                mp = subprocess.Popen(
+                    [tools.find("bcftools"), "mpileup", "-Ou", "-f", fasta, "-r", region,
+                     *mpileup_args(gvcf), *bams],
+                    stdout=subprocess.PIPE, stderr=mp_err,
+                )  # fmt: skip
+                call = subprocess.Popen(
+                    [tools.find("bcftools"), "call", "-Ov", *call_args(gvcf), *extra],
+                    stdin=mp.stdout, stdout=subprocess.PIPE, stderr=call_err,
+                )  # fmt: skip
+                mp.stdout.close()
+                keep_header = not header
+                for line in call.stdout:
+                    if line.startswith(b"#"):
+                        if keep_header:
+                            header.append(line)
+                        continue
+                    out.write(line)
+                    records += 1
+                for proc, err, name in ((mp, mp_err, "mpileup"), (call, call_err, "call")):
+                    if proc.wait() != 0:
+                        err.seek(0)
+                        raise tools.ToolError(f"call {region}: bcftools {name} failed: "
+                                              f"{tools.last_line(err.read())}")  # fmt: skip
+        header_path.with_suffix(".tmp").write_bytes(b"".join(header))
+        os.replace(header_path.with_suffix(".tmp"), header_path)
+        os.replace(partial, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
+    return {"shard": shard, "records": records, "reused": False}
