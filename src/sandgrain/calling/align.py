@@ -41,6 +41,7 @@ def align_chunk(
     target = Path(work) / "aligned" / f"chunk-{chunk:05d}.bam"
     if target.is_file():
         return {"chunk": chunk, "reused": True}
+    _visible(files, work)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
     try:
@@ -63,6 +64,14 @@ def align_chunk(
             with contextlib.suppress(FileNotFoundError):
                 Path(f).unlink()
     return {"chunk": chunk, "reused": False}
+
+
+def _visible(files: list[str], work: str) -> None:
+    """Fail clearly where a worker does not see the work folder (it must be shared)."""
+    missing = [f for f in files if not Path(f).is_file()]
+    if missing:
+        raise InputError(f"{missing[0]} is not visible to this worker: the work folder {work} "
+                         "must be on a filesystem every worker sees")  # fmt: skip
 
 
 def merge_markdup(chunks: list[Path], out: Path, *, threads: int = 2) -> Path:
@@ -96,8 +105,7 @@ def merge_markdup(chunks: list[Path], out: Path, *, threads: int = 2) -> Path:
 def markdup_task(work: str, out: str, chunks: int, threads: int = 2) -> dict:
     """Fan-out task: :func:`merge_markdup` of one sample's ``chunks`` aligned chunks."""
     files = [Path(work) / "aligned" / f"chunk-{i:05d}.bam" for i in range(chunks)]
-    missing = [f.name for f in files if not f.is_file()]
-    if missing:
-        raise InputError(f"aligned chunks missing in {work}: {', '.join(missing[:3])}")
+    if not (Path(out).is_file() and Path(f"{out}.bai").is_file()):
+        _visible([str(f) for f in files], work)
     merge_markdup(files, Path(out), threads=threads)
     return {"bam": out}

@@ -19,6 +19,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from ..errors import InputError
 from . import tools
 
 __all__ = ["MPILEUP_ARGS", "call_args", "call_shard", "shard_path"]
@@ -55,6 +56,10 @@ def call_shard(work: str, shard: int, bams: list[str], fasta: str, regions: list
     target = shard_path(work, shard)
     if target.is_file():
         return {"shard": shard, "records": None, "reused": True}
+    missing = [b for b in [fasta, *bams] if not Path(b).is_file()]
+    if missing:
+        raise InputError(f"{missing[0]} is not visible to this worker: the work folder {work} "
+                         "must be on a filesystem every worker sees")  # fmt: skip
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
     header_path = target.with_name(target.name + ".header")

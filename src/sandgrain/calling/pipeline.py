@@ -242,6 +242,7 @@ def _call(reference, samples, out, work, params, *, bam_out, executor, retries, 
             plan = fastq.read_chunk_plan(s.reads1, s.reads2, swork, chunk_reads=chunk_reads,
                                          max_read_length=max_read_length)  # fmt: skip
             if plan is None:
+                _forget_alignments(work, swork)  # the reads changed: nothing after is valid
                 with progress(f"read {s.sample}", "bytes") as cb:
                     plan = fastq.chunk_reads(
                         s.reads1, s.reads2, swork, chunk_reads=chunk_reads,
@@ -327,11 +328,23 @@ def _call(reference, samples, out, work, params, *, bam_out, executor, retries, 
     }  # fmt: skip
     report.records = _gather(work, len(planned), out, provenance, inputs, gvcf)
     if bam_out is not None:
-        report.bam = str(_deliver_bam(Path(bams[0]), Path(bam_out), reference))
+        report.bam = str(_deliver_bam(Path(bams[0]), Path(bam_out), reference,
+                                      move=not keep_work))  # fmt: skip
     report.seconds["gather"] = time.monotonic() - t0
     if not keep_work:
         shutil.rmtree(work, ignore_errors=True)
     return report
+
+
+def _forget_alignments(work: Path, swork: Path) -> None:
+    """Remove what a former run derived from a sample's reads: its aligned chunks and BAM, and
+    the cohort's regions and calls."""
+    stale = [swork / "aligned", work / "called"]
+    if any(p.exists() for p in stale) or any(swork.glob("*.bam")):
+        for p in stale:
+            shutil.rmtree(p, ignore_errors=True)
+        for p in [*swork.glob("*.bam"), *swork.glob("*.bam.bai"), work / "shards.json"]:
+            p.unlink(missing_ok=True)
 
 
 def _read_group(sample: str) -> str:
@@ -444,8 +457,9 @@ def _gather(work: Path, n: int, out: Path, provenance: dict, inputs: list[dict],
     return records
 
 
-def _deliver_bam(bam: Path, target: Path, reference: Reference) -> Path:
-    """The sample's marked BAM to ``target`` (BAM, or CRAM against the genome), with index."""
+def _deliver_bam(bam: Path, target: Path, reference: Reference, move: bool) -> Path:
+    """The sample's marked BAM to ``target`` (BAM, or CRAM against the genome), with index;
+    ``move`` moves a BAM out of the work folder instead of copying it."""
     partial = target.with_name(f".{target.name}.partial")
     index_suffix = ".crai" if target.suffix == ".cram" else ".bai"
     try:
@@ -455,8 +469,9 @@ def _deliver_bam(bam: Path, target: Path, reference: Reference) -> Path:
             tools.run(["samtools", "index", partial, f"{partial}{index_suffix}"],
                       what="index the CRAM")  # fmt: skip
         else:
-            shutil.copyfile(bam, partial)
-            shutil.copyfile(f"{bam}.bai", f"{partial}{index_suffix}")
+            put = shutil.move if move else shutil.copyfile
+            put(f"{bam}.bai", f"{partial}{index_suffix}")
+            put(bam, partial)
         os.replace(f"{partial}{index_suffix}", f"{target}{index_suffix}")
         os.replace(partial, target)
     finally:

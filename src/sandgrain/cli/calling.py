@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from .progress import byte_progress, task_progress
+from .progress import task_progress
 
 __all__ = ["app", "index_cmd", "joint_cmd", "run_cmd"]
 
@@ -93,12 +93,6 @@ def _reference(ctx: typer.Context, genome: str):
 def _progress(quiet: bool):
     @contextlib.contextmanager
     def factory(stage: str, unit: str | None):
-        if unit == "bytes":
-            with byte_progress(quiet) as update:
-                yield None if update is None else (
-                    lambda done, total, dw, tw: update(stage, dw, tw)
-                )
-            return
         with task_progress(stage, quiet, unit=unit) as update:
             yield update
 
