@@ -126,14 +126,6 @@ def read_samples_file(path: str | os.PathLike) -> list[SampleInput]:
     return out
 
 
-def _parallelism(executor) -> int:
-    for attr in ("workers", "n_workers", "threads"):
-        value = getattr(executor, attr, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    return max(1, executor.max_in_flight // 4)
-
-
 def _check_work(work: Path, params: dict) -> None:
     record = work / "params.json"
     wanted = {k: params.get(k) for k in _RESULT_PARAMS} | {"inputs": params["inputs"]}
@@ -302,7 +294,7 @@ def _call(reference, samples, out, work, params, *, bam_out, executor, retries, 
         report.seconds["markdup"] = time.monotonic() - t0
         # 4. plan regions by coverage
         t0 = time.monotonic()
-        n = shards or 4 * _parallelism(ex)
+        n = shards or 4 * max(1, ex.parallelism)
         planned = _plan(work, reference, bams, n)
         report.shards = len(planned)
         report.seconds["plan"] = time.monotonic() - t0

@@ -67,11 +67,15 @@ class Executor:
     remote : bool
         Whether workers may run on other machines, not seeing this one's files (Dask, Lithops):
         the runner's ``store_probe`` checks those before a plan runs.
+    parallelism : int
+        How many tasks run at the same time (worker processes, Dask threads, cloud functions):
+        what a plan that sizes its tasks to the executor divides its work by.
     """
 
     name: str = "executor"
     max_in_flight: int = 1
     remote: bool = False
+    parallelism: int = 1
 
     def submit(self, task: Task) -> Any:
         """Start running ``task``; return a handle to it."""
@@ -182,6 +186,7 @@ class LocalExecutor(Executor):
         self.workers = workers or os.cpu_count() or 1
         self.name = f"local:{self.workers}"
         self.max_in_flight = 4 * self.workers
+        self.parallelism = self.workers
         self._modules: list[str] = []
         self._pool: cf.ProcessPoolExecutor | None = None  # made by the first submit
         self._abandoned = False
@@ -292,6 +297,7 @@ class DaskExecutor(Executor):
         threads = sum(self._client.nthreads().values())
         # An adaptive cluster may have no workers yet; the scheduler queues the surplus.
         self.max_in_flight = max(4 * threads, 256)
+        self.parallelism = max(1, threads)
 
     @property
     def scheduler_address(self) -> str:
@@ -362,6 +368,7 @@ class LithopsExecutor(Executor):
         else:
             workers = backend_config.get("max_workers") or 100
         self.max_in_flight = 2 * int(workers)
+        self.parallelism = int(workers)
         self._downloads = cf.ThreadPoolExecutor(max_workers=16, thread_name_prefix="lithops-get")
 
     def submit(self, task: Task) -> Any:
