@@ -11,6 +11,10 @@ DOMAIN = Domain(
     name="calling",
     summary="Reads to variants: align, mark duplicates and call, scattered over the genome.",
     cli="sandgrain.cli.calling:app",
+    cli_extensions=(
+        ("calling", "simulate", "sandgrain.cli.calling_truth:simulate_cmd"),
+        ("calling", "compare", "sandgrain.cli.calling_truth:compare_cmd"),
+    ),
     tasks=(
         "sandgrain.calling.align:align_chunk",
         "sandgrain.calling.align:markdup_task",

@@ -59,7 +59,7 @@ def _contigs(fai: Path) -> tuple[tuple[str, int], ...]:
     return tuple(rows)
 
 
-def _is_gzip(path: Path) -> bool:
+def is_gzip(path: Path) -> bool:
     with open(path, "rb") as fh:
         return fh.read(2) == b"\x1f\x8b"
 
@@ -86,7 +86,7 @@ def index_reference(fasta: str | os.PathLike, mmi: str | os.PathLike | None = No
     path = Path(fasta)
     if not path.is_file():
         raise NotFoundError(f"no such FASTA: {path}")
-    if _is_gzip(path) and not _is_bgzf(path):
+    if is_gzip(path) and not _is_bgzf(path):
         raise InputError(
             f"{path.name} is gzip-compressed but not with bgzip: region access needs "
             f"`zcat {path.name} | bgzip > {path.stem}.bgz.fa.gz` (or an uncompressed FASTA)"
@@ -123,7 +123,7 @@ def _from_paths(name: str, fasta: Path, mmi: Path) -> Reference:
             f"genome {name} has no index ({missing}): run `sandgrain calling index --genome "
             f"{name}` once first"
         )
-    if _is_gzip(fasta) and not fasta.with_name(fasta.name + ".gzi").is_file():
+    if is_gzip(fasta) and not fasta.with_name(fasta.name + ".gzi").is_file():
         raise InputError(f"{fasta.name} is compressed but has no .gzi: run `sandgrain calling "
                          f"index --genome {name}` (bgzip-compressed FASTA only)")
     sidecar = mmi.with_name(mmi.name + _SIDECAR)
