@@ -316,3 +316,32 @@ def test_cli_simulate_and_compare(piece, tmp_path):
     result = runner.invoke(app, ["simulate", "--genome", str(piece), "--out", str(out),
                                  "--read-length", "300"])  # fmt: skip
     assert isinstance(result.exception, InputError)
+
+
+def test_confident_regions_leave_out_repeats_ns_and_ends(tmp_path):
+    """A 3 kb segment present twice is not uniquely mappable; unique sequence is; Ns and the
+    sequence ends are left out."""
+    import random
+
+    from sandgrain.calling.simulate import confident_regions
+
+    rng = random.Random(2)
+    unique = lambda n: "".join(rng.choice("ACGT") for _ in range(n))  # noqa: E731
+    repeat = unique(3_000)
+    seq = unique(10_000) + repeat + unique(10_000) + "N" * 2_000 + unique(8_000) + repeat + \
+        unique(10_000)  # fmt: skip
+    fasta = tmp_path / "g.fa"
+    fasta.write_text(">g\n" + seq + "\n")
+    bed, confident, total = confident_regions(fasta, tmp_path / "c.bed")
+    mask = [False] * len(seq)
+    for line in bed.read_text().splitlines():
+        _, a, b = line.split("\t")
+        for i in range(int(a), int(b)):
+            mask[i] = True
+    assert total == len(seq) and confident == sum(mask)
+    first, second = 10_000, 10_000 + 3_000 + 10_000 + 2_000 + 8_000
+    for start in (first, second):  # the repeat's middle, both copies
+        assert not any(mask[start + 500 : start + 2_500])
+    assert not any(mask[23_000:25_000])  # the Ns
+    assert not any(mask[:500]) and not any(mask[-500:])  # the ends
+    assert all(mask[1_000:9_000]) and all(mask[14_000:22_000])  # unique sequence

@@ -66,7 +66,7 @@ def simulate_cmd(
 ) -> None:
     """Plant phased SNVs and indels into a genome and simulate Illumina reads of the sample
     (ART): a truth VCF and a FASTQ pair to test calling with."""
-    from ..calling.simulate import plant_variants, simulate_reads
+    from ..calling.simulate import confident_regions, plant_variants, simulate_reads
 
     truth = plant_variants(
         genome,
@@ -92,6 +92,10 @@ def simulate_cmd(
     )
     typer.echo(f"haplotypes: {truth.hap1} {truth.hap2}")
     typer.echo(f"reads: {r1} {r2} ({pairs:,} pairs, {depth:g}x, {read_length} bp)")
+    bed, confident, total = confident_regions(genome, out / "confident.bed",
+                                              read_length=read_length)  # fmt: skip
+    typer.echo(f"confident regions (uniquely mappable): {bed} ({confident:,} of {total:,} bp; "
+               "score with `calling compare --regions`)")  # fmt: skip
 
 
 def compare_cmd(
