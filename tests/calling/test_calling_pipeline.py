@@ -174,3 +174,20 @@ def test_changed_reads_are_not_resumed_from_old_alignments(sample, tmp_path):
                          executor="serial", chunk_reads=2_000, shards=4)  # fmt: skip
     assert fresh.records == second.records
     assert _records(tmp_path / "b.vcf.gz") == _records(tmp_path / "c.vcf.gz")
+
+
+def test_cli_run_reports_rates_and_writes_json(cli, sample, scattered, tmp_path):
+    import json
+
+    out = tmp_path / "cli.vcf.gz"
+    code, stdout, err = cli("calling", "run", "--genome", sample["fasta"], "--reads",
+                            sample["r1"], "--reads", sample["r2"], "--sample", "SIM", "-o", out,
+                            "--chunk-reads", "2000", "--regions", "12", "--report",
+                            tmp_path / "r.json")  # fmt: skip
+    assert code == 0, err
+    assert "reads/s" in stdout and "Mbp/s" in stdout
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["reads"] == 2 * sample["pairs"] and report["reads_per_second"] > 0
+    assert report["records"] == len(_records(out)) == len(_records(scattered["out"]))
+    assert _records(out) == _records(scattered["out"])  # serial here, local:2 there
+    assert not (tmp_path / "cli.work").exists()  # removed after success
