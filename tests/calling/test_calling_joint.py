@@ -13,14 +13,11 @@ from conftest import DATA
 
 from sandgrain.calling.pipeline import call_samples, read_samples_file
 from sandgrain.calling.reference import index_reference
+from sandgrain.testing.calling import bcftools_once, vcf_records
 
 READS = DATA / "reads" / "bcftools-mpileup"
 PEOPLE = ("HG00100", "HG00101", "HG00102")
 
-
-def _records(path) -> list[str]:
-    with gzip.open(path, "rt") as fh:
-        return [ln for ln in fh if not ln.startswith("#")]
 
 
 @pytest.fixture(scope="module")
@@ -48,12 +45,7 @@ def cohort(tmp_path_factory):
 
 def _bcftools_once(folder) -> list[str]:
     """The plain reference: one bcftools run over the three BAMs, no scatter."""
-    mp = subprocess.run(["bcftools", "mpileup", "-Ou", "-f", folder / "ref.fa", "-a",
-                         "FORMAT/AD,FORMAT/DP", *(folder / f"{p}.bam" for p in PEOPLE)],
-                        check=True, capture_output=True).stdout  # fmt: skip
-    out = subprocess.run(["bcftools", "call", "-m", "-v"], input=mp, check=True,
-                         capture_output=True).stdout.decode()  # fmt: skip
-    return [ln + "\n" for ln in out.splitlines() if not ln.startswith("#")]
+    return bcftools_once(folder / "ref.fa", [folder / f"{p}.bam" for p in PEOPLE])
 
 
 def test_joint_call_from_bams_is_one_bcftools_run(cohort, tmp_path):
@@ -62,7 +54,7 @@ def test_joint_call_from_bams_is_one_bcftools_run(cohort, tmp_path):
     out = tmp_path / "cohort.vcf.gz"
     samples = read_samples_file(cohort / "bams.tsv")
     report = call_samples(open_reference(str(cohort / "ref.fa")), samples, out, executor="serial")
-    records = _records(out)
+    records = vcf_records(out)
     assert records == _bcftools_once(cohort)
     assert report.records == len(records) >= 10
     with gzip.open(out, "rt") as fh:
@@ -89,7 +81,7 @@ def test_real_reads_realigned_find_the_same_variants(cohort, tmp_path):
             out[(f[1], f[3], f[4])] = [g.split(":")[0] for g in f[9:]]
         return out
 
-    original, realigned = sites(_bcftools_once(cohort)), sites(_records(out))
+    original, realigned = sites(_bcftools_once(cohort)), sites(vcf_records(out))
     assert realigned == original
 
 
@@ -103,7 +95,7 @@ def test_cli_joint_into_a_beacon(cli, cohort, tmp_path):
     code, stdout, err = cli("beacon", "list", "--json")
     assert code == 0, err
     (row,) = [r for r in json.loads(stdout) if r["id"] == "trio"]
-    assert row["n_individuals"] == 3 and row["n_variants"] == len(_records(out))
+    assert row["n_individuals"] == 3 and row["n_variants"] == len(vcf_records(out))
     assert row["assembly"] == "GRCh37"
 
 

@@ -12,13 +12,10 @@ from conftest import CHR22_FASTA
 
 from sandgrain.calling.pipeline import SampleInput, call_samples
 from sandgrain.calling.reference import index_reference, open_reference
+from sandgrain.testing.calling import bcftools_once, vcf_records
 
 CONTIG = "22:20400001-20550000"
 
-
-def _records(path) -> list[str]:
-    with gzip.open(path, "rt") as fh:
-        return [ln for ln in fh if not ln.startswith("#")]
 
 
 @pytest.fixture(scope="module")
@@ -45,14 +42,6 @@ def _run(sample, out: Path, **kw):
                         chunk_reads=2_000, **kw)  # fmt: skip
 
 
-def _bcftools_once(fasta: Path, bam: Path) -> list[str]:
-    mp = subprocess.run(["bcftools", "mpileup", "-Ou", "-f", fasta, "-a", "FORMAT/AD,FORMAT/DP",
-                         bam], check=True, capture_output=True).stdout  # fmt: skip
-    out = subprocess.run(["bcftools", "call", "-m", "-v"], input=mp, check=True,
-                         capture_output=True).stdout.decode()  # fmt: skip
-    return [ln + "\n" for ln in out.splitlines() if not ln.startswith("#")]
-
-
 @pytest.fixture(scope="module")
 def scattered(sample, tmp_path_factory):
     """The sample called on local:2 in 12 regions, work folder kept."""
@@ -67,8 +56,8 @@ def test_scattered_records_are_a_single_runs(sample, scattered):
     report = scattered["report"]
     assert report.shards >= 6 and report.chunks >= 3
     assert report.reads == 2 * sample["pairs"]
-    records = _records(scattered["out"])
-    assert records == _bcftools_once(sample["fasta"], scattered["bam"])
+    records = vcf_records(scattered["out"])
+    assert records == bcftools_once(sample["fasta"], [scattered["bam"]])
     assert report.records == len(records) > 100
     truth_sites = {(v.contig, v.pos0 + 1) for v in sample["truth"].variants}
     called = {(ln.split("\t")[0], int(ln.split("\t")[1])) for ln in records}
@@ -97,7 +86,7 @@ def test_cuts_fall_between_variants(scattered):
 
     shards = json.loads((scattered["work"] / "shards.json").read_text())
     cuts = [r[1] for s in shards for r in s["regions"] if r[1] > 0]
-    records = _records(scattered["out"])
+    records = vcf_records(scattered["out"])
     for ln in records:
         f = ln.split("\t")
         start0 = int(f[1]) - 1
@@ -120,13 +109,13 @@ def test_resume_redoes_only_what_is_missing(sample, scattered, tmp_path):
     assert report.chunks_reused == report.chunks
     assert report.shards_reused == 5
     assert {p.name: p.stat().st_mtime_ns for p in shards[:5]} == before
-    assert _records(out) == _records(scattered["out"])
+    assert vcf_records(out) == vcf_records(scattered["out"])
 
 
 def test_gvcf_blocks_and_cram(sample, scattered, tmp_path):
     out = tmp_path / "SIM.g.vcf.gz"
     _run(sample, out, executor="serial", shards=5, gvcf=True, bam_out=tmp_path / "SIM.cram")
-    records = _records(out)
+    records = vcf_records(out)
     variants = [ln for ln in records if ln.split("\t")[4] != "."]
     blocks = [ln for ln in records if ln.split("\t")[4] == "."]
     assert len(blocks) > len(variants) > 100
@@ -141,7 +130,7 @@ def test_gvcf_blocks_and_cram(sample, scattered, tmp_path):
         last = max(last, end)
     # the variant sites are those of the plain VCF
     site = lambda ln: tuple(ln.split("\t")[:5])  # noqa: E731
-    assert [site(v) for v in variants] == [site(v) for v in _records(scattered["out"])]
+    assert [site(v) for v in variants] == [site(v) for v in vcf_records(scattered["out"])]
     cram = tmp_path / "SIM.cram"
     assert cram.is_file() and (tmp_path / "SIM.cram.crai").is_file()
     count = subprocess.run(["samtools", "view", "-c", "-T", sample["fasta"], cram],
@@ -173,7 +162,7 @@ def test_changed_reads_are_not_resumed_from_old_alignments(sample, tmp_path):
     fresh = call_samples(ref, [SampleInput("SIM", str(r1), str(r2))], tmp_path / "c.vcf.gz",
                          executor="serial", chunk_reads=2_000, shards=4)  # fmt: skip
     assert fresh.records == second.records
-    assert _records(tmp_path / "b.vcf.gz") == _records(tmp_path / "c.vcf.gz")
+    assert vcf_records(tmp_path / "b.vcf.gz") == vcf_records(tmp_path / "c.vcf.gz")
 
 
 def test_cli_run_reports_rates_and_writes_json(cli, sample, scattered, tmp_path):
@@ -188,6 +177,6 @@ def test_cli_run_reports_rates_and_writes_json(cli, sample, scattered, tmp_path)
     assert "reads/s" in stdout and "Mbp/s" in stdout
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["reads"] == 2 * sample["pairs"] and report["reads_per_second"] > 0
-    assert report["records"] == len(_records(out)) == len(_records(scattered["out"]))
-    assert _records(out) == _records(scattered["out"])  # serial here, local:2 there
+    assert report["records"] == len(vcf_records(out)) == len(vcf_records(scattered["out"]))
+    assert vcf_records(out) == vcf_records(scattered["out"])  # serial here, local:2 there
     assert not (tmp_path / "cli.work").exists()  # removed after success

@@ -82,8 +82,7 @@ def merge_markdup(chunks: list[Path], out: Path, *, threads: int = 2) -> Path:
     index = out.with_name(out.name + ".bai")
     if out.is_file() and index.is_file():
         return out
-    partial = out.with_name(f".{out.name}.partial")
-    try:
+    with tools.publishing(out, ".bai") as (partial, partial_index):
         tools.pipe(
             [
                 ["samtools", "merge", "-u", "-c", "-p", "-o", "-", *chunks],
@@ -91,14 +90,8 @@ def merge_markdup(chunks: list[Path], out: Path, *, threads: int = 2) -> Path:
             ],
             what="merge and mark duplicates",
         )
-        tools.run(["samtools", "index", "-@", threads, partial, f"{partial}.bai"],
+        tools.run(["samtools", "index", "-@", threads, partial, partial_index],
                   what="index the BAM")  # fmt: skip
-        os.replace(f"{partial}.bai", index)
-        os.replace(partial, out)
-    finally:
-        for leftover in (partial, Path(f"{partial}.bai")):
-            with contextlib.suppress(FileNotFoundError):
-                leftover.unlink()
     return out
 
 

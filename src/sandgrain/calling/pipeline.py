@@ -429,9 +429,8 @@ def _gather(work: Path, n: int, out: Path, provenance: dict, inputs: list[dict],
 
     import pysam
 
-    partial = out.with_name(f".{out.name}.partial.vcf.gz")
     records = 0
-    try:
+    with tools.publishing(out, ".tbi") as (partial, _):
         with pysam.BGZFile(str(partial), "wb") as fh:
             fh.write(_header(work, provenance, inputs, gvcf))
             for i in range(n):
@@ -439,35 +438,21 @@ def _gather(work: Path, n: int, out: Path, provenance: dict, inputs: list[dict],
                     while block := part.read(1 << 20):
                         records += block.count(b"\n")
                         fh.write(block)
-        pysam.tabix_index(str(partial), preset="vcf", force=True)
-        os.replace(str(partial) + ".tbi", str(out) + ".tbi")
-        os.replace(partial, out)
-    finally:
-        for leftover in (partial, Path(str(partial) + ".tbi")):
-            with contextlib.suppress(FileNotFoundError):
-                leftover.unlink()
+        pysam.tabix_index(str(partial), preset="vcf", force=True)  # writes partial + ".tbi"
     return records
 
 
 def _deliver_bam(bam: Path, target: Path, reference: Reference, move: bool) -> Path:
     """The sample's marked BAM to ``target`` (BAM, or CRAM against the genome), with index;
     ``move`` moves a BAM out of the work folder instead of copying it."""
-    partial = target.with_name(f".{target.name}.partial")
     index_suffix = ".crai" if target.suffix == ".cram" else ".bai"
-    try:
+    with tools.publishing(target, index_suffix) as (partial, partial_index):
         if target.suffix == ".cram":
             tools.run(["samtools", "view", "-C", "-T", reference.fasta, "-o", partial, bam],
                       what="write the CRAM")  # fmt: skip
-            tools.run(["samtools", "index", partial, f"{partial}{index_suffix}"],
-                      what="index the CRAM")  # fmt: skip
+            tools.run(["samtools", "index", partial, partial_index], what="index the CRAM")
         else:
             put = shutil.move if move else shutil.copyfile
-            put(f"{bam}.bai", f"{partial}{index_suffix}")
+            put(f"{bam}.bai", partial_index)
             put(bam, partial)
-        os.replace(f"{partial}{index_suffix}", f"{target}{index_suffix}")
-        os.replace(partial, target)
-    finally:
-        for leftover in (partial, Path(f"{partial}{index_suffix}")):
-            with contextlib.suppress(FileNotFoundError):
-                leftover.unlink()
     return target

@@ -7,16 +7,19 @@ failed run raises with the tool's own last line of stderr.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 from ..errors import InputError
 
-__all__ = ["ToolError", "find", "pipe", "run", "version", "versions"]
+__all__ = ["ToolError", "find", "pipe", "publishing", "run", "version", "versions"]
 
 #: The Debian package that carries each tool.
 PACKAGES = {
@@ -115,3 +118,22 @@ def version(name: str) -> str:
 def versions(names: Sequence[str] = ("minimap2", "samtools", "bcftools")) -> dict[str, str]:
     """``{tool: version}`` for the provenance of a result."""
     return {n: version(n) for n in names}
+
+
+@contextlib.contextmanager
+def publishing(target: str | os.PathLike, index_suffix: str) -> Iterator[tuple[Path, Path]]:
+    """Write a file and its index under temporary names beside ``target``; yields
+    ``(partial, partial_index)``. When the block ends without error both are renamed into
+    place, the index first (a reader never finds the data without it); otherwise both are
+    removed: no half-written output is ever left under the target's name."""
+    target = Path(target)
+    partial = target.with_name(f".{target.name}.partial{''.join(target.suffixes[-2:])}")
+    partial_index = Path(f"{partial}{index_suffix}")
+    try:
+        yield partial, partial_index
+        os.replace(partial_index, f"{target}{index_suffix}")
+        os.replace(partial, target)
+    finally:
+        for leftover in (partial, partial_index):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()

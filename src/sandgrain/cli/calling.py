@@ -70,6 +70,16 @@ ReadLength = Annotated[
 KeepWork = Annotated[
     bool, typer.Option("--keep-work", help="Keep the work folder after success.")
 ]
+Beacon = Annotated[
+    str | None,
+    typer.Option("--beacon", help="Also ingest the VCF into this Beacon dataset (reads become "
+                 "shareable variants in one step).", metavar="DATASET"),
+]  # fmt: skip
+Assembly = Annotated[
+    str | None,
+    typer.Option("--assembly", help="With --beacon: the genome's assembly (GRCh37, GRCh38, …).",
+                 metavar="NAME"),
+]  # fmt: skip
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 Json = Annotated[
     Path | None,
@@ -125,14 +135,31 @@ def _summary(report, quiet: bool, json_path: Path | None) -> None:
 def _ingest(ctx: typer.Context, vcf: Path, dataset: str, assembly: str | None, quiet: bool):
     from .. import registry
 
-    if not assembly:
-        raise typer.BadParameter("--beacon needs --assembly (e.g. GRCh37)")
     ingest = registry.capability("beacon.ingest-vcf")
     settings = ctx.obj
     with task_progress(f"ingest into beacon {dataset}", quiet, unit="bases") as cb:
         ds = ingest(_store(ctx), dataset, vcf, assembly=assembly, executor=settings.executor,
                     retries=settings.retries, progress=cb, check_ref=False)  # fmt: skip
     typer.echo(f"beacon dataset {dataset}: version {ds.manifest.get('version')}")
+
+
+def _call(ctx: typer.Context, genome: str, samples, output: Path, beacon: str | None,
+          assembly: str | None, report_json: Path | None, quiet: bool, **options) -> None:
+    """What `run` and `joint` share: call, summarise, and share through the Beacon."""
+    from ..calling.pipeline import call_samples
+    from ..errors import InputError
+
+    if beacon and not assembly:  # before hours of work, not after
+        raise InputError("--beacon needs --assembly (e.g. GRCh37)")
+    settings = ctx.obj
+    report = call_samples(
+        _reference(ctx, genome), samples, output, executor=settings.executor,
+        retries=settings.retries, progress=_progress(quiet),
+        command=shlex.join(["sandgrain", *sys.argv[1:]]), **options,
+    )  # fmt: skip
+    _summary(report, quiet, report_json)
+    if beacon:
+        _ingest(ctx, output, beacon, assembly, quiet)
 
 
 @app.command("index")
@@ -175,39 +202,22 @@ def run_cmd(
     ploidy: Ploidy = None,
     read_length: ReadLength = None,
     keep_work: KeepWork = False,
-    beacon: Annotated[
-        str | None,
-        typer.Option("--beacon", help="Also ingest the VCF into this Beacon dataset.",
-                     metavar="DATASET"),
-    ] = None,  # fmt: skip
-    assembly: Annotated[
-        str | None,
-        typer.Option("--assembly", help="With --beacon: the genome's assembly (GRCh37, …).",
-                     metavar="NAME"),
-    ] = None,  # fmt: skip
+    beacon: Beacon = None,
+    assembly: Assembly = None,
     report_json: Json = None,
     quiet: Quiet = False,
 ) -> None:
     """One sample's reads to a VCF: align in chunks, mark duplicates, call in regions cut by
     coverage, gather one sorted, bgzipped, indexed VCF (resumable)."""
-    from ..calling.pipeline import SampleInput, call_samples
+    from ..calling.pipeline import SampleInput
     from ..errors import InputError
 
     if len(reads) not in (1, 2):
         raise InputError("--reads is given once (single-end) or twice (R1, R2)")
-    settings = ctx.obj
-    ref = _reference(ctx, genome)
-    report = call_samples(
-        ref,
-        [SampleInput(sample, str(reads[0]), str(reads[1]) if len(reads) == 2 else None)],
-        output, bam_out=bam, work=work, executor=settings.executor,
-        retries=settings.retries, chunk_reads=chunk_reads, shards=regions, gvcf=gvcf,
-        ploidy=ploidy, max_read_length=read_length, keep_work=keep_work,
-        progress=_progress(quiet), command=shlex.join(["sandgrain", *sys.argv[1:]]),
-    )  # fmt: skip
-    _summary(report, quiet, report_json)
-    if beacon:
-        _ingest(ctx, output, beacon, assembly, quiet)
+    one = SampleInput(sample, str(reads[0]), str(reads[1]) if len(reads) == 2 else None)
+    _call(ctx, genome, [one], output, beacon, assembly, report_json, quiet, bam_out=bam,
+          work=work, chunk_reads=chunk_reads, shards=regions, gvcf=gvcf, ploidy=ploidy,
+          max_read_length=read_length, keep_work=keep_work)  # fmt: skip
 
 
 @app.command("joint")
@@ -227,31 +237,15 @@ def joint_cmd(
     ploidy: Ploidy = None,
     read_length: ReadLength = None,
     keep_work: KeepWork = False,
-    beacon: Annotated[
-        str | None,
-        typer.Option("--beacon", help="Also ingest the cohort VCF into this Beacon dataset.",
-                     metavar="DATASET"),
-    ] = None,  # fmt: skip
-    assembly: Annotated[
-        str | None,
-        typer.Option("--assembly", help="With --beacon: the genome's assembly (GRCh37, …).",
-                     metavar="NAME"),
-    ] = None,  # fmt: skip
+    beacon: Beacon = None,
+    assembly: Assembly = None,
     report_json: Json = None,
     quiet: Quiet = False,
 ) -> None:
     """A cohort: each sample's reads aligned, then all samples called together per region
     (bcftools' multi-sample call) into one multi-sample VCF; --beacon shares it."""
-    from ..calling.pipeline import call_samples, read_samples_file
+    from ..calling.pipeline import read_samples_file
 
-    settings = ctx.obj
-    ref = _reference(ctx, genome)
-    report = call_samples(
-        ref, read_samples_file(samples), output, work=work, executor=settings.executor,
-        retries=settings.retries, chunk_reads=chunk_reads, shards=regions, gvcf=gvcf,
-        ploidy=ploidy, max_read_length=read_length, keep_work=keep_work,
-        progress=_progress(quiet), command=shlex.join(["sandgrain", *sys.argv[1:]]),
-    )  # fmt: skip
-    _summary(report, quiet, report_json)
-    if beacon:
-        _ingest(ctx, output, beacon, assembly, quiet)
+    _call(ctx, genome, read_samples_file(samples), output, beacon, assembly, report_json, quiet,
+          work=work, chunk_reads=chunk_reads, shards=regions, gvcf=gvcf, ploidy=ploidy,
+          max_read_length=read_length, keep_work=keep_work)  # fmt: skip
