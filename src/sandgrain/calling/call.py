@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import json
 import os
 import subprocess
 import tempfile
@@ -27,6 +28,9 @@ __all__ = ["MPILEUP_ARGS", "call_args", "call_shard", "shard_path"]
 #: mpileup's options beyond its defaults: the per-sample depth and allele depths a user filters
 #: on (bcftools' own variant-calling how-to adds the same).
 MPILEUP_ARGS = ("-a", "FORMAT/AD,FORMAT/DP")
+#: The work folder's plan of shards and list of BAMs (one path a line, bcftools' ``-b``).
+SHARDS = "shards.json"
+BAM_LIST = "bams.txt"
 #: The gVCF depth bands (``-g``): blocks of reference calls split at these minimum depths.
 GVCF_BANDS = "0,10,20"
 
@@ -48,14 +52,22 @@ def _region_text(chrom: str, start0: int, end0: int) -> str:
     return f"{chrom}:{start0 + 1}-{end0}"
 
 
-def call_shard(work: str, shard: int, bams: list[str], fasta: str, regions: list[list],
-               gvcf: bool = False, ploidy: str | None = None) -> dict:  # fmt: skip
+def call_shard(work: str, shard: int, fasta: str, gvcf: bool = False,
+               ploidy: str | None = None) -> dict:  # fmt: skip
     """Call ``regions`` from ``bams``: the records (no header) to ``work/called``; returns
     ``{"shard", "records", "reused"}``. The header of the shard's first region is kept beside
     it (``.header``) for the gather."""
     target = shard_path(work, shard)
     if target.is_file():
         return {"shard": shard, "records": None, "reused": True}
+    # The plan lies in the work folder, not in the task: a cohort of thousands of BAMs, or a
+    # genome of thousands of sequences, would not fit in a task's arguments.
+    plan, bam_list = Path(work) / SHARDS, Path(work) / BAM_LIST
+    if not plan.is_file() or not bam_list.is_file():
+        raise InputError(f"the work folder {work} is not visible to this worker: it must be on "
+                         "a filesystem every worker sees")  # fmt: skip
+    regions = json.loads(plan.read_text())[shard]["regions"]
+    bams = bam_list.read_text().splitlines()
     missing = [b for b in [fasta, *bams] if not Path(b).is_file()]
     if missing:
         raise InputError(f"{missing[0]} is not visible to this worker: the work folder {work} "
@@ -77,7 +89,7 @@ def call_shard(work: str, shard: int, bams: list[str], fasta: str, regions: list
             call_err = stack.enter_context(tempfile.TemporaryFile())
             mp = subprocess.Popen(
                 [tools.find("bcftools"), "mpileup", "-Ou", "-f", fasta, "-R", listing,
-                 *mpileup_args(gvcf), *bams],
+                 *mpileup_args(gvcf), "-b", bam_list],
                 stdout=subprocess.PIPE, stderr=mp_err,
             )  # fmt: skip
             call = subprocess.Popen(

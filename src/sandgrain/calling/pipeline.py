@@ -302,8 +302,8 @@ def _call(reference, samples, out, work, params, *, bam_out, executor, retries, 
         t0 = time.monotonic()
         tasks = [
             Task("sandgrain.calling.call:call_shard",
-                 {"work": str(work), "shard": i, "bams": bams, "fasta": reference.fasta,
-                  "regions": shard.as_args(), "gvcf": gvcf, "ploidy": ploidy},
+                 {"work": str(work), "shard": i, "fasta": reference.fasta, "gvcf": gvcf,
+                  "ploidy": ploidy},
                  key=f"call {_describe(shard)}", weight=shard.bases)
             for i, shard in enumerate(planned)
         ]  # fmt: skip
@@ -335,7 +335,7 @@ def _forget_alignments(work: Path, swork: Path) -> None:
     if any(p.exists() for p in stale) or any(swork.glob("*.bam")):
         for p in stale:
             shutil.rmtree(p, ignore_errors=True)
-        for p in [*swork.glob("*.bam"), *swork.glob("*.bam.bai"), work / "shards.json"]:
+        for p in [*swork.glob("*.bam"), *swork.glob("*.bam.bai"), work / call.SHARDS]:
             p.unlink(missing_ok=True)
 
 
@@ -362,7 +362,11 @@ def _describe(shard: regions.Shard) -> str:
 
 def _plan(work: Path, reference: Reference, bams: list[str], n: int) -> list[regions.Shard]:
     """The shards, planned once per work folder (a resumed run keeps the same cuts)."""
-    record = work / "shards.json"
+    listing = work / call.BAM_LIST
+    tmp = listing.with_suffix(".tmp")
+    tmp.write_text("".join(f"{b}\n" for b in bams))
+    os.replace(tmp, listing)
+    record = work / call.SHARDS
     if record.is_file():
         data = json.loads(record.read_text())
         return [regions.Shard(tuple(tuple(r) for r in s["regions"]), s["weight"], s["bases"])
