@@ -147,6 +147,54 @@ def accuracy(truth: Path, calls: Path, ref: Path, bed: Path | None) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
+# ---------------------------------------------------------------------------------------------
+# the cost of a 30x human genome, from this run's per-core rates (docs/calling.md, "Cost model")
+
+GENOME_BP = 3.1e9  # G
+GENOME_READS = 620e6  # R: 30x of 150 bp reads (310 M pairs)
+VCPU_HOUR = 0.0425  # us-east-1 on-demand c5 family, $ per vCPU-hour (c5.4xlarge $0.68/16)
+LAMBDA_GB_S = 0.0000166667  # x86, first 6 billion GB-s a month
+LAMBDA_ALIGN = {"gb": 10.24, "vcpu": 6, "chunk_reads": 20e6, "index_load_s": 70}
+LAMBDA_CALL = {"gb": 1.769, "regions": 400}
+
+
+def cost_model(result: dict, depth: float = 30.0) -> dict:
+    """Wall time and compute cost of a ``depth``x human genome from the local:2 run's stages.
+
+    Rates per core: alignment ``a`` and calling ``c`` (the local:2 stage over 2 cores; calling
+    work scaled by depth), the driver's FASTQ pass ``f`` and the sample's markdup ``m`` (serial).
+    Wall time on P vCPUs: R/f + R/(a P) + R/m + G/(c P)."""
+    run, reads = result["runs"]["local:2"], result["reads"]["reads"]
+    stage, cores = run["stage_s"], 2
+    a = reads / (stage["align"] * cores)
+    c = result["slice_bp"] / (stage["call"] * cores) * result["reads"]["depth"] / depth
+    f, m = reads / stage["read"], reads / stage["markdup"]
+    serial = GENOME_READS / f + GENOME_READS / m
+    rows = {}
+    for name, vcpus in (("this machine (2 vCPU)", 2), ("c5.4xlarge (16 vCPU)", 16),
+                        ("c5.24xlarge (96 vCPU)", 96)):  # fmt: skip
+        wall = serial + (GENOME_READS / a + GENOME_BP / c) / vcpus
+        rows[name] = {"wall_h": wall / 3600, "cost_usd": wall / 3600 * vcpus * VCPU_HOUR}
+    chunks = int(-(-GENOME_READS // LAMBDA_ALIGN["chunk_reads"]))
+    align_s = LAMBDA_ALIGN["chunk_reads"] / (LAMBDA_ALIGN["vcpu"] * a)
+    align_s += LAMBDA_ALIGN["index_load_s"]
+    call_core_s = GENOME_BP / c
+    wall = serial + align_s + call_core_s / LAMBDA_CALL["regions"]
+    align_usd = chunks * LAMBDA_ALIGN["gb"] * align_s * LAMBDA_GB_S
+    call_usd = call_core_s * LAMBDA_CALL["gb"] * LAMBDA_GB_S
+    driver_usd = wall / 3600 * 2 * VCPU_HOUR
+    rows["AWS Lambda + 2-vCPU driver"] = {
+        "wall_h": wall / 3600, "cost_usd": align_usd + call_usd + driver_usd,
+        "align_workers": chunks, "align_usd": align_usd, "call_usd": call_usd,
+        "driver_usd": driver_usd,
+    }  # fmt: skip
+    rates = {"align_reads_per_s_per_core": a, "call_mbp_per_s_per_core": c / 1e6,
+             "fastq_pass_reads_per_s": f, "markdup_reads_per_s": m,
+             "serial_h": serial / 3600}  # fmt: skip
+    rnd = lambda d: {k: round(v, 3) if isinstance(v, float) else v for k, v in d.items()}  # noqa: E731
+    return {"depth": depth, "rates": rnd(rates), "where": {k: rnd(v) for k, v in rows.items()}}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--mb", type=float, default=10.0, help="Mbp of chrX to use (default 10)")
@@ -155,7 +203,16 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="1 Mbp at 10x (a smoke test)")
     ap.add_argument("--skip-dask", action="store_true")
     ap.add_argument("--out", default=str(REPO / "benchmarks/results/calling"))
+    ap.add_argument("--model-only", action="store_true",
+                    help="recompute the 30x cost model from the calling.json in --out, run nothing")
     args = ap.parse_args()
+    if args.model_only:
+        path = Path(args.out) / "calling.json"
+        result = json.loads(path.read_text())
+        result["cost_30x"] = cost_model(result)
+        path.write_text(json.dumps(result, indent=1) + "\n")
+        print(json.dumps(result["cost_30x"], indent=1))
+        return
     if args.quick:
         args.mb, args.depth = 1.0, 10.0
     from sandgrain import __version__
@@ -297,6 +354,7 @@ def main() -> None:
             "load_after": [round(x, 2) for x in load_after],
         },
     }  # fmt: skip
+    result["cost_30x"] = cost_model(result)
     path = out / "calling.json"
     path.write_text(json.dumps(result, indent=1) + "\n")
     b, loc = runs["baseline"], runs["local:2"]
