@@ -96,6 +96,26 @@ def test_an_evicted_file_stays_readable_where_it_is_mapped(tmp_path):
     assert mapped.tolist() == arr.tolist()
 
 
+def test_a_download_in_flight_holds_its_room(tmp_path):
+    """Room made for a download stays taken before its first byte: another process making room
+    meanwhile counts it (the race that let two processes fill the same 100 bytes)."""
+    cache = WorkerCache(tmp_path / "c", 300)
+    put(cache, "k/v1/a")
+    time.sleep(0.01)
+    put(cache, "k/v1/b")
+    seen = {}
+
+    def fetch(tmp: str) -> None:
+        other = WorkerCache(tmp_path / "c", 300)  # as a second process would see the cache
+        seen["evicted"] = [os.path.basename(p) for p in other.make_room(100)]
+        with open(tmp, "wb") as fh:
+            fh.write(b"x" * 100)
+
+    cache.get("k/v1/c", 100, fetch)
+    assert seen["evicted"] == ["a"]  # 200 held + 100 reserved + 100 wanted > 300
+    assert cache.usage() <= 300
+
+
 def _hammer(args) -> list[str]:
     """One process: fetch and read back keys, some shared with the other processes."""
     directory, cap, worker, n = args

@@ -19,7 +19,9 @@ Shared by concurrent processes
     once both download, and the later rename wins with the same bytes. A hit touches the file's
     modification time, which is its last use. Eviction (oldest last use first, until the new file
     fits under the cap) runs under an ``fcntl`` lock on ``<dir>/.lock``, so two processes never
-    evict against each other's stale view; a hit takes no lock, and eviction re-reads a file's
+    evict against each other's stale view; the download's temporary file, named with the size it
+    will reach, is created under the same lock, so the room made for it is counted by the next
+    process to make room before a byte arrives; a hit takes no lock, and eviction re-reads a file's
     last use just before removing it, so a file used meanwhile stays. A file another process is
     reading, or has mapped (``np.load(..., mmap_mode="r")``), may be evicted: on Linux and other
     POSIX systems unlinking removes only the name, and the open file or mapping stays valid until
@@ -110,11 +112,13 @@ class WorkerCache:
                 f"({self.max_bytes / 1e6:.0f} MB); raise SANDGRAIN_CACHE_MB"
             )
         path = self.path(key)
-        self.make_room(size)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        # the temporary name carries the size it will grow to: it is created under the lock
+        # that makes room for it, so another process making room meanwhile counts it in full
         tmp = os.path.join(
-            os.path.dirname(path), f".{os.path.basename(path)}{_TMP_MARK}{uuid.uuid4().hex}"
+            os.path.dirname(path),
+            f".{os.path.basename(path)}{_TMP_MARK}{uuid.uuid4().hex}-{int(size)}",
         )
+        self.make_room(size, reserve=tmp)
         try:
             fetch(tmp)
             os.replace(tmp, path)
@@ -137,9 +141,10 @@ class WorkerCache:
         """Bytes the cache holds now, downloads in progress included."""
         return sum(st.st_size for _, st in self._walk())
 
-    def make_room(self, size: int) -> list[str]:
+    def make_room(self, size: int, reserve: str | None = None) -> list[str]:
         """Evict least recently used files until ``size`` more bytes fit under the cap; returns
-        the evicted paths. Runs under the cache's lock file."""
+        the evicted paths. Runs under the cache's lock file; ``reserve`` (a temporary download
+        name) is created before the lock is released, so the room made stays taken."""
         evicted = []
         with self._locked():
             now = time.time()
@@ -151,7 +156,7 @@ class WorkerCache:
                         with contextlib.suppress(OSError):
                             os.unlink(path)
                         continue
-                    held += st.st_size  # another process's download in progress
+                    held += _reserved(path, st.st_size)  # another process's download
                     continue
                 files.append((st.st_mtime, path, st.st_size))
                 held += st.st_size
@@ -166,6 +171,9 @@ class WorkerCache:
                     os.unlink(path)  # readers that have it open or mapped keep it until closed
                     evicted.append(path)
                 held -= file_size
+            if reserve is not None:
+                os.makedirs(os.path.dirname(reserve), exist_ok=True)
+                os.close(os.open(reserve, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
         return evicted
 
     def _walk(self) -> Iterator[tuple[str, os.stat_result]]:
@@ -192,6 +200,14 @@ class WorkerCache:
             yield
         finally:
             os.close(fd)  # closing releases the lock
+
+
+def _reserved(tmp_path: str, st_size: int) -> int:
+    """The bytes a download in progress will hold: the size its name declares (written by
+    :meth:`WorkerCache.get`), or what it holds now if larger or the name declares none."""
+    tail = os.path.basename(tmp_path).rsplit(_TMP_MARK, 1)[-1]
+    declared = tail.rsplit("-", 1)[-1] if "-" in tail else ""
+    return max(st_size, int(declared)) if declared.isdigit() else st_size
 
 
 _WORKER_CACHES: dict[tuple[str, int], WorkerCache] = {}
