@@ -74,7 +74,7 @@ def code_cmd(
         False, "--whole", help="Read --file (or standard input) as one note, not one per line."
     ),
     fmt: str = typer.Option(
-        "json", "--format", help="json (one object per note) or tsv.", metavar="json|tsv"
+        "json", "--format", help="json (one object per note) or tsv.", metavar="[json|tsv]"
     ),
 ) -> None:
     """HPO terms found in clinical free text, each with its context.

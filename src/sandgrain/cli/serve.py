@@ -26,7 +26,10 @@ def register(app: typer.Typer, domains: Sequence[registry.Domain]) -> None:
     def demo(
         ctx: typer.Context,
         data: str = typer.Option(
-            None, "--data", help="The shared data folder (env SANDGRAIN_TEST_DATA; ../shared/data)."
+            None,
+            "--data",
+            help="The shared data folder (env SANDGRAIN_TEST_DATA; ../shared/data).",
+            metavar="DIR",
         ),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     ) -> None:
