@@ -144,6 +144,13 @@ def design(
         metavar="VCF",
         help="Known variants (VCF/BCF): flag guides whose protospacer or PAM overlaps one.",
     ),
+    chrom_names: str = typer.Option(
+        "ucsc",
+        "--chrom-names",
+        metavar="[ucsc|stored]",
+        help="BED: chromosome names as UCSC and IGV call them (chrXV, chrM) where the genome "
+        "is of a known assembly, or as stored (XV, Mito).",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ) -> None:
     from ..guides.design import design_guides
@@ -151,6 +158,7 @@ def design(
     from ..guides.request import DesignRequest
 
     fmt = _choice(fmt, ("tsv", "json", "bed"), "--format")
+    chrom_names = _choice(chrom_names, ("ucsc", "stored"), "--chrom-names")
     request = DesignRequest(
         gene=gene,
         region=region,
@@ -178,7 +186,10 @@ def design(
         doc = design_guides(
             g, request, executor=settings.executor, retries=settings.retries, progress=progress
         )
-    text = {"tsv": to_tsv, "json": to_json, "bed": to_bed}[fmt](doc)
+    if fmt == "bed":
+        text = to_bed(doc, g.ucsc_names() if chrom_names == "ucsc" else None)
+    else:
+        text = {"tsv": to_tsv, "json": to_json}[fmt](doc)
     write_output(text, out)
     if not quiet:
         target = doc["target"]
