@@ -4,7 +4,7 @@ tree of 40 of them: a pasted genome with an N run finds itself first at distance
 the API's answer, the map draws every genome and the sample on it, the local tree is drawn, the
 profile charts draw; a collection without a tree says how to build one; bad input is an error
 message, not a crash. The page's screenshot goes to ``test-artifacts/strains-trace.png`` (the
-copy in ``docs/strains-trace.png`` is that file).
+docs' picture, ``docs/images/strains-trace.png``, is made by ``scripts/screenshots.py``).
 """
 
 from __future__ import annotations
