@@ -69,6 +69,7 @@ def test_help_labels(path, command, ctx, monkeypatch):
     assert not _TYPE_LABEL.search(text), _TYPE_LABEL.search(text).group()
     usage = text.split("Usage:", 1)[1].splitlines()[0]
     assert not _BRACES.search(usage), usage  # {name}: typer's way, not click's or git's
+    assert "[[" not in usage, usage  # an optional positional is bracketed once: [TEXT]
     for param in command.get_params(ctx):
         if param.hidden:
             continue

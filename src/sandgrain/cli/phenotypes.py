@@ -60,7 +60,7 @@ def _split(data: str, whole: bool) -> list[str]:
 @app.command("code")
 def code_cmd(
     text: str = typer.Argument(
-        None, help="The note to code (- reads standard input).", metavar="[TEXT]"
+        None, help="The note to code (- reads standard input).", metavar="TEXT"
     ),
     file: Path = typer.Option(
         None,
