@@ -420,65 +420,42 @@ class Shot:
     full_page: bool = False
 
 
+#: The tutorials (each may show any picture of its domain).
+BIOLOGIST = "docs/tutorial-biologist.md"
+STEWARD = "docs/tutorial-data-steward.md"
+HEALTH = "docs/tutorial-public-health.md"
+COHORT = "docs/tutorial-cohort.md"
+OPERATOR = "docs/tutorial-operator.md"
+TUTORIALS = (BIOLOGIST, STEWARD, HEALTH, COHORT, OPERATOR)
+WEB = "docs/web.md"
+GUIDES = (WEB, BIOLOGIST, "docs/guides.md")
+
 SHOTS: list[Shot] = [
-    Shot("home.png", HOME_URL, show_the_home_page, ("docs/web.md",)),
-    Shot("guides-form.png", GUIDES_URL, type_ade2_and_choose_it, ("docs/tutorial-biologist.md",)),
-    Shot("guides-autocomplete.png", GUIDES_URL, open_the_gene_autocomplete, ("docs/web.md",)),
-    Shot("guides-large-target.png", GUIDES_URL, ask_about_a_large_target, ("docs/web.md",)),
-    Shot("guides-unknown-gene.png", GUIDES_URL, submit_an_unknown_gene, ("docs/web.md",)),
-    Shot("guides-running.png", GUIDES_URL, watch_a_running_design, ("docs/web.md",)),
-    Shot(
-        "guides-result.png",
-        GUIDES_URL,
-        open_the_ade2_result,
-        ("docs/web.md", "docs/tutorial-biologist.md"),
-    ),
-    Shot("guides-table-scrolled.png", GUIDES_URL, scroll_the_table_sideways, ("docs/web.md",)),
-    Shot(
-        "guides-offtargets.png",
-        GUIDES_URL,
-        open_the_worst_guides_offtargets,
-        ("docs/web.md", "docs/tutorial-biologist.md"),
-    ),
-    Shot("guides-density.png", GUIDES_URL, open_a_large_design, ("docs/web.md",)),
-    Shot(
-        "beacon-docs.png",
-        API_DOCS_URL,
-        show_the_beacon_endpoints,
-        ("docs/tutorial-data-steward.md",),
-    ),
-    Shot(
-        "strains-map.png",
-        STRAINS_URL,
-        search_a_genome_on_the_map,
-        ("docs/strains.md", "docs/tutorial-public-health.md"),
-        full_page=True,
-    ),
-    Shot(
-        "strains-trace.png",
-        TRACE_URL,
-        trace_a_genome_with_an_n_run,
-        ("docs/strains.md", "docs/tutorial-public-health.md"),
-        full_page=True,
-    ),
-    Shot(
-        "phenotypes.png",
-        PHENOTYPES_URL,
-        code_the_example_note,
-        ("docs/phenotypes.md", "docs/tutorial-public-health.md"),
-        full_page=True,
-    ),
-    Shot(
-        "association.png",
-        ASSOCIATION_URL,
-        run_the_example_association,
-        ("docs/association.md", "docs/tutorial-public-health.md", "docs/tutorial-cohort.md"),
-        full_page=True,
-    ),
-    Shot("calling.png", CALLING_URL, show_a_calling_result, ("docs/tutorial-cohort.md",)),
-    Shot("strains-drift.png", None, plot_the_drift, ("docs/strains.md",)),
-    Shot("strains-map-tsne.png", None, plot_the_map_and_its_tsne, ("docs/strains.md",)),
-]
+    Shot("home.png", HOME_URL, show_the_home_page, ("README.md", WEB, *TUTORIALS)),
+    Shot("guides-form.png", GUIDES_URL, type_ade2_and_choose_it, GUIDES),
+    Shot("guides-autocomplete.png", GUIDES_URL, open_the_gene_autocomplete, GUIDES),
+    Shot("guides-large-target.png", GUIDES_URL, ask_about_a_large_target, GUIDES),
+    Shot("guides-unknown-gene.png", GUIDES_URL, submit_an_unknown_gene, GUIDES),
+    Shot("guides-running.png", GUIDES_URL, watch_a_running_design, GUIDES),
+    Shot("guides-result.png", GUIDES_URL, open_the_ade2_result, GUIDES),
+    Shot("guides-table-scrolled.png", GUIDES_URL, scroll_the_table_sideways, GUIDES),
+    Shot("guides-offtargets.png", GUIDES_URL, open_the_worst_guides_offtargets, GUIDES),
+    Shot("guides-density.png", GUIDES_URL, open_a_large_design, GUIDES),
+    Shot("beacon-docs.png", API_DOCS_URL, show_the_beacon_endpoints,
+         ("docs/beacon.md", "docs/api.md", STEWARD, COHORT, OPERATOR)),
+    Shot("strains-map.png", STRAINS_URL, search_a_genome_on_the_map, ("docs/strains.md", HEALTH),
+         full_page=True),
+    Shot("strains-trace.png", TRACE_URL, trace_a_genome_with_an_n_run,
+         ("docs/strains.md", HEALTH), full_page=True),
+    Shot("phenotypes.png", PHENOTYPES_URL, code_the_example_note,
+         ("docs/phenotypes.md", HEALTH, COHORT), full_page=True),
+    Shot("association.png", ASSOCIATION_URL, run_the_example_association,
+         ("docs/association.md", HEALTH, COHORT), full_page=True),
+    Shot("calling.png", CALLING_URL, show_a_calling_result, ("docs/calling.md", COHORT),
+         full_page=True),
+    Shot("strains-drift.png", None, plot_the_drift, ("docs/strains.md", HEALTH)),
+    Shot("strains-map-tsne.png", None, plot_the_map_and_its_tsne, ("docs/strains.md", HEALTH)),
+]  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------
@@ -499,6 +476,13 @@ def shrink(path: Path, limit: int = MAX_BYTES) -> int:
         if path.stat().st_size <= limit:
             break
     return path.stat().st_size
+
+
+def settle(page) -> None:
+    """Let the page paint what the actions changed (sticky cells scrolled sideways were taken
+    stale without it): two animation frames, then a quarter of a second."""
+    page.evaluate("() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    page.wait_for_timeout(250)
 
 
 def _free_port() -> int:
@@ -553,6 +537,7 @@ def take(shots: list[Shot], run: Run, out: Path) -> list[tuple[str, str]]:
                     try:
                         page.goto(run.base + shot.url)
                         shot.act(page, run)
+                        settle(page)
                         page.screenshot(
                             path=str(target),
                             full_page=shot.full_page,
