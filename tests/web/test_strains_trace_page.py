@@ -158,6 +158,9 @@ def test_a_collection_without_a_tree_or_map_says_how_to_build_them(tab, store):
 
 
 def test_bad_input_is_an_error_message_not_a_crash(tab, tmp_path):
+    # the form opens with an example (lineage B.1's mutations); with nothing to trace, it says so
+    assert tab.input_value("#trace-mutations") == "C241T,C3037T,C14408T,A23403G"
+    tab.fill("#trace-mutations", "")
     tab.click("#trace-go")
     assert "Paste a genome" in tab.inner_text("#trace-error")
     tab.fill("#trace-fasta", "this is not a genome")
