@@ -330,6 +330,8 @@ def plot_drift(
     bottom.axhline(fit.rate, color="#c0392b", linewidth=1)
     bottom.set_ylabel("rate per window")
     bottom.set_xlabel("collection date (years)")
+    # decimal years over a short span: no "+2.02e3" offset, the years written out
+    bottom.xaxis.get_major_formatter().set_useOffset(False)
     fig.tight_layout()
     target = Path(path)
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}.png")
