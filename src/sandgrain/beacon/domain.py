@@ -23,7 +23,8 @@ DOMAIN = Domain(
             "GA4GH Beacon v2",
             "Whether a variant, a region or a gene's variants are seen in the variant datasets, "
             "answered as Beacon v2 JSON with the privacy protections on.",
-            "Is chr1:10,177 A>AC seen? Asked of the 1000 Genomes demo datasets (GRCh37).",
+            "The service's description; its example query asks whether chr1:10,177 A>AC is seen "
+            "in the 1000 Genomes demo datasets (GRCh37).",
             links=(
                 ("Example query", "/api/beacon/g_variants?referenceName=1&start=10176"
                  "&referenceBases=A&alternateBases=AC"),

@@ -1,10 +1,10 @@
 """The calling demo step: three 1000 Genomes samples' reads over a 4.2 kb slice of chr17, as the
-read set ``1000g-chr17`` (:mod:`.readsets`), for the calling page and ``sandgrain calling``.
+read set ``1000g-chr17`` (:mod:`.readsets`), for the calling page (``/calling``) and its API.
 
-Needs ``reads/bcftools-mpileup/`` under the data folder: the slice (GRCh37 17:1-4200, contig
-``17``) and the BAMs of HG00100, HG00101 and HG00102 (101 bp pairs), from bcftools' tests. Their
-reads go back to FASTQ (about a second). A read set already made from the same files (same
-SHA-256) is left as it is.
+Needs ``reads/bcftools-mpileup/`` under the data folder: the slice (GRCh37; its contig is named
+``17`` and counts from 1) and the BAMs of HG00100, HG00101 and HG00102 (101 bp pairs), from
+bcftools' tests. Their reads go back to FASTQ (a fraction of a second). A read set already made
+from the same files (same SHA-256) is left as it is.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ DEMO_FOLDER = "reads/bcftools-mpileup"
 DEMO_REFERENCE = "mpileup.ref.fa"
 DEMO_SAMPLES = (("HG00100", "mpileup.1.bam"), ("HG00101", "mpileup.2.bam"),
                 ("HG00102", "mpileup.3.bam"))  # fmt: skip
-DEMO_DESCRIPTION = "1000 Genomes reads of HG00100-HG00102 over GRCh37 17:1-4,200 (101 bp pairs)"
+DEMO_DESCRIPTION = "1000 Genomes reads of HG00100-HG00102 over 4.2 kb of chr17 (101 bp pairs)"
 
 
 def _up_to_date(store, files) -> bool:
