@@ -37,7 +37,8 @@ pages = APIRouter(include_in_schema=False)
 DEFAULT_K = 10
 #: The mutations the form starts with (a pasted FASTA takes their place): those that define
 #: SARS-CoV-2 lineage B.1 against NC_045512.2 (5' UTR C241T, ORF1a C3037T, the RdRp's P323L
-#: C14408T and spike D614G A23403G), shared by most of the demo's European genomes of spring 2020.
+#: C14408T and spike D614G A23403G); 252 of the demo's 418 genomes carry all four (`sandgrain
+#: strains profile "C241T & C3037T & C14408T & A23403G"`), 158 of them from North America.
 EXAMPLE_MUTATIONS = "C241T,C3037T,C14408T,A23403G"
 
 
