@@ -414,6 +414,32 @@ def plot_the_map_and_its_tsne(run: Run, out: Path) -> None:
     plt.close(fig)
 
 
+def _hipster_plots(run: Run) -> Path:
+    """The plots of the cohort tutorial's test: the hipster ``label`` by the logistic score test
+    with age and PC0-PC2 (``association test --genotypes hipster … --plot``), made once."""
+    if "hipster" not in run.shared:
+        folder = Path(tempfile.mkdtemp(prefix="sandgrain-hipster-plots-"))
+        run.sandgrain(
+            "association", "test", "--genotypes", "hipster", "--phenotypes",
+            str(run.data / "association/variantspark/hipster_labels_covariates.txt"),
+            "--trait", "label", "--test", "logistic", "--statistic", "score",
+            "--covariates", "age,PC0,PC1,PC2", "-o", str(folder / "hipster-label.tsv"),
+            "--plot", str(folder / "hipster-label"), "-q",
+        )  # fmt: skip
+        run.shared["hipster"] = folder
+    return run.shared["hipster"]
+
+
+def plot_the_hipster_manhattan(run: Run, out: Path) -> None:
+    """The Manhattan plot ``association test --plot`` draws for the hipster label."""
+    shutil.copyfile(_hipster_plots(run) / "hipster-label.manhattan.png", out)
+
+
+def plot_the_hipster_qq(run: Run, out: Path) -> None:
+    """The QQ plot ``association test --plot`` draws for the hipster label."""
+    shutil.copyfile(_hipster_plots(run) / "hipster-label.qq.png", out)
+
+
 # --------------------------------------------------------------------------------------------
 # the table
 # --------------------------------------------------------------------------------------------
@@ -467,6 +493,8 @@ SHOTS: list[Shot] = [
          full_page=True),
     Shot("strains-drift.png", None, plot_the_drift, ("docs/strains.md", HEALTH)),
     Shot("strains-map-tsne.png", None, plot_the_map_and_its_tsne, ("docs/strains.md", HEALTH)),
+    Shot("tutorial-cohort-manhattan.png", None, plot_the_hipster_manhattan, (COHORT,)),
+    Shot("tutorial-cohort-qq.png", None, plot_the_hipster_qq, (COHORT,)),
 ]  # fmt: skip
 
 
