@@ -8,7 +8,7 @@ PORT ?= 8000
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench clean sysdeps
+.PHONY: run test lint bench clean sysdeps screenshots
 
 # Debian's bowtie: the peer the tests cross-check the off-target search against; Debian's
 # chromium: the browser the web tests drive with Playwright (never a downloaded browser);
@@ -65,6 +65,11 @@ bench: sysdeps $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/beacon.py
 	$(BIN)/python benchmarks/metadata_db.py
 	$(BIN)/python benchmarks/fanout_overhead.py
+
+# The pictures the docs show (docs/images/): the demo store in a temporary home, the app on a
+# loopback port, Debian's chromium driven by Playwright; ONLY="a.png b.png" for some of them.
+screenshots: sysdeps $(VENV)/.installed-dev
+	$(BIN)/python scripts/screenshots.py --data "$(DATA)" $(if $(ONLY),--only $(ONLY))
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

@@ -43,6 +43,10 @@ Each reference's contract:
 ``web_state``
     ``f(services: Services) -> object | None``: a per-app resource (a cache, a connection pool)
     kept on ``app.state.<Domain.name>`` and closed (``close()``) when the app stops.
+``pages``
+    the :class:`Page` objects this domain's routers serve to people: the web app's navigation
+    and its home page (``/``, a card per page) are made from them, in registration order. A
+    page says what it does and which real example it opens with (from the demo data).
 ``provides``
     capability name → ``"module:function"``: a function this domain offers other domains,
     which may not import it (the strains and beacon domains code free-text columns with the
@@ -80,6 +84,40 @@ ENTRY_POINT_GROUP = "sandgrain.domains"
 
 
 @dataclass(frozen=True)
+class Page:
+    """A page of the web app that a domain offers (see ``pages`` in the module docstring).
+
+    ``path`` is the page's address (the navigation links it); ``title`` names it in the
+    navigation and on its home-page card; ``summary`` says in one line what it does;
+    ``example`` says in one line which real example it opens with. ``href``, when given, is
+    where the card links instead of ``path`` (the page with its example in the query string);
+    ``links`` are further ``(label, href)`` links on the card. ``nav=False`` keeps the page off
+    the navigation bar (an API endpoint rather than a page, such as the Beacon's).
+    ``moved_from`` is the path the page had before: a link there with a query string (an old
+    bookmark of the filled-in form) is redirected to the page with the same query.
+    """
+
+    path: str
+    title: str
+    summary: str
+    example: str
+    href: str | None = None
+    links: tuple[tuple[str, str], ...] = ()
+    nav: bool = True
+    moved_from: str | None = None
+
+    def __post_init__(self) -> None:
+        for target in (self.path, self.href or "/", *(h for _, h in self.links)):
+            if not target.startswith("/") or target.startswith("//"):
+                raise InputError(f"a page links within the app (a path from /), not {target!r}")
+
+    @property
+    def url(self) -> str:
+        """Where the page's card links: the page with its example."""
+        return self.href or self.path
+
+
+@dataclass(frozen=True)
 class Domain:
     """What one domain adds to sandgrain (see the module docstring for each field's contract)."""
 
@@ -95,6 +133,7 @@ class Domain:
     demo: str | None = None
     web_state: str | None = None
     provides: Mapping[str, str] = field(default_factory=dict)
+    pages: tuple[Page, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier() or self.name != self.name.lower():
@@ -166,6 +205,18 @@ def get(name: str) -> Domain:
         if domain.name == name:
             return domain
     raise InputError(f"no domain {name!r}; known: {', '.join(d.name for d in domains())}")
+
+
+def pages(among: Sequence[Domain] | None = None) -> tuple[Page, ...]:
+    """Every page the domains (or ``among``) offer, in registration order; two may not share a
+    path."""
+    found: dict[str, Page] = {}
+    for domain in domains() if among is None else among:
+        for page in domain.pages:
+            if page.path in found:
+                raise TypeError(f"page {page.path} is declared twice (again by {domain.name})")
+            found[page.path] = page
+    return tuple(found.values())
 
 
 def job_handlers(services: Services, among: Sequence[Domain] | None = None) -> dict[str, Callable]:

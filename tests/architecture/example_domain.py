@@ -10,7 +10,7 @@ import typer
 from fastapi import APIRouter, Request
 
 from sandgrain.genome.store import open_genome
-from sandgrain.registry import Domain, Services
+from sandgrain.registry import Domain, Page, Services
 from sandgrain.storage import Store
 
 cli = typer.Typer(help="Count GC in a genome (an example domain).", no_args_is_help=True)
@@ -78,4 +78,9 @@ DOMAIN = Domain(
     dataset_kinds={"example-results": "nothing real"},
     demo="example_domain:demo",
     web_state="example_domain:Counter",
+    # an API answer rather than a page: on the home page, off the navigation bar
+    pages=(
+        Page("/api/example/gc/sars-cov-2/NC_045512.2", "GC content", "A sequence's GC fraction.",
+             "SARS-CoV-2's NC_045512.2.", nav=False),
+    ),
 )

@@ -97,6 +97,11 @@ def test_a_new_domain_reaches_the_web_app_and_the_job_manager(demo_store, settin
         r = client.get("/api/example/gc/sars-cov-2/NC_045512.2")
         assert r.status_code == 200 and round(r.json()["gc"], 4) == 0.3797
         assert "/api/example/gc/{genome}/{chrom}" in client.get("/openapi.json").json()["paths"]
+        # its page is on the home page, not in the navigation
+        home = client.get("/").text
+        card = '<a class="tool-link" href="/api/example/gc/sars-cov-2/NC_045512.2">GC content</a>'
+        assert card in home and "SARS-CoV-2&#39;s NC_045512.2." in home
+        assert home.count('href="/api/example/gc/sars-cov-2/NC_045512.2"') == 1
         manager = app.state.manager
         job = manager.submit("example.gc", {"genome": "sars-cov-2", "chrom": "NC_045512.2"})
         for _ in range(200):
@@ -107,6 +112,20 @@ def test_a_new_domain_reaches_the_web_app_and_the_job_manager(demo_store, settin
         assert done.status == "done", done.error
         assert demo_store.read_bytes(done.result) == b"0.3797"
     assert example_domain.Counter.closed == closed + 1
+
+
+def test_pages_link_within_the_app_and_are_declared_once():
+    with pytest.raises(registry.InputError, match="links within the app"):
+        registry.Page("https://example.org/", "Out", "leaves the app", "none")
+    with pytest.raises(registry.InputError, match="links within the app"):
+        registry.Page("/x", "X", "x", "x", links=(("elsewhere", "//example.org/"),))
+    page = registry.Page("/x", "X", "x", "x")
+    assert page.url == "/x" and registry.Page("/x", "X", "x", "x", href="/x?a=1").url == "/x?a=1"
+    one = registry.Domain(name="one", summary="", pages=(page,))
+    two = registry.Domain(name="two", summary="", pages=(page,))
+    assert registry.pages([one]) == (page,)
+    with pytest.raises(TypeError, match="page /x is declared twice"):
+        registry.pages([one, two])
 
 
 def test_the_builtin_app_has_no_example(settings):

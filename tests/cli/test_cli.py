@@ -191,7 +191,14 @@ def test_demo_imports_and_indexes_once(cli):
         "sars-cov-2.NGG_NAG_NGA.20.3p",  # SpCas9's NAG and NGA off-targets are searched too
         "yeast.NGG_NAG_NGA.20.3p",
     ]
+    # calling's read set: the three BAMs' read pairs back as FASTQ (samtools fastq)
+    assert "stored the demo read set 1000g-chr17: 3 samples, 482 read pairs over 4,200 bp" in err
+    assert cli.store.dataset_names("readsets") == ["1000g-chr17"]
+    # the last line: each domain's time
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("sandgrain: demo ready in ") and "calling" in last and "guides" in last
     code, _, err = cli("demo", "--data", DATA, "-q")
     assert code == 0 and "yeast is up to date" in err and "indexed" not in err
+    assert "demo read set 1000g-chr17 is up to date" in err
     code, _, err = cli("demo", "--data", "/nonexistent", "-q")
     assert code == 0 and "starting with an empty store" in err

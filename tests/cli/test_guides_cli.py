@@ -81,12 +81,27 @@ def test_design_writes_json_tsv_and_bed(cli, tmp_path):
         "guides", "design", "-g", "yeast", "--region", "XV:564476-564700", "-f", "bed", "-q"
     )
     assert code == 0
+    # a UCSC/IGV track names chromosomes as the browser does: chrXV, and opens on the target
     lines = stdout.splitlines()
-    assert lines[0].startswith("track ") and len(lines) > 5
-    for line in lines[1:]:
+    assert lines[0] == "browser position chrXV:564476-564700"
+    assert lines[1].startswith("track ") and len(lines) > 5
+    for line in lines[2:]:
         fields = line.split("\t")
-        assert len(fields) >= 6 and fields[0] == "XV" and 0 <= int(fields[4]) <= 1000
-    assert "1000 / (1 + sum of off-target CFD)" in lines[0]
+        assert len(fields) >= 6 and fields[0] == "chrXV" and 0 <= int(fields[4]) <= 1000
+    assert "1000 / (1 + sum of off-target CFD)" in lines[1]
+    code, stored, _ = cli(
+        "guides", "design", "-g", "yeast", "--region", "XV:564476-564700", "-f", "bed", "-q",
+        "--chrom-names", "stored",
+    )  # fmt: skip
+    assert code == 0 and stored.splitlines()[0] == lines[1]  # no browser line
+    assert [r.split("\t") for r in stored.splitlines()[1:]] == [
+        ["XV", *line.split("\t")[1:]] for line in lines[2:]
+    ]
+    code, _, err = cli(
+        "guides", "design", "-g", "yeast", "--gene", "ADE2", "-f", "bed", "--chrom-names", "ncbi"
+    )
+    assert code == 1
+    assert err.strip() == "sandgrain: error: --chrom-names must be one of ucsc, stored, not 'ncbi'"
 
 
 def test_design_sequence_target_on_target_and_bed(cli, indexed, tmp_path):

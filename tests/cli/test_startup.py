@@ -50,9 +50,10 @@ def test_root_help_lists_every_domain_and_imports_none(tmp_path):
     for domain in registry.domains():
         assert domain.name in out and domain.summary[:40] in out
     assert not [m for m in loaded if not m.startswith("sandgrain.cli.")], loaded
-    # the interface modules of serve, store and progress only; no domain's command module
+    # the interface modules (serve, store, progress, help labels) only; no domain's module
     assert {m for m in loaded if m.startswith("sandgrain.cli.")} <= {
         "sandgrain.cli.coercion",
+        "sandgrain.cli.metavars",
         "sandgrain.cli.progress",
         "sandgrain.cli.serve",
         "sandgrain.cli.store",

@@ -9,10 +9,11 @@ import json
 from collections import Counter
 
 import pytest
+from conftest import SARS_FASTA
 
 from sandgrain.errors import InputError, NotFoundError
 from sandgrain.genome.regions import reverse_complement
-from sandgrain.genome.store import open_genome
+from sandgrain.genome.store import add_genome, open_genome
 from sandgrain.guides import design_guides, score_guides
 from sandgrain.guides.annotate import annotate_site
 from sandgrain.guides.document import GUIDE_FIELDS
@@ -483,6 +484,26 @@ def test_bed_track(ade2):
     starts = [(r[0], int(r[1])) for r in rows]
     assert starts == sorted(starts)
     assert len({r[4] for r in rows}) > 10  # the score tells guides apart
+
+
+def test_bed_track_names_chromosomes_as_ucsc_does(ade2, indexed, local_store):
+    names = indexed.ucsc_names()  # the demo genome is R64 (sacCer3)
+    assert (names["XV"], names["Mito"], names["I"], len(names)) == ("chrXV", "chrM", "chrI", 17)
+    stored = to_bed(ade2).splitlines()
+    lines = to_bed(ade2, names).splitlines()
+    (region,) = ade2["target"]["regions"]  # ADE2's one exon
+    assert lines[0] == f"browser position chrXV:{region['start']}-{region['end']}"
+    assert lines[1] == stored[0]
+    assert [r.split("\t") for r in lines[2:]] == [
+        ["chrXV", *r.split("\t")[1:]] for r in stored[1:]
+    ]
+    # a genome of no known assembly has no other names: its own stay, no browser line
+    mine = add_genome(local_store, "mine", str(SARS_FASTA))
+    assert mine.ucsc_names() == {}
+    doc = {**ade2, "genome": "mine"}
+    assert to_bed(doc, mine.ucsc_names()) == to_bed(doc)
+    sars = add_genome(local_store, "virus", str(SARS_FASTA), aliases=["wuhCor1"])
+    assert sars.ucsc_names() == {"NC_045512.2": "NC_045512v2"}  # UCSC's wuhCor1 name
 
 
 def test_casoffinder_rows(ade2, indexed):

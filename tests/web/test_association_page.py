@@ -5,7 +5,8 @@ job, the Manhattan and QQ plots load, the top-hit table lists the planted varian
 links the API gives (the Beacon link opens the app's Beacon answer; the UCSC link points at hg19),
 "Show more" pages on, a reload shows the result again, and an uploaded table without a numeric
 column is explained; nothing is loaded from outside the app and no script fails. The screenshot
-goes to ``test-artifacts/association-page.png`` (``docs/association-page.png`` is that file).
+goes to ``test-artifacts/association-page.png`` (the docs' picture, ``docs/images/association.png``,
+is made by ``scripts/screenshots.py``).
 """
 
 from __future__ import annotations

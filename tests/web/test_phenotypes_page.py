@@ -4,8 +4,9 @@ each term, in the style of its context (and not by colour alone), the list gives
 from the ontology's root, the status and vaccination are read; removing and adding terms changes
 the FHIR Bundle and the Phenopacket downloaded; an empty, term-less or too long note is a message,
 not a crash; nothing is loaded from outside the app and no script fails. The page's screenshot
-goes to ``test-artifacts/phenotypes-page.png`` (the copy in ``docs/phenotypes-page.png`` is that
-file). The routes' explicit term list, which the downloads use: ``test_phenotypes_page_api.py``.
+goes to ``test-artifacts/phenotypes-page.png`` (the docs' picture, ``docs/images/phenotypes.png``,
+is made by ``scripts/screenshots.py``). The routes' explicit term list, which the downloads use:
+``test_phenotypes_page_api.py``.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@ served by uvicorn on a loopback port (as ``test_web_page.py`` does), on the 418 
 genomes. The map draws every genome, the colour select recolours it, the time slider hides the
 genomes collected later, hover names a genome, search finds one and the side panel lists its
 mutations as the API has them, the drift plot shows the dated genomes, and nothing is loaded from
-outside the app. The page's screenshot goes to ``test-artifacts/strains-page.png`` (the copy in
-``docs/strains-page.png`` is that file).
+outside the app. The page's screenshot goes to ``test-artifacts/strains-page.png`` (the docs'
+picture, ``docs/images/strains-map.png``, is made by ``scripts/screenshots.py``).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ PIXELS_JS = """() => {
 
 
 def _shrink(path: Path) -> None:
-    """A screenshot in 256 colours: a third of the bytes, no visible change (docs copy it)."""
+    """A screenshot in 256 colours: a third of the bytes, no visible change."""
     from PIL import Image
 
     with Image.open(path) as image:

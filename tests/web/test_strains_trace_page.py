@@ -4,7 +4,7 @@ tree of 40 of them: a pasted genome with an N run finds itself first at distance
 the API's answer, the map draws every genome and the sample on it, the local tree is drawn, the
 profile charts draw; a collection without a tree says how to build one; bad input is an error
 message, not a crash. The page's screenshot goes to ``test-artifacts/strains-trace.png`` (the
-copy in ``docs/strains-trace.png`` is that file).
+docs' picture, ``docs/images/strains-trace.png``, is made by ``scripts/screenshots.py``).
 """
 
 from __future__ import annotations
@@ -158,6 +158,9 @@ def test_a_collection_without_a_tree_or_map_says_how_to_build_them(tab, store):
 
 
 def test_bad_input_is_an_error_message_not_a_crash(tab, tmp_path):
+    # the form opens with an example (lineage B.1's mutations); with nothing to trace, it says so
+    assert tab.input_value("#trace-mutations") == "C241T,C3037T,C14408T,A23403G"
+    tab.fill("#trace-mutations", "")
     tab.click("#trace-go")
     assert "Paste a genome" in tab.inner_text("#trace-error")
     tab.fill("#trace-fasta", "this is not a genome")

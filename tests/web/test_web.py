@@ -30,13 +30,13 @@ def test_health(client, demo_store):
     assert body["status"] == "ok" and body["genomes"] == 2 and body["store"] == demo_store.url
 
 
-def test_home_page_is_html(client):
-    r = client.get("/")
+def test_design_page_is_html(client):
+    r = client.get("/guides")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
 
 
 def test_page_lists_genomes_with_gene_counts(client):
-    html = client.get("/").text
+    html = client.get("/guides").text
     assert "yeast" in html and "7,136" in html  # SGD gene count
     assert "sars-cov-2" in html and "29,903" in html
 
@@ -44,7 +44,7 @@ def test_page_lists_genomes_with_gene_counts(client):
 def test_empty_store_page_explains_how_to_add(tmp_path):
     settings = Settings(home=str(tmp_path / "h"), executor="serial")
     with TestClient(create_app(settings)) as c:
-        assert "sandgrain genome add" in c.get("/").text
+        assert "sandgrain genome add" in c.get("/guides").text
 
 
 def test_genome_api_and_problem_details(client):

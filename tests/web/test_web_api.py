@@ -163,9 +163,15 @@ def test_result_tsv_and_bed_downloads(client, ade2_job, ade2_direct):
     r = client.get(url, params={"format": "bed"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     assert r.headers["content-disposition"] == 'attachment; filename="yeast_ADE2_SpCas9.bed"'
-    assert r.text == to_bed(ade2_direct)
+    ucsc = {"XV": "chrXV"}  # the demo yeast is R64 (sacCer3): UCSC and IGV say chrXV
+    assert r.text == to_bed(ade2_direct, ucsc)
     lines = r.text.splitlines()
-    assert lines[0].startswith("track ") and len(lines) == 1 + len(ade2_direct["guides"])
+    assert lines[0].startswith("browser position chrXV:") and lines[1].startswith("track ")
+    assert len(lines) == 2 + len(ade2_direct["guides"])
+    assert {line.split("\t")[0] for line in lines[2:]} == {"chrXV"}
+    r = client.get(url, params={"format": "bed", "chrom_names": "stored"})
+    assert r.status_code == 200 and r.text == to_bed(ade2_direct)
+    assert_problem(client.get(url, params={"format": "bed", "chrom_names": "x"}), 422, "chrom")
 
     assert_problem(client.get(url, params={"format": "xml"}), 422, "format")
 

@@ -245,7 +245,7 @@ PIN_POSITIONS = """() => {
 
 def test_design_ade2_in_the_browser(tab, server):
     page = tab.page
-    page.goto(server + "/")
+    page.goto(server + "/guides")
     expect(page.locator("#genome-table")).to_contain_text("yeast")
     expect(page.locator("#genome-table")).to_contain_text("7,136")  # SGD gene count
 
@@ -540,7 +540,7 @@ def test_a_large_design_is_paged_and_drawn_as_a_density(tab, server):
 
 def test_a_large_target_is_confirmed_before_it_is_submitted(tab, server):
     page = tab.page
-    page.goto(server + "/")
+    page.goto(server + "/guides")
     page.select_option("#genome", "yeast")
     page.check("input[name=target][value=region]")
     page.fill("#region", "IV:1-1000000")
@@ -552,7 +552,7 @@ def test_a_large_target_is_confirmed_before_it_is_submitted(tab, server):
     page.click("#large-back")
     expect(warning).to_be_hidden()
     expect(page.locator("#region")).to_be_focused()
-    assert urlparse(page.url).path == "/"
+    assert urlparse(page.url).path == "/guides"
     assert not any(u.endswith("/api/v1/guides/jobs") for u in tab.requests)  # nothing submitted
 
     # "Design anyway" submits it (answered here: a real 1 Mb design takes minutes)
@@ -577,7 +577,7 @@ def test_a_large_target_is_confirmed_before_it_is_submitted(tab, server):
     ]
 
     # a small target goes straight through, with no question
-    page.goto(server + "/")
+    page.goto(server + "/guides")
     page.select_option("#genome", "yeast")
     page.check("input[name=target][value=sequence]")
     page.fill("#sequence", "ACGUACGU")  # RNA is fine, but too short for any guide
@@ -590,7 +590,7 @@ def test_a_large_target_is_confirmed_before_it_is_submitted(tab, server):
 
 def test_placeholders_follow_the_genome_and_sars_cov_2_links_to_ucsc(tab, server):
     page = tab.page
-    page.goto(server + "/")
+    page.goto(server + "/guides")
     for name in (None, "yeast", "sars-cov-2"):
         if name:
             page.select_option("#genome", name)
@@ -620,7 +620,7 @@ def test_placeholders_follow_the_genome_and_sars_cov_2_links_to_ucsc(tab, server
 
 def test_unknown_gene_is_explained_next_to_the_field(tab, server):
     page = tab.page
-    page.goto(server + "/")
+    page.goto(server + "/guides")
     page.select_option("#genome", "yeast")
     page.fill("#gene", "NOSUCHGENE1")
     page.click("#submit")
@@ -629,7 +629,7 @@ def test_unknown_gene_is_explained_next_to_the_field(tab, server):
     expect(error).to_contain_text("NOSUCHGENE1")
     expect(page.locator("#gene")).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#gene")).to_be_focused()
-    assert urlparse(page.url).path == "/"
+    assert urlparse(page.url).path == "/guides"
     expect(page.locator("#gene-listbox")).to_be_hidden()
     # then what to try instead: genes that start alike, or how to find the name
     page.wait_for_function(
@@ -660,7 +660,7 @@ def test_unknown_gene_is_explained_next_to_the_field(tab, server):
     page.fill("#region", "XV:900000000-900000100")
     page.click("#submit")
     expect(page.locator("#region-error")).not_to_be_empty()
-    assert urlparse(page.url).path == "/"
+    assert urlparse(page.url).path == "/guides"
     assert tab.external() == [], tab.external()
     assert tab.errors == []
 
@@ -731,7 +731,7 @@ def test_unknown_job_page(tab, server):
 def test_empty_store_explains_how_to_add_a_genome(tmp_path):
     settings = Settings(home=str(tmp_path / "home"), executor="serial")
     with TestClient(create_app(settings)) as client:
-        html = client.get("/").text
+        html = client.get("/guides").text
     assert "No genomes yet" in html and "sandgrain genome add" in html
     assert 'id="design-form"' not in html
 
@@ -739,7 +739,7 @@ def test_empty_store_explains_how_to_add_a_genome(tmp_path):
 def test_page_assets_are_served_by_the_app(tmp_path):
     settings = Settings(home=str(tmp_path / "home"), executor="serial")
     with TestClient(create_app(settings)) as client:
-        html = client.get("/").text
+        html = client.get("/guides").text
         assets = re.findall(r'<(?:script|link)[^>]*(?:src|href)="([^"]+)"', html)
         assert assets and all(a.startswith("/static/") for a in assets), assets
         for asset in assets:

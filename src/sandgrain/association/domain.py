@@ -5,7 +5,7 @@ See :mod:`sandgrain.registry` for the contract. Genotypes imported once are data
 ``genotypes`` (:mod:`sandgrain.association.genotypes`), 2 bits per call.
 """
 
-from ..registry import Domain
+from ..registry import Domain, Page
 
 DOMAIN = Domain(
     name="association",
@@ -22,4 +22,14 @@ DOMAIN = Domain(
         "sandgrain.association.scatter:range_columns",
     ),
     demo="sandgrain.association.demo:demo",
+    pages=(
+        Page(
+            "/association",
+            "Association",
+            "Variants against a trait: classical tests or a wide random forest, with Manhattan "
+            "and QQ plots and the top hits linked to the Beacon and UCSC.",
+            "VariantSpark's hipster label on 17,010 1000 Genomes variants × 2,504 samples "
+            "(logistic score test, age and PC0–PC2 as covariates).",
+        ),
+    ),
 )

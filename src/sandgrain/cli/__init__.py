@@ -32,10 +32,11 @@ except ImportError:  # pragma: no cover - older typer uses click itself
 from .. import registry
 from ..config import Settings
 from ..errors import SandgrainError
-from . import coercion, progress, serve
+from . import coercion, metavars, progress, serve
 from .store import app as store_app
 
 coercion.install()  # no pydantic for options left out or given as plain strings
+metavars.install()  # help says what to give: --genome NAME, flags without a value
 
 
 def _version(value: bool) -> None:
@@ -48,20 +49,25 @@ def _version(value: bool) -> None:
 
 def _root(
     ctx: typer.Context,
-    home: str = typer.Option(None, "--home", help="Data home (env SANDGRAIN_HOME)."),
+    home: str = typer.Option(None, "--home", help="Data home (env SANDGRAIN_HOME).", metavar="DIR"),
     store: str = typer.Option(
         None,
         "--store",
         help="Storage URL: a directory or s3://bucket/prefix (env SANDGRAIN_STORE).",
+        metavar="URL",
     ),
     s3_endpoint: str = typer.Option(
-        None, "--s3-endpoint", help="S3-compatible endpoint URL (env SANDGRAIN_S3_ENDPOINT)."
+        None,
+        "--s3-endpoint",
+        help="S3-compatible endpoint URL (env SANDGRAIN_S3_ENDPOINT).",
+        metavar="URL",
     ),
     executor: str = typer.Option(
         None,
         "--executor",
         help="Where fan-out tasks run: local, local:N, serial, dask://host:port, dask-local, "
         "lithops, lithops:localhost (env SANDGRAIN_EXECUTOR).",
+        metavar="SPEC",
     ),
     retries: int = typer.Option(
         None, "--retries", help="Retries of a failed task (env SANDGRAIN_RETRIES)."

@@ -120,13 +120,13 @@ def test_cmd(
         "--test",
         help="linear (quantitative trait); logistic, firth, fisher, trend (0/1 trait); "
         "auto: logistic for a 0/1 trait, else linear (as PLINK 2 --glm).",
-        metavar="auto|linear|logistic|firth|fisher|trend",
+        metavar="[auto|linear|logistic|firth|fisher|trend]",
     ),
     statistic: str = typer.Option(
         "wald",
         "--statistic",
         help="For logistic and firth: wald (default, as PLINK 2 --glm), lrt, score (logistic).",
-        metavar="wald|lrt|score",
+        metavar="[wald|lrt|score]",
     ),
     covariates: str = typer.Option(
         "", "--covariates", help="Covariate columns, comma-separated.", metavar="A,B,…"
@@ -135,7 +135,7 @@ def test_cmd(
         "mean",
         "--impute",
         help="Missing calls in regressions: mean or mode dosage.",
-        metavar="mean|mode",
+        metavar="[mean|mode]",
     ),
     out: Path = typer.Option(
         ..., "--output", "-o", help="Results TSV ('-' for stdout).", metavar="FILE"
@@ -164,7 +164,10 @@ def test_cmd(
         metavar="A,B,…",
     ),
     date_bin: str = typer.Option(
-        "quarter", "--date-bin", help="Strata of date: month, quarter or year.", metavar="BIN"
+        "quarter",
+        "--date-bin",
+        help="Strata of date: month, quarter or year.",
+        metavar="[month|quarter|year]",
     ),
     features: O.Features = "substitutions,deletions,insertions",
     min_count: O.MinCount = 5,

@@ -82,14 +82,14 @@ def forest_cmd(
         "",
         "--covariates",
         help="Covariate columns, comma-separated (they enter the forest as features).",
-        metavar="LIST",
+        metavar="A,B,…",
     ),
     mode: str = typer.Option(
         "auto",
         "--mode",
         help="classification (0/1 or few classes), "
         "regression, or auto (classes when the trait is 0/1).",
-        metavar="auto|classification|regression",
+        metavar="[auto|classification|regression]",
     ),
     trees: int = typer.Option(500, "--trees", help="Number of trees.", metavar="N"),
     mtry_fraction: float = typer.Option(
@@ -116,7 +116,7 @@ def forest_cmd(
         None,
         "--executor",
         help="Where trees grow (default: the configured executor).",
-        metavar="URL",
+        metavar="SPEC",
     ),
     model: Path = typer.Option(
         None, "--model", help="Also save the forest here (for predict).", metavar="FILE"

@@ -60,11 +60,15 @@ def _user() -> str:
 @app.command("ingest")
 def ingest_cmd(
     ctx: typer.Context,
-    dataset: str = typer.Option(..., "--dataset", help="Dataset id, e.g. 1000g-chr1."),
+    dataset: str = typer.Option(
+        ..., "--dataset", help="Dataset id, e.g. 1000g-chr1.", metavar="ID"
+    ),
     vcf: Path = typer.Option(
         ..., "--vcf", help="VCF or BCF: plain, gzip or bgzip (an index beside it is used)."
     ),
-    assembly: str = typer.Option(..., "--assembly", help="Reference assembly, e.g. GRCh37."),
+    assembly: str = typer.Option(
+        ..., "--assembly", help="Reference assembly, e.g. GRCh37.", metavar="NAME"
+    ),
     individuals: Path = typer.Option(
         None,
         "--individuals",
@@ -79,10 +83,15 @@ def ingest_cmd(
         "phenotypicFeatures; negated findings are kept as excluded. Repeatable.",
     ),
     access: str = typer.Option(
-        "public", "--access", help=f"Who may query it: {', '.join(ACCESS_TIERS)}."
+        "public",
+        "--access",
+        help=f"Who may query it: {', '.join(ACCESS_TIERS)}.",
+        metavar="[public|registered|controlled]",
     ),
-    name: str = typer.Option(None, "--name", help="Human-readable dataset name."),
-    description: str = typer.Option(None, "--description", help="Dataset description."),
+    name: str = typer.Option(None, "--name", help="Human-readable dataset name.", metavar="TEXT"),
+    description: str = typer.Option(
+        None, "--description", help="Dataset description.", metavar="TEXT"
+    ),
     window: int = typer.Option(
         DEFAULT_WINDOW_BP, "--window", help="Genomic window of one partition and one task (bp)."
     ),
@@ -162,9 +171,11 @@ def remove_cmd(ctx: typer.Context, dataset: str = typer.Argument(..., help="Data
 @app.command("revoke")
 def revoke_cmd(
     ctx: typer.Context,
-    dataset: str = typer.Option(..., "--dataset", help="Dataset id."),
-    individual: str = typer.Option(..., "--individual", help="Individual (sample) id."),
-    reason: str = typer.Option("", "--reason", help="Why (kept in the audit log)."),
+    dataset: str = typer.Option(..., "--dataset", help="Dataset id.", metavar="ID"),
+    individual: str = typer.Option(
+        ..., "--individual", help="Individual (sample) id.", metavar="ID"
+    ),
+    reason: str = typer.Option("", "--reason", help="Why (kept in the audit log).", metavar="TEXT"),
 ) -> None:
     """Remove one participant from every answer of a dataset at once (dynamic consent)."""
     consent.revoke(_store(ctx), dataset, individual, by=f"cli:{_user()}", reason=reason)
@@ -175,9 +186,11 @@ def revoke_cmd(
 @app.command("restore")
 def restore_cmd(
     ctx: typer.Context,
-    dataset: str = typer.Option(..., "--dataset", help="Dataset id."),
-    individual: str = typer.Option(..., "--individual", help="Individual (sample) id."),
-    reason: str = typer.Option("", "--reason", help="Why (kept in the audit log)."),
+    dataset: str = typer.Option(..., "--dataset", help="Dataset id.", metavar="ID"),
+    individual: str = typer.Option(
+        ..., "--individual", help="Individual (sample) id.", metavar="ID"
+    ),
+    reason: str = typer.Option("", "--reason", help="Why (kept in the audit log).", metavar="TEXT"),
 ) -> None:
     """Bring a revoked participant back into the answers of a dataset."""
     if not consent.restore(_store(ctx), dataset, individual):
@@ -192,7 +205,9 @@ def genes_cmd(
     file: Path = typer.Argument(
         ..., help="Gene coordinates: 'chrom start0 end symbol' (BED-like), GTF or GFF3."
     ),
-    assembly: str = typer.Option(..., "--assembly", help="Assembly of the coordinates."),
+    assembly: str = typer.Option(
+        ..., "--assembly", help="Assembly of the coordinates.", metavar="NAME"
+    ),
 ) -> None:
     """Import the gene table geneId queries of an assembly use."""
     if not file.is_file():

@@ -36,15 +36,23 @@ def add(
         ..., "--fasta", help="FASTA (plain or gzipped): a path or an http(s)/ftp URL."
     ),
     annotation: str = typer.Option(
-        None, "--annotation", help="Genes: GTF, GFF3, SGD features table or GenBank; path or URL."
+        None,
+        "--annotation",
+        help="Genes: GTF, GFF3, SGD features table or GenBank; path or URL.",
+        metavar="FILE",
     ),
     annotation_format: str = typer.Option(
-        None, "--annotation-format", help="gtf, gff3, sgd or genbank (default: from the file)."
+        None,
+        "--annotation-format",
+        help="gtf, gff3, sgd or genbank (default: from the file).",
+        metavar="[gtf|gff3|sgd|genbank]",
     ),
     alias: list[str] = typer.Option(
-        [], "--alias", help="Another name for the genome (repeatable)."
+        [], "--alias", help="Another name for the genome (repeatable).", metavar="NAME"
     ),
-    assembly: str = typer.Option(None, "--assembly", help="Assembly name, e.g. GRCh38 or R64-1-1."),
+    assembly: str = typer.Option(
+        None, "--assembly", help="Assembly name, e.g. GRCh38 or R64-1-1.", metavar="NAME"
+    ),
     replace: bool = typer.Option(
         False, "--replace", help="Replace an existing genome of that name."
     ),
@@ -145,8 +153,12 @@ def show(
 def region(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="Genome name or alias."),
-    regions: list[str] = typer.Argument(..., help="chrom:start-end, 1-based inclusive (samtools)."),
-    strand: str = typer.Option("+", "--strand", help="'-' gives the reverse complement."),
+    regions: list[str] = typer.Argument(
+        ..., help="chrom:start-end, 1-based inclusive (samtools).", metavar="REGION"
+    ),
+    strand: str = typer.Option(
+        "+", "--strand", help="'-' gives the reverse complement.", metavar="[+|-]"
+    ),
     width: int = typer.Option(60, "--width", min=1, help="Bases per FASTA line."),
 ) -> None:
     """Print regions as FASTA (like `samtools faidx`; soft-masking kept)."""

@@ -80,32 +80,42 @@ _DESIGN_HELP = (
 @app.command("design", help=_DESIGN_HELP)
 def design(
     ctx: typer.Context,
-    genome: str = typer.Option(..., "--genome", "-g", help="Genome name or alias."),
+    genome: str = typer.Option(..., "--genome", "-g", help="Genome name or alias.", metavar="NAME"),
     gene: str = typer.Option(None, "--gene", help="Target gene: symbol, alias or ID."),
     region: str = typer.Option(
         None, "--region", help="Target region chrom:start-end (1-based, inclusive)."
     ),
     sequence: str = typer.Option(None, "--sequence", help="Target DNA sequence (ACGT…)."),
     fasta: str = typer.Option(None, "--fasta", help="Target sequence(s) in a FASTA file."),
-    nuclease: str = typer.Option(None, "--nuclease", help=_NUCLEASE_HELP),
+    nuclease: str = typer.Option(None, "--nuclease", help=_NUCLEASE_HELP, metavar="NAME"),
     pam: str = typer.Option(None, "--pam", help="A custom PAM in IUPAC letters, e.g. NNGRRT."),
     guide_length: int = typer.Option(
         None, "--guide-length", help="Custom protospacer length (default 20 with --pam)."
     ),
     pam_side: str = typer.Option(
-        None, "--pam-side", help="Custom PAM side: 3 (like Cas9, default) or 5 (like Cas12a)."
+        None,
+        "--pam-side",
+        help="Custom PAM side: 3 (like Cas9, default) or 5 (like Cas12a).",
+        metavar="[3|5]",
     ),
     offtarget_pams: str = typer.Option(
         None,
         "--offtarget-pams",
         help="Extra PAMs searched for off-targets, e.g. NAG,NGA (the index must hold them).",
+        metavar="PAMS",
     ),
-    within: str = typer.Option("exons", "--within", help="For --gene: exons, cds or gene."),
+    within: str = typer.Option(
+        "exons", "--within", help="For --gene: exons, cds or gene.", metavar="[exons|cds|gene]"
+    ),
     max_mismatches: int = typer.Option(
         4, "--max-mismatches", "-m", help="Off-targets with up to this many mismatches (0-5)."
     ),
-    fmt: str = typer.Option("tsv", "--format", "-f", help="tsv, json or bed."),
-    out: str = typer.Option(None, "--out", "-o", help="Write to this file (default stdout)."),
+    fmt: str = typer.Option(
+        "tsv", "--format", "-f", help="tsv, json or bed.", metavar="[tsv|json|bed]"
+    ),
+    out: str = typer.Option(
+        None, "--out", "-o", help="Write to this file (default stdout).", metavar="FILE"
+    ),
     max_offtargets_listed: int = typer.Option(
         None,
         "--max-offtargets-listed",
@@ -123,6 +133,7 @@ def design(
         "Hsu2013",
         "--tracr",
         help="tracrRNA for Rule Set 3: Hsu2013 (default) or Chen2013 (no T at position 5).",
+        metavar="NAME",
     ),
     primers: bool = typer.Option(
         False, "--primers", help="Design PCR primers around each cut; check their uniqueness."
@@ -133,6 +144,13 @@ def design(
         metavar="VCF",
         help="Known variants (VCF/BCF): flag guides whose protospacer or PAM overlaps one.",
     ),
+    chrom_names: str = typer.Option(
+        "ucsc",
+        "--chrom-names",
+        metavar="[ucsc|stored]",
+        help="BED: chromosome names as UCSC and IGV call them (chrXV, chrM) where the genome "
+        "is of a known assembly, or as stored (XV, Mito).",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ) -> None:
     from ..guides.design import design_guides
@@ -140,6 +158,7 @@ def design(
     from ..guides.request import DesignRequest
 
     fmt = _choice(fmt, ("tsv", "json", "bed"), "--format")
+    chrom_names = _choice(chrom_names, ("ucsc", "stored"), "--chrom-names")
     request = DesignRequest(
         gene=gene,
         region=region,
@@ -167,7 +186,10 @@ def design(
         doc = design_guides(
             g, request, executor=settings.executor, retries=settings.retries, progress=progress
         )
-    text = {"tsv": to_tsv, "json": to_json, "bed": to_bed}[fmt](doc)
+    if fmt == "bed":
+        text = to_bed(doc, g.ucsc_names() if chrom_names == "ucsc" else None)
+    else:
+        text = {"tsv": to_tsv, "json": to_json}[fmt](doc)
     write_output(text, out)
     if not quiet:
         target = doc["target"]
@@ -233,19 +255,26 @@ _GUIDES_HELP = (
 def score(
     ctx: typer.Context,
     guides: str = typer.Argument(..., help=_GUIDES_HELP),
-    genome: str = typer.Option(..., "--genome", "-g", help="Genome name or alias."),
-    nuclease: str = typer.Option(None, "--nuclease", help=_NUCLEASE_HELP),
+    genome: str = typer.Option(..., "--genome", "-g", help="Genome name or alias.", metavar="NAME"),
+    nuclease: str = typer.Option(None, "--nuclease", help=_NUCLEASE_HELP, metavar="NAME"),
     pam: str = typer.Option(None, "--pam", help="A custom PAM in IUPAC letters."),
     guide_length: int = typer.Option(None, "--guide-length", help="Custom protospacer length."),
-    pam_side: str = typer.Option(None, "--pam-side", help="Custom PAM side: 3 or 5."),
+    pam_side: str = typer.Option(
+        None, "--pam-side", help="Custom PAM side: 3 or 5.", metavar="[3|5]"
+    ),
     offtarget_pams: str = typer.Option(
-        None, "--offtarget-pams", help="Extra PAMs searched for off-targets, e.g. NAG,NGA."
+        None,
+        "--offtarget-pams",
+        help="Extra PAMs searched for off-targets, e.g. NAG,NGA.",
+        metavar="PAMS",
     ),
     max_mismatches: int = typer.Option(
         4, "--max-mismatches", "-m", help="Sites with up to this many mismatches (0-5)."
     ),
-    fmt: str = typer.Option("tsv", "--format", "-f", help="tsv or json."),
-    out: str = typer.Option(None, "--out", "-o", help="Write to this file (default stdout)."),
+    fmt: str = typer.Option("tsv", "--format", "-f", help="tsv or json.", metavar="[tsv|json]"),
+    out: str = typer.Option(
+        None, "--out", "-o", help="Write to this file (default stdout).", metavar="FILE"
+    ),
     max_offtargets_listed: int = typer.Option(
         None, "--max-offtargets-listed", help="List at most N sites per guide (JSON)."
     ),
@@ -292,15 +321,19 @@ def score(
 def offtargets(
     ctx: typer.Context,
     guides: str = typer.Argument(..., help=_GUIDES_HELP),
-    genome: str = typer.Option(..., "--genome", "-g", help="Genome name or alias."),
+    genome: str = typer.Option(..., "--genome", "-g", help="Genome name or alias.", metavar="NAME"),
     pam: str = typer.Option(None, "--pam", help="PAM in IUPAC letters, e.g. NGG (as SpCas9)."),
     guide_length: int = typer.Option(
         None, "--guide-length", help="Protospacer length (default 20 with --pam)."
     ),
-    pam_side: str = typer.Option(None, "--pam-side", help="PAM side: 3 (default) or 5."),
-    nuclease: str = typer.Option(None, "--nuclease", help="A shipped nuclease instead of --pam."),
+    pam_side: str = typer.Option(
+        None, "--pam-side", help="PAM side: 3 (default) or 5.", metavar="[3|5]"
+    ),
+    nuclease: str = typer.Option(
+        None, "--nuclease", help="A shipped nuclease instead of --pam.", metavar="NAME"
+    ),
     offtarget_pams: str = typer.Option(
-        None, "--offtarget-pams", help="Extra PAMs searched, e.g. NAG,NGA."
+        None, "--offtarget-pams", help="Extra PAMs searched, e.g. NAG,NGA.", metavar="PAMS"
     ),
     max_mismatches: int = typer.Option(
         4,
@@ -309,9 +342,15 @@ def offtargets(
         help="Sites with up to this many mismatches (0-5); a guide line's own number wins.",
     ),
     fmt: str = typer.Option(
-        "casoffinder", "--format", "-f", help="casoffinder, tsv, json or parquet."
+        "casoffinder",
+        "--format",
+        "-f",
+        help="casoffinder, tsv, json or parquet.",
+        metavar="[casoffinder|tsv|json|parquet]",
     ),
-    out: str = typer.Option(None, "--out", "-o", help="Write to this file (default stdout)."),
+    out: str = typer.Option(
+        None, "--out", "-o", help="Write to this file (default stdout).", metavar="FILE"
+    ),
     max_offtargets_listed: int = typer.Option(
         None, "--max-offtargets-listed", help="List at most N sites per guide (fewest mismatches)."
     ),
@@ -377,8 +416,10 @@ def offtargets(
     limit = request.max_offtargets_listed
     cut = [(written.guides[i], int(written.totals[i])) for i in written.truncated()]
     if cut:
-        what = f"listing cut to {limit:,} sites" if fmt == "casoffinder" else (
-            f"off-target listing cut to {limit:,}"
+        what = (
+            f"listing cut to {limit:,} sites"
+            if fmt == "casoffinder"
+            else (f"off-target listing cut to {limit:,}")
         )
         _note(
             what
@@ -481,7 +522,7 @@ _LIBRARY_HELP = (
 @app.command("library", help=_LIBRARY_HELP)
 def library(
     ctx: typer.Context,
-    genome: str = typer.Option(..., "--genome", "-g", help="Genome name or alias."),
+    genome: str = typer.Option(..., "--genome", "-g", help="Genome name or alias.", metavar="NAME"),
     per_gene: int = typer.Option(4, "--per-gene", "-n", help="Guides kept per gene (≥ 1)."),
     genes: str = typer.Option(
         None,
@@ -493,31 +534,44 @@ def library(
         "auto",
         "--within",
         help="Target part: auto (CDS of coding genes, exons of the others), cds, exons or gene.",
+        metavar="[auto|cds|exons|gene]",
     ),
-    nuclease: str = typer.Option(None, "--nuclease", help=_NUCLEASE_HELP),
+    nuclease: str = typer.Option(None, "--nuclease", help=_NUCLEASE_HELP, metavar="NAME"),
     pam: str = typer.Option(None, "--pam", help="A custom PAM in IUPAC letters, e.g. NNGRRT."),
     guide_length: int = typer.Option(
         None, "--guide-length", help="Custom protospacer length (default 20 with --pam)."
     ),
     pam_side: str = typer.Option(
-        None, "--pam-side", help="Custom PAM side: 3 (like Cas9, default) or 5 (like Cas12a)."
+        None,
+        "--pam-side",
+        help="Custom PAM side: 3 (like Cas9, default) or 5 (like Cas12a).",
+        metavar="[3|5]",
     ),
     offtarget_pams: str = typer.Option(
-        None, "--offtarget-pams", help="Extra PAMs searched for off-targets, e.g. NAG,NGA."
+        None,
+        "--offtarget-pams",
+        help="Extra PAMs searched for off-targets, e.g. NAG,NGA.",
+        metavar="PAMS",
     ),
     max_mismatches: int = typer.Option(
         4, "--max-mismatches", "-m", help="Off-targets with up to this many mismatches (0-5)."
     ),
     tracr: str = typer.Option(
-        "Hsu2013", "--tracr", help="tracrRNA for Rule Set 3: Hsu2013 (default) or Chen2013."
+        "Hsu2013",
+        "--tracr",
+        help="tracrRNA for Rule Set 3: Hsu2013 (default) or Chen2013.",
+        metavar="NAME",
     ),
-    fmt: str = typer.Option("tsv", "--format", "-f", help="tsv or json."),
-    out: str = typer.Option(None, "--out", "-o", help="Write to this file (default stdout)."),
+    fmt: str = typer.Option("tsv", "--format", "-f", help="tsv or json.", metavar="[tsv|json]"),
+    out: str = typer.Option(
+        None, "--out", "-o", help="Write to this file (default stdout).", metavar="FILE"
+    ),
     work_dir: str = typer.Option(
         None,
         "--work-dir",
         help="Keep finished batches here (default OUT.parts beside --out; without --out, a "
         "temporary folder: no resume).",
+        metavar="DIR",
     ),
     keep_parts: bool = typer.Option(
         False, "--keep-parts", help="Keep the work directory's parts once the output is written."

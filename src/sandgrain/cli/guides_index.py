@@ -17,17 +17,21 @@ def index_cmd(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="Genome name or alias."),
     nuclease: str = typer.Option(
-        "SpCas9", "--nuclease", help="SpCas9, SaCas9, AsCas12a, LbCas12a (or --pam for your own)."
+        "SpCas9",
+        "--nuclease",
+        help="SpCas9, SaCas9, AsCas12a, LbCas12a (or --pam for your own).",
+        metavar="NAME",
     ),
     offtarget_pams: str = typer.Option(
         None,
         "--offtarget-pams",
         help="PAMs indexed besides the nuclease's own, e.g. NAG,NGA (SpCas9's weaker PAMs).",
+        metavar="PAMS",
     ),
     pam: str = typer.Option(None, "--pam", help="A custom PAM in IUPAC letters, e.g. NNGRRT."),
     guide_length: int = typer.Option(None, "--guide-length", help="Custom protospacer length."),
     pam_side: str = typer.Option(
-        "3", "--pam-side", help="Custom PAM side: 3 (Cas9) or 5 (Cas12a)."
+        "3", "--pam-side", help="Custom PAM side: 3 (Cas9) or 5 (Cas12a).", metavar="[3|5]"
     ),
     partition_bp: int = typer.Option(
         256_000_000,

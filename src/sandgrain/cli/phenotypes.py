@@ -60,7 +60,7 @@ def _split(data: str, whole: bool) -> list[str]:
 @app.command("code")
 def code_cmd(
     text: str = typer.Argument(
-        None, help="The note to code (- reads standard input).", metavar="[TEXT]"
+        None, help="The note to code (- reads standard input).", metavar="TEXT"
     ),
     file: Path = typer.Option(
         None,
@@ -74,7 +74,7 @@ def code_cmd(
         False, "--whole", help="Read --file (or standard input) as one note, not one per line."
     ),
     fmt: str = typer.Option(
-        "json", "--format", help="json (one object per note) or tsv.", metavar="json|tsv"
+        "json", "--format", help="json (one object per note) or tsv.", metavar="[json|tsv]"
     ),
 ) -> None:
     """HPO terms found in clinical free text, each with its context.

@@ -57,7 +57,10 @@ def fhir_cmd(
         metavar="TEXT",
     ),
     fmt: str = typer.Option(
-        "fhir", "--format", help="fhir (R4 Bundle) or phenopacket (v2).", metavar="fhir|phenopacket"
+        "fhir",
+        "--format",
+        help="fhir (R4 Bundle) or phenopacket (v2).",
+        metavar="[fhir|phenopacket]",
     ),
 ) -> None:
     """A patient's note, status and vaccination as a FHIR R4 Bundle (Patient, an Observation

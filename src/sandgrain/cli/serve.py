@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,7 +27,10 @@ def register(app: typer.Typer, domains: Sequence[registry.Domain]) -> None:
     def demo(
         ctx: typer.Context,
         data: str = typer.Option(
-            None, "--data", help="The shared data folder (env SANDGRAIN_TEST_DATA; ../shared/data)."
+            None,
+            "--data",
+            help="The shared data folder (env SANDGRAIN_TEST_DATA; ../shared/data).",
+            metavar="DIR",
         ),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     ) -> None:
@@ -112,7 +116,8 @@ def worker_app(settings: Settings, *, bind: bool = True):
 
 
 def run_demo(settings, data: str | None, quiet: bool, domains: Sequence[registry.Domain]) -> None:
-    """Each domain's demo step, in registration order, on the data folder (if it exists)."""
+    """Each domain's demo step, in registration order, on the data folder (if it exists); the
+    last line says how long each took."""
     folder = Path(data or settings.data)
     if not folder.is_dir():
         typer.echo(f"sandgrain: no demo data at {folder}; starting with an empty store", err=True)
@@ -125,7 +130,14 @@ def run_demo(settings, data: str | None, quiet: bool, domains: Sequence[registry
         byte_progress=functools.partial(byte_progress, quiet),
         echo=lambda line: typer.echo(line, err=True),
     )
+    seconds: list[str] = []
+    started = time.perf_counter()
     for domain in domains:
         if domain.demo:
+            t0 = time.perf_counter()
             registry.resolve(domain.demo)(demo_ctx)
             demo_ctx.done.append(domain.name)
+            seconds.append(f"{domain.name} {time.perf_counter() - t0:.1f} s")
+    if seconds:
+        total = time.perf_counter() - started
+        typer.echo(f"sandgrain: demo ready in {total:.1f} s ({', '.join(seconds)})", err=True)

@@ -21,6 +21,7 @@ def gc(
         ABANDONED_AFTER_S / 3600,
         "--older-than",
         help="Only what was started and last written more than this many hours ago.",
+        metavar="HOURS",
     ),
     as_json: bool = typer.Option(False, "--json", help="JSON output."),
 ) -> None:

@@ -28,7 +28,6 @@ out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty()
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-
 def _store(ctx: typer.Context) -> Store:
     return Store.from_settings(ctx.obj)
 
@@ -38,14 +37,24 @@ def add_cmd(
     ctx: typer.Context,
     collection: str = typer.Option(..., "--collection", help="Collection name (created if new)."),
     reference: str = typer.Option(
-        ..., "--reference", help="Reference genome in the genome store, e.g. MN908947."
+        ...,
+        "--reference",
+        help="Reference genome in the genome store, e.g. MN908947.",
+        metavar="NAME",
     ),
     fasta: Path = typer.Option(..., "--fasta", help="Consensus genomes (FASTA, plain or gzip)."),
     metadata: Path = typer.Option(None, "--metadata", help="Metadata table (TSV or CSV)."),
-    id_column: str = typer.Option("strain", "--id-column", help="Metadata column of genome ids."),
-    date_column: str = typer.Option("date", "--date-column", help="Metadata column of dates."),
+    id_column: str = typer.Option(
+        "strain", "--id-column", help="Metadata column of genome ids.", metavar="COLUMN"
+    ),
+    date_column: str = typer.Option(
+        "date", "--date-column", help="Metadata column of dates.", metavar="COLUMN"
+    ),
     on_duplicate: str = typer.Option(
-        "refuse", "--on-duplicate", help="An id already present: refuse (default) or replace."
+        "refuse",
+        "--on-duplicate",
+        help="An id already present: refuse (default) or replace.",
+        metavar="[refuse|replace]",
     ),
     batch: int = typer.Option(
         None,
@@ -155,8 +164,12 @@ def list_cmd(
 def mutations_cmd(
     ctx: typer.Context,
     collection: str = typer.Option(..., "--collection", help="Collection name."),
-    strain: list[str] = typer.Option(None, "--strain", help="Only this genome (repeatable)."),
-    fmt: str = typer.Option("json", "--format", help="json (one object per line) or tsv."),
+    strain: list[str] = typer.Option(
+        None, "--strain", help="Only this genome (repeatable).", metavar="ID"
+    ),
+    fmt: str = typer.Option(
+        "json", "--format", help="json (one object per line) or tsv.", metavar="[json|tsv]"
+    ),
 ) -> None:
     """Each genome's mutations and QC: substitutions, deletions, insertions, missing ranges,
     amino-acid changes, frame shifts, stop codons (Nextclade's notation, 1-based)."""
@@ -204,7 +217,9 @@ def mutations_cmd(
 def qc_cmd(
     ctx: typer.Context,
     collection: str = typer.Option(..., "--collection", help="Collection name."),
-    status: str = typer.Option(None, "--status", help="Only genomes of this status."),
+    status: str = typer.Option(
+        None, "--status", help="Only genomes of this status.", metavar="STATUS"
+    ),
 ) -> None:
     """The QC table: status (good/mediocre/bad), overall score, each rule's score, reasons."""
     from ..strains.collection import Collection

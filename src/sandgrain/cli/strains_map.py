@@ -58,7 +58,10 @@ def map_cmd(
         False, "--canonical", help="Count canonical k-mers (first build or refit)."
     ),
     second: str = typer.Option(
-        None, "--second", help="Also compute a second embedding for display: tsne or mds."
+        None,
+        "--second",
+        help="Also compute a second embedding for display: tsne or mds.",
+        metavar="[tsne|mds]",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the panel choice and the solvers."),
     batch: int = typer.Option(2000, "--batch", min=1, help="Genomes read at a time."),
@@ -145,7 +148,9 @@ def write_tsv(table, path: str) -> None:
 def export_cmd(
     ctx: typer.Context,
     collection: str = typer.Option(..., "--collection", "-c", help="The collection's name."),
-    output: str = typer.Option("-", "--output", "-o", help="TSV file to write; - for stdout."),
+    output: str = typer.Option(
+        "-", "--output", "-o", help="TSV file to write; - for stdout.", metavar="FILE"
+    ),
 ) -> None:
     """Write the map: strain, x, y, date and every metadata column (TSV)."""
     from ..strains.embed import export_table
@@ -161,10 +166,16 @@ def drift_cmd(
     ctx: typer.Context,
     collection: str = typer.Option(..., "--collection", "-c", help="The collection's name."),
     root: str = typer.Option(
-        "reference", "--root", help="reference, or earliest (the consensus of the first genomes)."
+        "reference",
+        "--root",
+        help="reference, or earliest (the consensus of the first genomes).",
+        metavar="[reference|earliest]",
     ),
     metric: str = typer.Option(
-        "substitutions", "--metric", help="substitutions, or kmers (k-mer count distance)."
+        "substitutions",
+        "--metric",
+        help="substitutions, or kmers (k-mer count distance).",
+        metavar="[substitutions|kmers]",
     ),
     root_days: int = typer.Option(14, "--root-days", min=0, help="Days counted as earliest."),
     window_days: int = typer.Option(30, "--window-days", min=1, help="Width of a rate window."),
@@ -175,6 +186,7 @@ def drift_cmd(
         "--qc",
         help="QC statuses of the genomes counted (comma-separated), or all. Bad genomes' missing "
         "data and frame shifts would bias the distances.",
+        metavar="STATUSES",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the whole result as JSON."),
 ) -> None:
@@ -266,12 +278,19 @@ def reference_sequence(ctx: typer.Context, reference: str) -> tuple[str, str]:
 def simulate_cmd(
     ctx: typer.Context,
     n: int = typer.Option(..., "-n", min=1, help="Genomes to generate."),
-    out: Path = typer.Option(..., "--output", "-o", help="Folder for the FASTA, TSVs and JSON."),
+    out: Path = typer.Option(
+        ..., "--output", "-o", help="Folder for the FASTA, TSVs and JSON.", metavar="DIR"
+    ),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same collection)."),
     reference: str = typer.Option(
-        "MN908947", "--reference", help="A FASTA file, or a genome of the store by name."
+        "MN908947",
+        "--reference",
+        help="A FASTA file, or a genome of the store by name.",
+        metavar="FASTA|NAME",
     ),
-    start: str = typer.Option("2019-12-26", "--start", help="Date of the root (YYYY-MM-DD)."),
+    start: str = typer.Option(
+        "2019-12-26", "--start", help="Date of the root (YYYY-MM-DD).", metavar="DATE"
+    ),
     span_days: int = typer.Option(730, "--span-days", min=1, help="Days of sampling."),
     rate: float = typer.Option(24.0, "--rate", help="Substitutions per genome per year."),
     rate_growth: float = typer.Option(

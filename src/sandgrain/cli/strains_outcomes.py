@@ -20,6 +20,7 @@ def simulate_outcomes_cmd(
         "MN908947",
         "--reference",
         help="The reference it was simulated from: a FASTA file or a genome of the store.",
+        metavar="FASTA|NAME",
     ),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same outcomes)."),
     causal: int = typer.Option(2, "--causal", min=0, help="Planted causal substitutions."),
@@ -34,7 +35,7 @@ def simulate_outcomes_cmd(
     ),
     per_year: float = typer.Option(1.0, "--per-year", help="Log odds ratio per year of date."),
     column: str = typer.Option(
-        "Patient status", "--column", help="Name of the status column written."
+        "Patient status", "--column", help="Name of the status column written.", metavar="NAME"
     ),
 ) -> None:
     """Plant causal substitutions in a synthetic collection and write a patient status for each

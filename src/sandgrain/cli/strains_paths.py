@@ -62,7 +62,7 @@ def nearest_cmd(
         "--mutations",
         help="A query given as mutations instead, e.g. C241T,A23403G,del:11288-11296 (it "
         "covers the whole genome).",
-        metavar="LIST",
+        metavar="MUTATIONS",
     ),
     k: int = typer.Option(10, "-k", help="Neighbours per query (1-1000).", metavar="N"),
     max_distance: int = typer.Option(
@@ -73,7 +73,7 @@ def nearest_cmd(
         "--distance",
         help="covered: mutation events either genome lacks over positions both cover (missing "
         "data never counts); nextclade: Nextclade's placement distance over substitutions.",
-        metavar="covered|nextclade",
+        metavar="[covered|nextclade]",
     ),
     qc: str = typer.Option(
         "good,mediocre,bad",
@@ -82,7 +82,7 @@ def nearest_cmd(
         metavar="STATUSES",
     ),
     fmt: str = typer.Option(
-        "json", "--format", help="json (one object per query) or tsv.", metavar="json|tsv"
+        "json", "--format", help="json (one object per query) or tsv.", metavar="[json|tsv]"
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -164,7 +164,7 @@ def access_cmd(
         "--tier",
         help="public (anyone), registered (signed-in callers; others see counts) or controlled "
         "(the named subjects or visa holders; others see counts). Without it: show the tier.",
-        metavar="public|registered|controlled",
+        metavar="[public|registered|controlled]",
     ),
     subject: list[str] = typer.Option(
         None,

@@ -53,7 +53,10 @@ def profile_cmd(
         metavar="STATUSES",
     ),
     fmt: str = typer.Option(
-        "json", "--format", help="json (one object) or tsv (one row per group)."
+        "json",
+        "--format",
+        help="json (one object) or tsv (one row per group).",
+        metavar="[json|tsv]",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:

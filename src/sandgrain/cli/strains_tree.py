@@ -77,11 +77,13 @@ def place_cmd(
     collection: str = typer.Option(..., "--collection", "-c", help="The collection's name."),
     fasta: Path = typer.Option(None, "--fasta", help="Query genomes (FASTA, plain or gzip)."),
     mutations: str = typer.Option(
-        None, "--mutations", help="A query as a mutation list: C241T,A23403G,…"
+        None, "--mutations", help="A query as a mutation list: C241T,A23403G,…", metavar="MUTATIONS"
     ),
     name: str = typer.Option("query", "--name", help="The name of a --mutations query."),
     nearest: int = typer.Option(20, "--nearest", min=1, help="Genomes in the local tree."),
-    fmt: str = typer.Option("json", "--format", help="json (one line per query) or newick."),
+    fmt: str = typer.Option(
+        "json", "--format", help="json (one line per query) or newick.", metavar="[json|newick]"
+    ),
     svg: Path = typer.Option(None, "--svg", help="Draw the (first) query's local tree here."),
     add: bool = typer.Option(False, "--add", help="Add the queries to the stored tree."),
 ) -> None:

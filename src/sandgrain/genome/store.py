@@ -20,6 +20,7 @@ from ..provenance import HashingReader, provenance, sha256_file
 from ..storage import Dataset, Store, check_name, scratch_dir
 from .annotation.genes import GeneTable
 from .annotation.read import read_annotation
+from .assemblies import find_assembly
 from .bgzf import BgzfRangeReader, BgzfWriter, parse_gzi
 from .chromosomes import ChromosomeNames
 from .fasta import FastaImporter, open_maybe_gzip, parse_fai
@@ -76,6 +77,21 @@ class Genome:
     def resolve_chrom(self, name: str) -> str:
         """The genome's own name for a chromosome given as ``chrI``, ``I``, ``chrM``, ``MT``…"""
         return self.names.resolve(name)
+
+    def ucsc_names(self) -> dict[str, str]:
+        """Each chromosome's UCSC name (``XV`` → ``chrXV``, ``Mito`` → ``chrM``, ``1`` →
+        ``chr1``), what a UCSC or IGV track of this genome must say: for a genome of a known
+        assembly (:mod:`sandgrain.genome.assemblies`) — its ``assembly``, else its name or an
+        alias naming one (``sacCer3``, ``hg38``) — each of its chromosomes that assembly holds.
+        Empty for a genome of no known assembly: its own names are the only ones it has."""
+        for label in (self.meta.get("assembly"), self.name, *self.aliases):
+            assembly = find_assembly(label)
+            if assembly is not None:
+                break
+        else:
+            return {}
+        found = ((c["name"], assembly.find(c["name"])) for c in self.chromosomes)
+        return {name: chrom.ucsc for name, chrom in found if chrom is not None}
 
     def length(self, chrom: str) -> int:
         return self._lengths[self.resolve_chrom(chrom)]

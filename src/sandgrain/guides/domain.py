@@ -4,7 +4,7 @@ See :mod:`sandgrain.registry` for the contract. The site index command sits in t
 (``sandgrain genome index``), where users look for it after importing a genome.
 """
 
-from ..registry import Domain
+from ..registry import Domain, Page
 
 DOMAIN = Domain(
     name="guides",
@@ -19,4 +19,15 @@ DOMAIN = Domain(
         "sandgrain.guides.search:search_partition",
     ),
     demo="sandgrain.guides.demo:demo",
+    pages=(
+        Page(
+            "/guides",
+            "Design guides",
+            "CRISPR guides for a gene, a region or a sequence, ranked by on-target score, each "
+            "with its genome-wide off-targets.",
+            "Yeast ADE2 (YOR128C, the red-colony marker) with SpCas9 on R64.",
+            href="/guides?genome=yeast&gene=ADE2",
+            moved_from="/",  # the form was the home page; its links carry the form's query
+        ),
+    ),
 )

@@ -192,8 +192,13 @@ def bed_score(guide: dict) -> int:
     return min(1000, max(0, int(round(10.0 * spec))))
 
 
-def to_bed(doc: dict) -> str:
+def to_bed(doc: dict, chrom_names: Mapping[str, str] | None = None) -> str:
     """The guides as a BED track (BED6 + thickStart/thickEnd) that IGV and UCSC open.
+
+    ``chrom_names`` maps the genome's chromosome names to those the track is to say (the UCSC
+    names of :meth:`sandgrain.genome.store.Genome.ucsc_names`: ``XV`` → ``chrXV``, ``Mito`` →
+    ``chrM``); a chromosome it leaves out keeps its own name. With it, a gene or region
+    target's track starts with a ``browser position`` line, where the UCSC browser opens.
 
     Each guide spans its protospacer and PAM (0-based half-open); the thick part is the
     protospacer. ``name`` is ``RANK_PROTOSPACER_PAM``; ``score`` (0–1000, ``useScore=1`` shades
@@ -211,12 +216,23 @@ def to_bed(doc: dict) -> str:
     relative = ""
     if target.get("type") in ("sequence", "fasta"):
         relative = "; positions relative to the given sequence, not the genome"
+        chrom_names = None  # record names, not the genome's chromosomes
+    rename = dict(chrom_names or {})
+    browser = ""
+    regions = [r for r in target.get("regions") or () if r.get("chrom") in rename]
+    if regions and not relative:
+        first = regions[0]["chrom"]
+        on_first = [r for r in regions if r["chrom"] == first]
+        start = min(r["start"] for r in on_first)
+        end = max(r["end"] for r in on_first)
+        browser = f"browser position {rename[first]}:{start}-{end}\n"
     track = (
         f'track name="sandgrain {_bed_text(label)}" '
         f'description="sandgrain guides for {_bed_text(label)} '
         f"({_bed_text(nuclease.get('name', ''))}); score = 1000 / (1 + sum of off-target CFD)"
         f'{relative}" useScore=1\n'
     )
+    track = browser + track
     rows = []
     for g in doc.get("guides") or []:
         if g.get("chrom") is None or g.get("start") is None:
@@ -226,7 +242,7 @@ def to_bed(doc: dict) -> str:
         pam_right = (g["strand"] == "+") == (side == "3")
         site0, site1 = (start0, end0 + plen) if pam_right else (start0 - plen, end0)
         name = f"{g.get('rank')}_{g['sequence']}_{g.get('pam') or ''}".rstrip("_")
-        chrom = str(g["chrom"]).replace(" ", "_")
+        chrom = rename.get(str(g["chrom"]), str(g["chrom"])).replace(" ", "_")
         rows.append((chrom, site0, site1, name, bed_score(g), g["strand"], start0, end0))
     rows.sort(key=lambda r: (r[0], r[1], r[2], r[5]))
     return track + "".join("\t".join(str(v) for v in r) + "\n" for r in rows)

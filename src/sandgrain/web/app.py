@@ -32,6 +32,7 @@ from ..config import Settings
 from ..errors import SandgrainError
 from ..jobs import JobManager, JobStore
 from ..storage import Store
+from . import home
 from . import jobs as job_routes
 from .common import GenomeCache, ResultCache
 
@@ -164,6 +165,7 @@ def create_app(
         description=DESCRIPTION,
     )
     app.state.settings = settings
+    app.state.pages = registry.pages(domains)  # the navigation and the home page's cards
     app.state.store = store
     app.state.genomes = GenomeCache(store)
     app.state.results = ResultCache(store)
@@ -233,6 +235,7 @@ def create_app(
         }
 
     app.include_router(job_routes.router)
+    app.include_router(home.router)
     for domain in domains:
         for reference in domain.routers:
             app.include_router(registry.resolve(reference))

@@ -213,8 +213,24 @@ def _light_document(table: GuideTable) -> dict:
     return {**table.head, "guides": [json.loads(row) for row in table.rows]}
 
 
+def _bed_chrom_names(request: Request, head: dict, chrom_names: str) -> dict[str, str] | None:
+    """The UCSC names of the design's genome (``chrom_names="ucsc"``), none where the genome
+    is gone or of no known assembly (its names as stored)."""
+    if chrom_names != "ucsc":
+        return None
+    try:
+        return genomes_of(request).get(str(head.get("genome"))).ucsc_names()
+    except NotFoundError:  # removed since the design: the names it was designed on
+        return None
+
+
 def design_result(
-    request: Request, job: Job, format: str, offtargets_limit: int, download: bool = False
+    request: Request,
+    job: Job,
+    format: str,
+    offtargets_limit: int,
+    download: bool = False,
+    chrom_names: str = "ucsc",
 ) -> Response:
     """A finished design as ``GET /api/v1/jobs/{id}/result`` sends it: JSON streamed guide by
     guide with the off-target lists cut to ``offtargets_limit`` — or, with ``download``, the
@@ -239,7 +255,7 @@ def design_result(
     text, media = (
         (to_tsv(doc), "text/tab-separated-values")
         if format == "tsv"
-        else (to_bed(doc), "text/plain")
+        else (to_bed(doc, _bed_chrom_names(request, table.head, chrom_names)), "text/plain")
     )
     return Response(
         text,

@@ -73,13 +73,18 @@ def job_result(
         description="JSON of a guide design: the complete document (every off-target of every "
         "guide; `offtargets_limit` does not apply) as a file, streamed.",
     ),
+    chrom_names: Literal["ucsc", "stored"] = Query(
+        "ucsc",
+        description="BED: chromosome names as the UCSC browser and IGV call them (`chrXV`, "
+        "`chrM`) where the genome is of a known assembly, or as stored (`XV`, `Mito`).",
+    ),
 ) -> Response:
     """A finished job's result: for guide design the document of ``sandgrain guides design
     --format json`` (streamed guide by guide), or its TSV (one row per guide) or BED track as a
     download. 409 while the job runs, or if it failed or was cancelled."""
     job = finished_job(request, job_id)
     if job.kind == GUIDES_DESIGN:
-        return design_result(request, job, format, offtargets_limit, download)
+        return design_result(request, job, format, offtargets_limit, download, chrom_names)
     doc = request.app.state.results.get(job.result)
     if format != "json":
         raise InputError(f"a {job.kind} job's result is only available as JSON")

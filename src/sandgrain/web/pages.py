@@ -1,4 +1,4 @@
-"""The HTML pages: the guide design form (``/``) and a job's result page (``/jobs/{id}``).
+"""The guide pages: the design form (``/guides``) and a job's result page (``/jobs/{id}``).
 
 Both pages are rendered from Jinja2 templates and brought to life by ``/static/app.js`` (plain
 JavaScript, no external library), which talks to the REST API under ``/api/v1``. Everything the
@@ -96,7 +96,7 @@ def _context(request: Request, page: str, **values) -> dict:
     }
 
 
-@router.get("/", response_class=HTMLResponse)
+@router.get("/guides", response_class=HTMLResponse)
 def design_page(request: Request):
     """The design form and the genomes in the store."""
     genomes = _genomes(request)

@@ -29,12 +29,17 @@ from ..strains.tree import KIND as TREE_KIND
 from .models import NAME_PATTERN
 from .pages import TEMPLATES, _page_data
 
-__all__ = ["DEFAULT_K", "pages"]
+__all__ = ["DEFAULT_K", "EXAMPLE_MUTATIONS", "pages"]
 
 pages = APIRouter(include_in_schema=False)
 
 #: Neighbours asked for by default.
 DEFAULT_K = 10
+#: The mutations the form starts with (a pasted FASTA takes their place): those that define
+#: SARS-CoV-2 lineage B.1 against NC_045512.2 (5' UTR C241T, ORF1a C3037T, the RdRp's P323L
+#: C14408T and spike D614G A23403G); 252 of the demo's 418 genomes carry all four (`sandgrain
+#: strains profile "C241T & C3037T & C14408T & A23403G"`), 158 of them from North America.
+EXAMPLE_MUTATIONS = "C241T,C3037T,C14408T,A23403G"
 
 
 def _trace_page(request: Request, collection: str | None) -> HTMLResponse:
@@ -61,6 +66,7 @@ def _trace_page(request: Request, collection: str | None) -> HTMLResponse:
         "collections": known,
         "missing": missing,
         "k": DEFAULT_K,
+        "mutations": EXAMPLE_MUTATIONS,
         "page_data": data,
     }
     return TEMPLATES.TemplateResponse(request, "strains_trace.html", context, status_code=status)

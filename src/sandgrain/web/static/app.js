@@ -711,7 +711,7 @@
       for (const k of ["genome", "gene", "region", "nuclease", "max_mismatches", "within"]) {
         if (p[k] != null) back.set(k, p[k]);
       }
-      $("#new-design").href = `/?${back.toString()}`;
+      $("#new-design").href = `/guides?${back.toString()}`;
     }
 
     function elapsed(j) {
@@ -733,7 +733,7 @@
           finished = true;
           cancelBtn.hidden = true;
           statusLine.textContent = "";
-          showError(`<p><strong>No such job.</strong> ${esc(res.message)}</p><p><a href="/">Start a new design</a>.</p>`);
+          showError(`<p><strong>No such job.</strong> ${esc(res.message)}</p><p><a href="/guides">Start a new design</a>.</p>`);
           return;
         }
         failures += 1;
