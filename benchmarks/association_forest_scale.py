@@ -21,13 +21,14 @@ Writes JSON (``--json``) and prints a summary table.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from proctree import wait_with_peak
 
 HERE = Path(__file__).resolve().parent
 
@@ -90,7 +91,7 @@ def _forest(work: Path, name: str, traits: Path, trees: int, executor: str) -> d
     env = {**os.environ, "SANDGRAIN_HOME": str(work / "home")}
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
-    tree_peak = _watch_tree(proc)
+    tree_peak = wait_with_peak(proc, "pss", 0.5)
     if proc.returncode != 0:
         raise SystemExit(f"sandgrain association forest failed ({proc.returncode})")
     wall = time.perf_counter() - t
@@ -101,23 +102,6 @@ def _forest(work: Path, name: str, traits: Path, trees: int, executor: str) -> d
         "tree_peak_pss_mb": tree_peak / 2**20,
         "output": str(out),
     }
-
-
-def _watch_tree(proc: subprocess.Popen) -> int:
-    """Wait for ``proc``; the largest sum of PSS over it and its descendants."""
-    import psutil
-
-    peak = 0
-    root = psutil.Process(proc.pid)
-    while proc.poll() is None:
-        total = 0
-        with contextlib.suppress(psutil.Error):
-            for p in [root, *root.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):
-                    total += p.memory_full_info().pss
-        peak = max(peak, total)
-        time.sleep(0.5)
-    return peak
 
 
 def _ranks(table: Path, causal_ids: set[str]) -> dict:

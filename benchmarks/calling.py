@@ -27,7 +27,6 @@ load average before and after; one summary line is printed.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gzip
 import json
 import os
@@ -35,11 +34,11 @@ import platform
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import psutil
+from proctree import wait_with_peak
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("SANDGRAIN_TEST_DATA", REPO.parent / "shared" / "data"))
@@ -94,37 +93,15 @@ def write_fasta(path: Path, name: str, seq: str) -> None:
 
 def run_measured(argv, *, shell: bool = False, log: Path) -> dict:
     """Run a command; its wall time and the peak summed RSS of its process tree."""
-    peak = 0
     t0 = time.perf_counter()
     with open(log, "wb") as err:
         proc = subprocess.Popen(argv, shell=shell, stdout=err, stderr=subprocess.STDOUT,
                                 executable="/bin/bash" if shell else None)  # fmt: skip
-        root = psutil.Process(proc.pid)
-        done = threading.Event()
-
-        def sample() -> None:
-            nonlocal peak
-            while not done.is_set():
-                try:
-                    procs = [root, *root.children(recursive=True)]
-                except psutil.NoSuchProcess:
-                    return
-                total = 0
-                for p in procs:
-                    with contextlib.suppress(psutil.Error):
-                        total += p.memory_info().rss
-                peak = max(peak, total)
-                done.wait(0.1)
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        code = proc.wait()
-        done.set()
-        sampler.join()
+        peak = wait_with_peak(proc, "rss", 0.1)
     wall = time.perf_counter() - t0
-    if code != 0:
+    if proc.returncode != 0:
         tail = log.read_text(errors="replace")[-2000:]
-        raise SystemExit(f"command failed ({code}): {argv}\n{tail}")
+        raise SystemExit(f"command failed ({proc.returncode}): {argv}\n{tail}")
     return {"wall_s": round(wall, 2), "peak_rss_mb": round(peak / 2**20, 1)}
 
 
