@@ -17,6 +17,7 @@ from ..beacon.store import BeaconCatalog
 from ..errors import InputError, NotFoundError
 from ..genome.gene_tables import import_gene_table
 from ..storage import Store
+from .beacon_dev_issuer import app as dev_issuer_app
 from .progress import task_progress
 
 app = typer.Typer(
@@ -224,6 +225,7 @@ def genes_cmd(
 
 audit_app = typer.Typer(help="The Beacon's audit log: check its hash chain.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+app.add_typer(dev_issuer_app, name="dev-issuer")
 
 
 @audit_app.command("verify")

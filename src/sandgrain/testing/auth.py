@@ -10,70 +10,45 @@ Everything runs on 127.0.0.1; nothing here is meant for production. Typical use:
 Lower-level pieces: :func:`rsa_key` / :func:`ec_key` make a :class:`SigningKey`;
 :class:`JwksServer` serves JWKS documents at paths; :func:`make_token` and :func:`make_visa` sign
 claims, or deliberately do it wrong (``alg="none"``, ``hmac_secret=...``, another key, expired,
-another audience or issuer).
+another audience or issuer). The keys, JWKS, claims and the loopback server are those of the
+development issuer (:mod:`sandgrain.beacon.dev_issuer`, ``sandgrain beacon dev-issuer``); this
+module adds what only tests need: hanging servers and deliberately wrong tokens.
 """
 
 from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
-import uuid
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from sandgrain.beacon.dev_issuer import (
+    LoopbackJsonServer,
+    SigningKey,
+    access_token_claims,
+    ec_key,
+    jwks,
+    rsa_key,
+    sign_jwt,
+    visa_claims,
+)
 from sandgrain.beacon.policy import OidcIssuer, SecurityConfig, VisaIssuer
 
-
-@dataclass(frozen=True)
-class SigningKey:
-    """A private key with its ``kid`` and JWS algorithm."""
-
-    private_key: Any
-    kid: str
-    alg: str
-
-    @property
-    def public_key(self) -> Any:
-        return self.private_key.public_key()
-
-    def jwk(self) -> dict:
-        """The public key as a JWK (with ``kid``, ``alg`` and ``use: sig``)."""
-        if self.alg.startswith(("RS", "PS")):
-            data = jwt.algorithms.RSAAlgorithm.to_jwk(self.public_key, as_dict=True)
-        else:
-            data = jwt.algorithms.ECAlgorithm.to_jwk(self.public_key, as_dict=True)
-        return {**data, "kid": self.kid, "alg": self.alg, "use": "sig"}
-
-    def public_pem(self) -> bytes:
-        return self.public_key.public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-
-
-def rsa_key(kid: str | None = None, alg: str = "RS256") -> SigningKey:
-    """A fresh 2048-bit RSA key."""
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return SigningKey(private, kid or f"rsa-{uuid.uuid4().hex[:8]}", alg)
-
-
-def ec_key(kid: str | None = None) -> SigningKey:
-    """A fresh P-256 key for ES256."""
-    private = ec.generate_private_key(ec.SECP256R1())
-    return SigningKey(private, kid or f"ec-{uuid.uuid4().hex[:8]}", "ES256")
-
-
-def jwks(*keys: SigningKey) -> dict:
-    """A JWKS document publishing the public halves of ``keys``."""
-    return {"keys": [k.jwk() for k in keys]}
+__all__ = [
+    "JwksServer",
+    "LoopbackIdP",
+    "SigningKey",
+    "ec_key",
+    "jwks",
+    "make_token",
+    "make_visa",
+    "rsa_key",
+    "sign",
+    "unused_port",
+]
 
 
 def unused_port() -> int:
@@ -83,85 +58,28 @@ def unused_port() -> int:
         return s.getsockname()[1]
 
 
-class _QuietServer(ThreadingHTTPServer):
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # clients that time out (the hanging-issuer tests) leave broken pipes behind
-
-
-class JwksServer:
-    """A tiny HTTP server on 127.0.0.1 (port chosen by the OS) serving JSON documents at paths.
-
-    ``set(path, doc)`` publishes (or replaces: key rotation) a document; ``delay(path, s)``
-    makes a path answer only after ``s`` seconds (a hanging issuer); ``hits[path]`` counts
-    requests. Use as a context manager, or call :meth:`start` and :meth:`stop`.
+class JwksServer(LoopbackJsonServer):
+    """A :class:`~sandgrain.beacon.dev_issuer.LoopbackJsonServer` on 127.0.0.1 (port chosen by
+    the OS) that can also hang: ``delay(path, s)`` makes a path answer only after ``s`` seconds
+    (a hanging issuer). ``set(path, doc)`` publishes (or replaces: key rotation) a document;
+    ``hits[path]`` counts requests. Use as a context manager, or call :meth:`start` and
+    :meth:`stop`.
     """
 
     def __init__(self) -> None:
-        self.docs: dict[str, Any] = {}
+        super().__init__("127.0.0.1", 0)
         self.delays: dict[str, float] = {}
-        self.hits: Counter[str] = Counter()
-        self._lock = threading.Lock()
-        server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-                path = self.path.split("?", 1)[0]
-                with server._lock:
-                    server.hits[path] += 1
-                    doc = server.docs.get(path)
-                    delay = server.delays.get(path, 0.0)
-                if delay:
-                    time.sleep(delay)
-                if doc is None:
-                    self.send_error(404)
-                    return
-                body = json.dumps(doc).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._httpd = _QuietServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self._httpd.block_on_close = False
-        self._thread: threading.Thread | None = None
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def url(self, path: str) -> str:
-        return self.base_url + path
-
-    def set(self, path: str, doc: Any) -> str:
-        """Serve ``doc`` (e.g. :func:`jwks`) at ``path``; return its URL."""
+    def _document(self, path: str) -> Any:
         with self._lock:
-            self.docs[path] = doc
-        return self.url(path)
+            delay = self.delays.get(path, 0.0)
+        if delay:
+            time.sleep(delay)
+        return super()._document(path)
 
     def delay(self, path: str, seconds: float) -> None:
         with self._lock:
             self.delays[path] = seconds
-
-    def start(self) -> JwksServer:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-    def __enter__(self) -> JwksServer:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
 
 
 def sign(
@@ -188,8 +106,7 @@ def sign(
         return _hmac_jws(claims, hmac_secret, alg or "HS256", header, kid)
     if key is None:
         raise ValueError("a signing key is needed unless alg='none' or hmac_secret is given")
-    header.setdefault("kid", kid or key.kid)
-    return jwt.encode(claims, key.private_key, algorithm=alg or key.alg, headers=header)
+    return sign_jwt(claims, key, alg=alg, kid=kid, headers=header)
 
 
 def _hmac_jws(claims: dict, secret: bytes | str, alg: str, header: dict, kid: str | None) -> str:
@@ -223,19 +140,19 @@ def make_token(
     extra: dict | None = None,
     **sign_options: Any,
 ) -> str:
-    """An OIDC access token. ``expires_in`` negative: already expired; ``None``: no ``exp``.
-    ``visas`` go into the ``ga4gh_passport_v1`` claim. ``sign_options`` go to :func:`sign`."""
-    now = time.time()
-    claims: dict[str, Any] = {"iss": issuer, "aud": audience, "iat": int(issued_at or now)}
-    if subject is not None:
-        claims["sub"] = subject
-    if expires_in is not None:
-        claims["exp"] = int(now + expires_in)
-    if not_before is not None:
-        claims["nbf"] = int(not_before)
-    if visas is not None:
-        claims["ga4gh_passport_v1"] = visas
-    claims.update(extra or {})
+    """An OIDC access token (:func:`~sandgrain.beacon.dev_issuer.access_token_claims`).
+    ``expires_in`` negative: already expired; ``None``: no ``exp``. ``visas`` go into the
+    ``ga4gh_passport_v1`` claim. ``sign_options`` go to :func:`sign`."""
+    claims = access_token_claims(
+        issuer=issuer,
+        audience=audience,
+        subject=subject,
+        expires_in=expires_in,
+        not_before=not_before,
+        issued_at=issued_at,
+        visas=visas,
+        extra=extra,
+    )
     return sign(claims, key, **sign_options)
 
 
@@ -255,28 +172,20 @@ def make_visa(
     extra_visa: dict | None = None,
     **sign_options: Any,
 ) -> str:
-    """A GA4GH Passport visa (a JWT with a ``ga4gh_visa_v1`` claim)."""
-    now = time.time()
-    body: dict[str, Any] = {
-        "type": visa_type,
-        "asserted": int(asserted if asserted is not None else now - 86400),
-        "value": value,
-        "source": source,
-    }
-    if by is not None:
-        body["by"] = by
-    if conditions is not None:
-        body["conditions"] = conditions
-    body.update(extra_visa or {})
-    claims: dict[str, Any] = {
-        "iss": issuer,
-        "sub": subject,
-        "iat": int(now),
-        "jti": uuid.uuid4().hex,
-        "ga4gh_visa_v1": body,
-    }
-    if expires_in is not None:
-        claims["exp"] = int(now + expires_in)
+    """A GA4GH Passport visa (:func:`~sandgrain.beacon.dev_issuer.visa_claims`), with a ``jku``
+    header when given. ``sign_options`` go to :func:`sign`."""
+    claims = visa_claims(
+        issuer=issuer,
+        subject=subject,
+        value=value,
+        visa_type=visa_type,
+        source=source,
+        by=by,
+        asserted=asserted,
+        expires_in=expires_in,
+        conditions=conditions,
+        extra_visa=extra_visa,
+    )
     if jku is not None:
         sign_options.setdefault("headers", {})["jku"] = jku
     return sign(claims, key, **sign_options)
