@@ -49,10 +49,12 @@ def init_cmd(
     """
     issuer = dev.DevIssuer.init(directory, host=host, port=port, audience=audience, force=force)
     config = directory / dev.CONFIG_FILE
-    typer.echo(f"dev issuer {issuer.issuer} (not for production)")
-    typer.echo(f"  signing key  {directory / dev.KEY_FILE} (mode 0600)")
-    typer.echo(f"  Beacon config  {config}: SANDGRAIN_BEACON_CONFIG={config.resolve()}")
-    typer.echo(f"  next: sandgrain beacon dev-issuer serve --dir {directory}")
+    typer.echo(
+        f"dev issuer {issuer.issuer} in {directory} (for development only, not for production)"
+    )
+    typer.echo(f"signing key: {directory / dev.KEY_FILE} (mode 0600)")
+    typer.echo(f"Beacon config: SANDGRAIN_BEACON_CONFIG={config.resolve()}")
+    typer.echo(f"serve it with: sandgrain beacon dev-issuer serve --dir {directory}")
 
 
 @app.command("serve")
