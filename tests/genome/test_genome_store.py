@@ -18,7 +18,13 @@ from conftest import CHR22_FASTA, CHRX_FASTA, SARS_FASTA, SARS_GBK, YEAST_FASTA,
 
 from sandgrain.errors import AmbiguousNameError, ConflictError, InputError, NotFoundError
 from sandgrain.genome.regions import Region, reverse_complement
-from sandgrain.genome.store import add_genome, list_genomes, open_genome, remove_genome
+from sandgrain.genome.store import (
+    add_genome,
+    list_genomes,
+    open_genome,
+    open_reference_genome,
+    remove_genome,
+)
 from sandgrain.provenance import sha256_file
 
 
@@ -294,3 +300,26 @@ def test_annotation_beyond_chromosome_end_is_refused(local_store, tmp_path):
 def test_name_cannot_shadow_another_genomes_alias(demo_store, tmp_path):
     with pytest.raises(ConflictError, match="alias of genome 'yeast'"):
         add_genome(demo_store, "sacCer3", str(SARS_FASTA))
+
+
+def test_a_reference_is_found_by_its_assembly_or_accession(demo_store, local_store):
+    """``MN908947`` (the usual accession of SARS-CoV-2, the default reference of ``strains
+    simulate``) finds the genome imported as ``sars-cov-2``; a name still wins over an assembly."""
+    with pytest.raises(NotFoundError):
+        open_genome(demo_store, "MN908947")  # a genome's own name or alias only
+    for name in ("MN908947", "MN908947.3", "genbank:MN908947.3", "NC_045512.2", "wuhCor1"):
+        assert open_reference_genome(demo_store, name).name == "sars-cov-2", name
+    assert open_reference_genome(demo_store, "R64").name == "yeast"  # its assembly R64-1-1
+    assert open_reference_genome(demo_store, "sacCer3").name == "yeast"  # its alias
+    with pytest.raises(NotFoundError, match=r"assembly GRCh37 \(hg19\).*known: sars-cov-2, yeast"):
+        open_reference_genome(demo_store, "hg19")
+    with pytest.raises(NotFoundError, match=r"unknown genome 'nope' \(known: sars-cov-2, yeast\)"):
+        open_reference_genome(demo_store, "nope")
+    with pytest.raises(NotFoundError, match="known: none yet"):
+        open_reference_genome(local_store, "MN908947")
+    add_genome(local_store, "wuhan", str(SARS_FASTA))
+    add_genome(local_store, "wuhan-again", str(SARS_FASTA))
+    with pytest.raises(AmbiguousNameError, match="wuhan, wuhan-again") as e:
+        open_reference_genome(local_store, "MN908947")
+    assert e.value.candidates == ["wuhan", "wuhan-again"]
+    assert open_reference_genome(local_store, "wuhan").name == "wuhan"

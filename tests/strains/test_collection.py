@@ -212,6 +212,18 @@ def test_a_failed_add_publishes_nothing(tmp_path, monkeypatch):
     assert store.list("scratch") == []
 
 
+def test_the_reference_accession_finds_the_genome_under_another_name(tmp_path):
+    """``--reference MN908947`` on a store whose SARS-CoV-2 is ``sars-cov-2`` (the demo's)."""
+    from sandgrain.genome.store import add_genome
+
+    store = Store(str(tmp_path / "store"))
+    add_genome(store, "sars-cov-2", str(REF_FASTA), annotation=str(REF_GB))
+    fasta = write_fasta(tmp_path / "a.fa", genomes()[:3])
+    report = add_genomes(store, "c", reference="MN908947", fasta=fasta, executor="serial")
+    assert report.total == 3
+    assert Collection.open(store, "c").meta["reference"]["genome"] == "sars-cov-2"
+
+
 def test_the_same_plan_on_a_process_pool(tmp_path):
     from sandgrain.genome.store import add_genome
 

@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 import typer
-from conftest import DATA
+from conftest import DATA, SARS_FASTA
 from scipy import sparse
 
-from sandgrain.errors import InputError
+from sandgrain.errors import InputError, NotFoundError
 from sandgrain.storage import Store
 from sandgrain.strains import embed
 from sandgrain.strains.embed import (
@@ -418,6 +418,26 @@ def test_simulate_command(cli, tmp_path):
     assert (tmp_path / "sim/sequences.fasta.gz").stat().st_size > 10_000
     absent = cli("simulate", "-n", "5", "-o", str(tmp_path / "x"), "--reference", "nope")
     assert absent.exit_code != 0 and "nope" in str(absent.exception)
+
+
+def test_simulate_default_reference_is_the_stores_sars_cov_2(cli, tmp_path):
+    """The default ``MN908947`` finds SARS-CoV-2 imported under another name (the demo store's
+    ``sars-cov-2``); without one the error says so and names the genomes there are."""
+    from sandgrain.genome.store import add_genome
+
+    none = cli("simulate", "-n", "5", "-o", str(tmp_path / "none"))
+    assert isinstance(none.exception, NotFoundError)
+    assert "--reference MN908947: no such FASTA file" in str(none.exception)
+    assert "known: none yet" in str(none.exception)
+    add_genome(cli.store, "sars-cov-2", str(SARS_FASTA))
+    done = cli("simulate", "-n", "5", "-o", str(tmp_path / "sim"), "--seed", "1")
+    assert done.exit_code == 0, done.output
+    assert "wrote 5 genomes" in done.output
+    made = json.loads((tmp_path / "sim/simulation.json").read_text())
+    assert "genome sars-cov-2" in json.dumps(made)
+    human = cli("simulate", "-n", "5", "-o", str(tmp_path / "h"), "--reference", "hg19")
+    assert isinstance(human.exception, NotFoundError)
+    assert "known: sars-cov-2" in str(human.exception)
 
 
 def test_an_n_run_does_not_move_a_genome_on_a_map_that_reads_missing_as_reference(

@@ -18,7 +18,7 @@ from typing import Any
 
 import typer
 
-from ..errors import InputError
+from ..errors import InputError, NotFoundError
 
 app = typer.Typer(
     help="The k-mer map of a collection: build it, project new genomes, refit, export.",
@@ -262,13 +262,17 @@ def _read_fasta_sequence(path: Path) -> str:
 
 def reference_sequence(ctx: typer.Context, reference: str) -> tuple[str, str]:
     """A reference as (sequence, where from): a FASTA file, or a one-sequence genome of the
-    store by name or alias."""
+    store by name, alias, or the assembly or accession it is (``MN908947`` finds the store's
+    SARS-CoV-2 genome whatever it is named)."""
     path = Path(reference)
     if path.is_file():
         return _read_fasta_sequence(path), str(path)
-    from ..genome.store import open_genome
+    from ..genome.store import open_reference_genome
 
-    genome = open_genome(_store(ctx), reference)
+    try:
+        genome = open_reference_genome(_store(ctx), reference)
+    except NotFoundError as e:
+        raise NotFoundError(f"--reference {reference}: no such FASTA file; {e}") from None
     if len(genome.chromosomes) != 1:
         raise InputError(f"genome {genome.name} has {len(genome.chromosomes)} sequences, not one")
     chrom = genome.chromosomes[0]["name"]
@@ -285,7 +289,8 @@ def simulate_cmd(
     reference: str = typer.Option(
         "MN908947",
         "--reference",
-        help="A FASTA file, or a genome of the store by name.",
+        help="A FASTA file, or a genome of the store by name, alias, assembly or accession "
+        "(MN908947: the store's SARS-CoV-2 genome, whatever its name).",
         metavar="FASTA|NAME",
     ),
     start: str = typer.Option(

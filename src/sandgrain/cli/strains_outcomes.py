@@ -19,7 +19,8 @@ def simulate_outcomes_cmd(
     reference: str = typer.Option(
         "MN908947",
         "--reference",
-        help="The reference it was simulated from: a FASTA file or a genome of the store.",
+        help="The reference it was simulated from: a FASTA file or a genome of the store "
+        "(MN908947: the store's SARS-CoV-2 genome, whatever its name).",
         metavar="FASTA|NAME",
     ),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same outcomes)."),

@@ -15,12 +15,12 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..errors import ConflictError, InputError, NotFoundError
+from ..errors import AmbiguousNameError, ConflictError, InputError, NotFoundError
 from ..provenance import HashingReader, provenance, sha256_file
 from ..storage import Dataset, Store, check_name, scratch_dir
 from .annotation.genes import GeneTable
 from .annotation.read import read_annotation
-from .assemblies import find_assembly
+from .assemblies import ASSEMBLIES, find_assembly, strip_curie
 from .bgzf import BgzfRangeReader, BgzfWriter, parse_gzi
 from .chromosomes import ChromosomeNames
 from .fasta import FastaImporter, open_maybe_gzip, parse_fai
@@ -204,6 +204,64 @@ def open_genome(store: Store, name: str) -> Genome:
     raise NotFoundError(
         f"unknown genome {name!r} (known: {known}); add it with "
         f"`sandgrain genome add {name} --fasta FILE`"
+    )
+
+
+def _known_assembly(name: str):
+    """The known assembly a reference name means: an assembly name or alias (``MN908947``,
+    ``wuhCor1``, ``hg19``) or the accession of one of its sequences (``MN908947.3``,
+    ``NC_045512.2``, ``refseq:NC_045512.2``); None for anything else."""
+    found = find_assembly(name)
+    if found is not None:
+        return found
+    bare = strip_curie(name.strip())
+    return next((a for a in ASSEMBLIES.values() if a.find(bare) is not None), None)
+
+
+def _genome_assembly(genome: Genome):
+    """The known assembly of a stored genome: its ``assembly``, name or an alias naming one,
+    else the assembly that holds every one of its sequences (a FASTA named ``MN908947.3``)."""
+    for label in (genome.meta.get("assembly"), genome.name, *genome.aliases):
+        found = find_assembly(label)
+        if found is not None:
+            return found
+    names = [c["name"] for c in genome.chromosomes]
+    for assembly in ASSEMBLIES.values():
+        if names and all(assembly.find(n) is not None for n in names):
+            return assembly
+    return None
+
+
+def open_reference_genome(store: Store, name: str) -> Genome:
+    """A reference genome by name or alias (:func:`open_genome`), or else by what it is: the one
+    stored genome of the assembly ``name`` names or holds a sequence of, so that the usual
+    accession ``MN908947`` finds SARS-CoV-2 whatever the store calls it (the demo's
+    ``sars-cov-2``, assembly ``NC_045512.2``).
+
+    :class:`AmbiguousNameError` when several genomes are of that assembly;
+    :class:`NotFoundError` naming the stored genomes when none is.
+    """
+    try:
+        return open_genome(store, name)
+    except (NotFoundError, InputError):  # not a genome's name, or no name at all (a CURIE)
+        assembly = _known_assembly(name) if isinstance(name, str) else None
+        if assembly is None:
+            raise
+    genomes = list_genomes(store)
+    matches = [g for g in genomes if _genome_assembly(g) is assembly]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        names = [g.name for g in matches]
+        raise AmbiguousNameError(
+            f"{name!r} is assembly {assembly.name}, which genomes {', '.join(names)} all are; "
+            "name one of them",
+            names,
+        )
+    known = ", ".join(g.name for g in genomes) or "none yet"
+    raise NotFoundError(
+        f"no genome of assembly {assembly.name} ({name}) in the store (known: {known}); "
+        f"add it with `sandgrain genome add {name} --fasta FILE`"
     )
 
 

@@ -449,7 +449,7 @@ def add_genomes(
     -------
     AddReport
     """
-    from ..genome.store import open_genome
+    from ..genome.store import open_reference_genome
 
     check_name(collection, "collection name")
     if on_duplicate not in ("refuse", "replace"):
@@ -461,7 +461,7 @@ def add_genomes(
     fasta = Path(fasta)
     if not fasta.is_file():
         raise NotFoundError(f"no such file: {fasta}")
-    genome = open_genome(store, reference)
+    genome = open_reference_genome(store, reference)
     chrom, ref_seq, cds = _reference_of(genome)
     old = Collection.open(store, collection) if store.has_dataset(KIND, collection) else None
     if old is not None and old.meta["reference"]["genome"] != genome.name:
