@@ -28,6 +28,26 @@ def test_health(client, demo_store):
     assert r.status_code == 200
     body = r.json()
     assert body["status"] == "ok" and body["genomes"] == 2 and body["store"] == demo_store.url
+    assert body["database"] == {"kind": "sqlite", "ok": True}
+
+
+def test_health_is_503_naming_the_part_that_fails(app_settings, monkeypatch):
+    """A load balancer must take a server out whose database or store does not answer."""
+    app = create_app(app_settings)
+    with TestClient(app) as c:
+        app.state.jobs.db.close()  # as a PostgreSQL server gone away
+        r = c.get("/health")
+        assert r.status_code == 503
+        assert r.json()["status"] == "unavailable" and r.json()["failed"] == ["database"]
+        assert r.json()["database"] == {"kind": "sqlite", "ok": False}
+
+        def unreachable(kind):
+            raise OSError("the bucket does not answer")
+
+        monkeypatch.setattr(app.state.store, "dataset_names", unreachable)
+        r = c.get("/health")
+        assert r.status_code == 503 and r.json()["failed"] == ["store", "database"]
+        assert "genomes" not in r.json()
 
 
 def test_design_page_is_html(client):

@@ -225,14 +225,31 @@ def create_app(
         )
 
     @app.get("/health", tags=["service"])
-    def health() -> dict:
-        """Liveness: the app runs and its store answers."""
-        return {
-            "status": "ok",
-            "version": __version__,
-            "store": store.url,
-            "genomes": len(store.dataset_names("genomes")),
-        }
+    def health(request: Request) -> JSONResponse:
+        """The app runs, its store lists its genomes and its metadata database (jobs, audit log)
+        answers a query: 200 with ``status: ok``, else 503 with ``status: unavailable`` and the
+        part that failed (a load balancer takes the server out; the log has the reason)."""
+        body: dict = {"status": "ok", "version": __version__, "store": store.url}
+        failed = []
+        try:
+            body["genomes"] = len(store.dataset_names("genomes"))
+        except Exception:  # noqa: BLE001 - any failure means: not healthy
+            logger.exception("health: the store %s does not answer", store.url)
+            failed.append("store")
+        jobs = getattr(request.app.state, "jobs", None)
+        database = {"kind": jobs.db.dialect if jobs is not None else None, "ok": False}
+        try:
+            if jobs is None:
+                raise RuntimeError("the app has not started")
+            jobs.db.query("SELECT 1")
+            database["ok"] = True
+        except Exception:  # noqa: BLE001
+            logger.exception("health: the metadata database does not answer")
+            failed.append("database")
+        body["database"] = database
+        if failed:
+            body.update(status="unavailable", failed=failed)
+        return JSONResponse(body, status_code=503 if failed else 200)
 
     app.include_router(job_routes.router)
     app.include_router(home.router)
