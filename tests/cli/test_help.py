@@ -107,3 +107,27 @@ def test_default_metavars():
     simulate = next(c for p, c, _ in COMMANDS if p == ["sandgrain", "strains", "simulate"])
     rate = next(p for p in simulate.params if p.name == "rate")
     assert metavars.default_metavar(rate) == "X"  # float
+
+
+def test_the_strains_commands_spell_their_options_alike():
+    """An option of several strains commands has the same short form and label in each:
+    ``-c COLLECTION`` everywhere (``add``, ``mutations`` and ``qc`` lacked ``-c``); a filter
+    by QC status is ``--qc STATUSES``."""
+    spellings: dict[str, set] = {}
+    for path, command, ctx in COMMANDS:
+        if path[1:2] != ["strains"]:
+            continue
+        for param in command.get_params(ctx):
+            if param.param_type_name != "option" or param.name == "help":
+                continue
+            opts = [*param.opts, *param.secondary_opts]
+            shorts = tuple(sorted(o for o in opts if not o.startswith("--")))
+            for long in (o for o in opts if o.startswith("--")):
+                spellings.setdefault(long, set()).add(shorts)
+        if any(p.name == "collection" for p in command.get_params(ctx)):
+            option = next(p for p in command.get_params(ctx) if p.name == "collection")
+            assert "-c" in option.opts, path
+            # several collections (over stores) read STORE#NAME; one collection, COLLECTION
+            assert option.metavar == ("[STORE#]NAME" if option.multiple else "COLLECTION"), path
+    assert {long: s for long, s in spellings.items() if len(s) > 1} == {}
+    assert spellings["--collection"] == {("-c",)} and spellings["--qc"] == {()}

@@ -151,6 +151,33 @@ def test_append_duplicates_and_reports(with_reference, tmp_path):
     assert len(coll.meta["history"]) == 2
 
 
+def test_short_collection_option_and_qc_statuses(with_reference, tmp_path):
+    """``-c`` is ``--collection`` in add, mutations and qc as in every other strains command;
+    qc's ``--status`` is also spelled ``--qc`` and takes comma-separated statuses like theirs."""
+    cli = with_reference
+    recs = list(genomes()[:12])
+    fasta = write_fasta(tmp_path / "s.fa", recs)
+    code, out, err = cli("strains", "add", "-c", "s", "--reference", "MN908947", "--fasta",
+                         fasta, "-q")  # fmt: skip
+    assert code == 0, err
+    assert "12 genomes added" in out
+    code, out, err = cli("strains", "mutations", "-c", "s", "--strain", recs[0][0])
+    assert code == 0, err
+    assert json.loads(out)["strain"] == recs[0][0]
+    code, out, err = cli("strains", "qc", "-c", "s")
+    assert code == 0, err
+    rows = [line.split("\t") for line in out.splitlines()]
+    status = {r[0]: r[1] for r in rows[1:]}
+    assert len(status) == 12
+    for flag in ("--status", "--qc"):
+        code, out, err = cli("strains", "qc", "-c", "s", flag, "good,mediocre")
+        assert code == 0, err
+        kept = [line.split("\t")[0] for line in out.splitlines()[1:]]
+        assert kept == [n for n, st in status.items() if st in ("good", "mediocre")]
+    code, _, err = cli("strains", "qc", "-c", "s", "--qc", "good,fine")
+    assert code != 0 and "'good,fine'" in err and len(err.strip().splitlines()) == 1
+
+
 def test_repeated_ids_in_one_fasta(with_reference, tmp_path):
     cli = with_reference
     (a, sa), (b, sb) = genomes()[1], genomes()[2]

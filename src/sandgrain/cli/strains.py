@@ -35,7 +35,9 @@ def _store(ctx: typer.Context) -> Store:
 @app.command("add")
 def add_cmd(
     ctx: typer.Context,
-    collection: str = typer.Option(..., "--collection", help="Collection name (created if new)."),
+    collection: str = typer.Option(
+        ..., "--collection", "-c", help="The collection's name (created if new)."
+    ),
     reference: str = typer.Option(
         ...,
         "--reference",
@@ -163,7 +165,7 @@ def list_cmd(
 @app.command("mutations")
 def mutations_cmd(
     ctx: typer.Context,
-    collection: str = typer.Option(..., "--collection", help="Collection name."),
+    collection: str = typer.Option(..., "--collection", "-c", help="The collection's name."),
     strain: list[str] = typer.Option(
         None, "--strain", help="Only this genome (repeatable).", metavar="ID"
     ),
@@ -216,21 +218,32 @@ def mutations_cmd(
 @app.command("qc")
 def qc_cmd(
     ctx: typer.Context,
-    collection: str = typer.Option(..., "--collection", help="Collection name."),
+    collection: str = typer.Option(..., "--collection", "-c", help="The collection's name."),
     status: str = typer.Option(
-        None, "--status", help="Only genomes of this status.", metavar="STATUS"
+        None,
+        "--status",
+        "--qc",
+        help="Only genomes of these QC statuses (comma-separated), as --qc of the other strains "
+        "commands.",
+        metavar="STATUSES",
     ),
 ) -> None:
     """The QC table: status (good/mediocre/bad), overall score, each rule's score, reasons."""
     from ..strains.collection import Collection
     from ..strains.qc import STATUSES
 
-    if status is not None and status not in STATUSES:
-        raise InputError(f"--status is one of {', '.join(STATUSES)}, not {status!r}")
+    wanted = None
+    if status is not None:
+        wanted = {s.strip() for s in status.split(",") if s.strip()}
+        if not wanted or not wanted <= set(STATUSES):
+            raise InputError(
+                f"--status takes statuses from {', '.join(STATUSES)} (comma-separated), "
+                f"not {status!r}"
+            )
     table = Collection.open(_store(ctx), collection).qc_table()
     cols = table.column_names
     sys.stdout.write("\t".join(cols) + "\n")
     for row in table.to_pylist():
-        if status is not None and row["status"] != status:
+        if wanted is not None and row["status"] not in wanted:
             continue
         sys.stdout.write("\t".join("" if row[c] is None else str(row[c]) for c in cols) + "\n")

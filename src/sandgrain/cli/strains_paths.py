@@ -157,7 +157,7 @@ DEFAULT_TASK_SECONDS = 5.0
 def access_cmd(
     ctx: typer.Context,
     collection: str = typer.Option(
-        ..., "--collection", "-c", help="The collection.", metavar="NAME"
+        ..., "--collection", "-c", help="The collection's name.", metavar="COLLECTION"
     ),
     tier: str = typer.Option(
         None,
