@@ -205,8 +205,12 @@ def test_score_reads_stdin(cli):
     code, stdout, _ = cli("guides", "score", "-g", "yeast", "-", stdin=ADE2_GUIDES[0] + "\n")
     assert code == 0
     (row,) = csv.DictReader(io.StringIO(stdout), delimiter="\t")
-    assert row["sequence"] == ADE2_GUIDES[0] and row["mm0"] == "0" and row["chrom"] == ""
+    assert row["sequence"] == ADE2_GUIDES[0] and row["mm0"] == "0"
     assert row["on_target.start"] == "564860"
+    # placed at that site, as `guides design --gene ADE2` shows it (docs/guides.md)
+    assert (row["pam"], row["chrom"], row["start"], row["cut"]) == ("AGG", "XV", "564860", "564862")
+    assert (row["gene"], row["ruleset1"]) == ("ADE2", "0.8519601")
+    assert row["efficiency"] and row["context30"] and row["oligos.forward"]
     code, stdout, _ = cli(
         "guides", "score", "-g", "yeast", "-", "--no-exclude-on-target",
         stdin=ADE2_GUIDES[0] + "\n",

@@ -354,6 +354,14 @@ def test_score_guides_in_batches_equals_one_search(ade2, tef1, indexed, monkeypa
     assert len({g["rank"] for g in batched["guides"]}) == len(chosen)
 
 
+#: What a given guide gets from the site it is placed at, as a designed guide has it.
+LOCATED_FIELDS = (
+    "pam", "chrom", "start", "end", "strand", "cut", "gene", "exon", "exon_count", "cds_percent",
+    "efficiency", "rs3", "ruleset1", "crisprscan", "out_of_frame", "masked", "context30",
+    "self_complementarity", "restriction_sites", "oligos",
+)  # fmt: skip
+
+
 def test_score_guides_take_the_first_perfect_site_as_on_target(ade2, tef1, indexed):
     chosen = [g["sequence"] for g in ade2["guides"][:3]] + ["ACGTACGTACGTACGTACGT"]
     doc = score_guides(indexed, [s.lower() for s in chosen], executor="serial")
@@ -366,11 +374,20 @@ def test_score_guides_take_the_first_perfect_site_as_on_target(ade2, tef1, index
         assert g["on_target"] == designed["on_target"]
         assert g["offtarget_counts"] == designed["offtarget_counts"]
         assert g["offtargets_total"] == designed["offtargets_total"]
-        assert g["chrom"] is None and g["ruleset1"] is None
+        # placed at that site, a given guide gets the position, efficiency and features the
+        # design gave it there (it had none of them: `guides score` printed empty columns)
+        for field in LOCATED_FIELDS:
+            assert g[field] == designed[field], field
+        assert g["efficiency"] is not None and g["context30"] is not None
         cfds = [o["cfd"] for o in g["offtargets"]]
         assert g["cfd_specificity"] == pytest.approx(cfd_specificity(cfds))
         assert g["cfd_specificity"] == pytest.approx(designed["cfd_specificity"])
     assert doc["guides"][3]["on_target"] is None  # not in yeast: nothing to leave out
+    absent = doc["guides"][3]  # nowhere to place it: only what its sequence tells
+    assert absent["chrom"] is absent["efficiency"] is absent["context30"] is None
+    assert absent["oligos"]["forward"] == "CACCG" + chosen[3]
+    assert absent["self_complementarity"] > 0 and "self_complementary" in absent["flags"]
+    assert doc["ranking"]["efficiency_model"] == "rs3"
     # a guide with perfect copies in TEF1 (XVI) and TEF2 (II): the first in genome order goes
     twice = next(g for g in tef1["guides"] if g["offtarget_counts"][0] == 1)
     (scored,) = score_guides(indexed, [twice["sequence"]], executor="serial")["guides"]
@@ -381,11 +398,14 @@ def test_score_guides_take_the_first_perfect_site_as_on_target(ade2, tef1, index
         "chrom": first.chrom, "start": start0 + 1, "end": end0, "strand": first.strand,
     }  # fmt: skip
     assert first.chrom == "II" and twice["chrom"] == "XVI"  # TEF2 comes first in the genome
+    assert (scored["chrom"], scored["start"], scored["gene"]) == ("II", start0 + 1, "TEF2")
     assert scored["offtarget_counts"][0] == 1  # the copy in TEF1 is an off-target
     # nothing excluded on request: the guide's own site counts
     kept = score_guides(indexed, chosen, executor="serial", exclude_on_target=False)
     for g, designed in zip(kept["guides"][:3], ade2["guides"][:3], strict=True):
         assert g["on_target"] is None
+        assert (g["chrom"], g["start"], g["rs3"]) == (designed["chrom"], designed["start"],
+                                                      designed["rs3"])  # fmt: skip
         assert g["offtarget_counts"][0] == designed["offtarget_counts"][0] + 1
         assert g["offtargets_total"] == designed["offtargets_total"] + 1
     per_guide = score_guides(

@@ -286,7 +286,8 @@ def score(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Score given guides: genome-wide sites, MIT/CFD specificity, rank (the first perfect site
-    of each guide taken as its on-target)."""
+    of each guide taken as its on-target); placed at that site, each gets its position, gene,
+    exon and efficiency scores there as design gives them."""
     from ..guides.design import score_guides
     from ..guides.formats import to_json, to_tsv, write_output
 

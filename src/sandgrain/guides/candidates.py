@@ -48,6 +48,7 @@ __all__ = [
     "find_candidates_in_regions",
     "find_candidates_in_sequence",
     "gene_regions",
+    "site_candidate",
 ]
 
 #: Largest target (bp, summed over its regions) designed at once unless ``max_bp`` says otherwise.
@@ -317,6 +318,26 @@ def _candidate(
         masked=sum(1 for b in proto if b.islower()),
         context30=ctx,
         pam_side=nuclease.pam_side,
+    )
+
+
+def site_candidate(genome, chrom: str, start0: int, strand: str, nuclease: Nuclease) -> Candidate:
+    """The candidate whose protospacer spans ``start0`` … on ``strand`` of ``chrom`` (a site an
+    off-target search found, e.g. a given guide's perfect site), read from ``genome`` as a scan
+    would make it: PAM as it stands there (whichever PAM it matched), cut, soft-masked bases and
+    the 30-mer context. An :class:`~sandgrain.errors.InputError` when its PAM runs off the
+    chromosome."""
+    chrom = genome.resolve_chrom(chrom)
+    length = genome.length(chrom)
+    pam_left = (strand == "+") == (nuclease.pam_side == "5")
+    site0 = start0 - len(nuclease.pam) if pam_left else start0
+    if site0 < 0 or site0 + nuclease.site_length > length:
+        raise InputError(f"the site at {chrom}:{start0 + 1} ({strand}) runs off the chromosome")
+    margin = _margin(nuclease)
+    lo, hi = max(0, site0 - margin), min(length, site0 + nuclease.site_length + margin)
+    text = genome.sequence(chrom, lo, hi)
+    return _candidate(
+        text, site0 - lo, lo, chrom, length, strand, nuclease, _has_context30(nuclease)
     )
 
 

@@ -37,7 +37,8 @@ Scores (see :mod:`sandgrain.guides.scores` for each paper)
     20-nt protospacers with an ``NGG`` PAM on the 3' side (off-target sites next to NAG and NGA,
     searched by default, are scored too: CFD weighs the PAM). Efficiency: Rule Set 3, Rule Set 1,
     CRISPRscan and the out-of-frame score (:mod:`.efficiency`), which need the bases around the
-    site; ``None`` near a sequence end, for given guides, and for other nucleases. Scores not
+    site; ``None`` near a sequence end, for a given guide with no perfect site (or one next to
+    another PAM than the nuclease's), and for other nucleases. Scores not
     defined are ``None``. Where the cut falls in a coding gene: ``gene``, ``exon``,
     ``exon_count`` and ``cds_percent`` (:mod:`.cds`).
 ``mismatch_positions``
@@ -80,15 +81,20 @@ from .batch import (
     open_guide_index,
     run_search,
 )
+from .candidates import Candidate, site_candidate
+from .cds import cds_position, gene_at_cut
 from .context import ContextReader
 from .document import assign_ranks, guide_flags, inputs, nuclease_parameters, ranking, record
 from .efficiency import EFFICIENCY_MODEL, efficiency_fields
 from .features import (
     CHOPCHOP_BACKBONE,
+    cloning_oligos,
     feature_flags,
+    self_complementarity,
 )
-from .fields import feature_fields, guide_fields
+from .fields import feature_fields, guide_fields, scaffold_for
 from .hits import Hits
+from .iupac import compile_regex
 from .nucleases import Nuclease, is_spcas9_like
 from .ontarget import ContextMatcher
 from .request import DesignRequest, ScoreRequest, resolve_nuclease
@@ -131,7 +137,6 @@ def check_design(genome: Genome, request: DesignRequest) -> Target:
     target = locate_target(genome, request)
     check_index(genome, request.nuclease)
     return target
-
 
 
 def _primers(genome, target, candidates, req, executor, retries, cancel) -> list | None:
@@ -311,35 +316,105 @@ def search_guides(
     )
 
 
-def score_search(search: GuideSearch, *, command: str = "guides score") -> dict:
+def score_search(
+    search: GuideSearch,
+    *,
+    command: str = "guides score",
+    executor="serial",
+    retries: int = 2,
+    cancel: Cancel | None = None,
+) -> dict:
     """The document of :func:`score_guides` from a finished :func:`search_guides`, with the
     listing and on-target options of its request (``command`` names the command in the
-    provenance record)."""
-    return _score_document(search, _score_records(search), command)
+    provenance record; ``executor``, ``retries``, ``cancel``: for the efficiency scores of many
+    guides, :func:`~sandgrain.guides.efficiency.efficiency_fields`)."""
+    records = _score_records(search, executor=executor, retries=retries, cancel=cancel)
+    return _score_document(search, records, command)
 
 
-def _score_records(search: GuideSearch) -> list[dict]:
-    """The guide records of a finished search (in its guides' order, ranks not set)."""
+def _first_perfect_site(search: GuideSearch, i: int) -> int | None:
+    """The row of ``guides[i]``'s first 0-mismatch site in genome order, if it has one."""
+    rows = search.rows(i)
+    zero = rows[search.table.mismatches[rows] == 0] if len(rows) else rows
+    return int(zero[0]) if len(zero) else None
+
+
+def _located(search: GuideSearch, hits: Hits, firsts: list[int | None]) -> dict[int, Candidate]:
+    """Each guide with a perfect site placed there, as the candidate a design would have made
+    (PAM, cut, 30-mer context, read from the genome)."""
+    out = {}
+    for i, row in enumerate(firsts):
+        if row is not None:
+            site = hits.on_target_dict(row)
+            out[i] = site_candidate(
+                search.genome, site["chrom"], site["start"] - 1, site["strand"], search.nuclease
+            )
+    return out
+
+
+def _score_records(
+    search: GuideSearch, *, executor="serial", retries: int = 2, cancel: Cancel | None = None
+) -> list[dict]:
+    """The guide records of a finished search (in its guides' order, ranks not set).
+
+    A guide with a perfect site in the genome is placed at the first one in genome order (its
+    on-target, the same rule): position, PAM, cut, the exon and % of CDS it cuts, the 30-mer
+    and the efficiency scores there (these only at a site next to the nuclease's own PAM: the
+    models were trained on NGG sites), and the features around the cut, as ``design`` gives
+    them. A guide with no perfect site has only what its sequence tells (GC, TTTT,
+    self-complementarity, cloning oligos)."""
     req = search.request
+    nuc = search.nuclease
     hits = Hits(search)
+    scored = is_spcas9_like(nuc)
+    scaffold = scaffold_for(scored)
+    firsts = [_first_perfect_site(search, i) for i in range(len(search.guides))]
+    located = _located(search, hits, firsts)
+    own_pam = compile_regex(nuc.pam)
+    efficient = [i for i, c in located.items() if own_pam.fullmatch(c.pam)]
+    cands = [located[i] for i in efficient]
+    reader = ContextReader(search.genome, list(located.values()))
+    efficiency = dict(
+        zip(
+            efficient,
+            efficiency_fields(
+                cands,
+                reader,
+                nuc,
+                store=search.genome.dataset.store,
+                executor=executor,
+                retries=retries,
+                cancel=cancel,
+            ),  # fmt: skip
+            strict=True,
+        )
+    )
+    genes = search.genome.genes if located and search.genome.has_genes else None
     records = []
     for i, (guide, limit) in enumerate(zip(search.guides, search.limits, strict=True)):
         upper = guide.upper()
-        fields = {
-            "sequence": upper,
-            "gc": (upper.count("G") + upper.count("C")) / len(upper),
-            "tttt": "TTTT" in upper,
-        }
-        own = None
-        if req.exclude_on_target:
-            rows = search.rows(i)
-            zero = rows[search.table.mismatches[rows] == 0] if len(rows) else rows
-            own = int(zero[0]) if len(zero) else None  # the first in genome order
+        c = located.get(i)
+        if c is not None:
+            fields = c.to_dict()
+            fields.update(efficiency.get(i, {}))
+            gene = gene_at_cut(genes, c.chrom, c.cut) if genes else None
+            if gene is not None:
+                fields.update(cds_position(gene, c.cut))
+            fields.update(feature_fields(c, reader, scored))
+        else:
+            fields = {
+                "sequence": upper,
+                "gc": (upper.count("G") + upper.count("C")) / len(upper),
+                "tttt": "TTTT" in upper,
+                "self_complementarity": self_complementarity(upper, scaffold),
+                "oligos": cloning_oligos(upper) if scored else None,
+            }
+        own = firsts[i] if req.exclude_on_target else None
         # counts run to this guide's own limit: beyond it nothing was searched
         listing = hits.summary(i, limit, req.max_offtargets_listed, req.list_offtargets, own)
         fields.update(listing)
         fields["on_target"] = hits.on_target_dict(own) if own is not None else None
-        fields["flags"] = guide_flags(fields)
+        fields["flags"] = guide_flags(fields, feature_flags(upper, scaffold))
         records.append(record(fields))
     return records
 
@@ -366,7 +441,7 @@ def _score_document(search: GuideSearch, records: list[dict], command: str) -> d
         "target": {"type": "guides", "name": "given guides", "count": len(search.guides)},
         "nuclease": nuc.to_dict(),
         "max_mismatches": k,
-        "ranking": ranking(None),
+        "ranking": ranking(EFFICIENCY_MODEL if is_spcas9_like(nuc) else None),
         "guides": records,
     }
 
@@ -394,8 +469,10 @@ def score_guides(
     guide has 0-mismatch sites in the genome, the first in genome order is taken as its
     on-target, left out of its counts, list and specificities, and reported as ``on_target``
     (``exclude_on_target=False`` leaves every site in: a guide from the genome then counts its
-    own site under 0 mismatches and is flagged by the ranking). Position fields (``pam``,
-    ``chrom``, ``start``…) and ``ruleset1`` (no 30-mer context) are ``None``.
+    own site under 0 mismatches and is flagged by the ranking). Each guide is placed at that
+    first perfect site (whether or not it is left out): position, PAM, cut, gene, exon and % of
+    CDS, the 30-mer and the efficiency scores there, as :func:`design_guides` gives them; a
+    guide with no perfect site in the genome has those fields ``None``.
 
     The guides are searched in batches whose hits fit a memory budget (``batch_hits``; see
     :func:`~sandgrain.guides.batch.iter_search`): each batch is scored and its hits let go, so
@@ -414,7 +491,9 @@ def score_guides(
     )  # fmt: skip
     with contextlib.closing(batches):
         for _, search in batches:
-            records.extend(_score_records(search))
+            records.extend(
+                _score_records(search, executor=executor, retries=retries, cancel=cancel)
+            )
             del search
     whole = GuideSearch(genome, nuc, family, index, guides, limits, request=req)
     return _score_document(whole, records, command)
