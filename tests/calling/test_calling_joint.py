@@ -97,6 +97,35 @@ def test_cli_joint_into_a_beacon(cli, cohort, tmp_path):
     (row,) = [r for r in json.loads(stdout) if r["id"] == "trio"]
     assert row["n_individuals"] == 3 and row["n_variants"] == len(vcf_records(out))
     assert row["assembly"] == "GRCh37"
+    assert row["access"] == "public"  # the default, as `beacon ingest`'s
+
+
+def test_cli_joint_publishes_a_controlled_cohort_in_one_step(cli, cohort, tmp_path):
+    """``--access`` goes through to the Beacon ingest: the cohort is controlled from its first
+    version, never public for a moment."""
+    from sandgrain.beacon.ingest import ACCESS_TIERS
+    from sandgrain.cli.calling import ACCESS_TIERS as CALLING_TIERS
+
+    assert CALLING_TIERS == ACCESS_TIERS  # checked before the calling, as the ingest checks them
+    out = tmp_path / "cohort.vcf.gz"
+    code, stdout, err = cli("calling", "joint", "--genome", cohort / "ref.fa", "--samples",
+                            cohort / "bams.tsv", "-o", out, "--beacon", "trio", "--assembly",
+                            "GRCh37", "--access", "controlled", "-q")  # fmt: skip
+    assert code == 0, err
+    assert "beacon dataset trio: version" in stdout and "access controlled" in stdout
+    code, stdout, err = cli("beacon", "list", "--json")
+    (row,) = [r for r in json.loads(stdout) if r["id"] == "trio"]
+    assert row["access"] == "controlled" and row["n_individuals"] == 3
+    # bad uses are refused at once, before any reads are aligned
+    never = tmp_path / "never.vcf.gz"
+    for extra, message in (
+        (["--beacon", "t2", "--assembly", "GRCh37", "--access", "secret"], "--access must be"),
+        (["--access", "controlled"], "give --beacon DATASET"),
+    ):
+        code, _, err = cli("calling", "joint", "--genome", cohort / "ref.fa", "--samples",
+                           cohort / "bams.tsv", "-o", never, *extra)  # fmt: skip
+        assert code != 0 and message in err and err.count("\n") == 1, err
+        assert not never.exists()
 
 
 def test_cli_errors_are_one_line(cli, cohort, tmp_path):

@@ -80,6 +80,11 @@ Assembly = Annotated[
     typer.Option("--assembly", help="With --beacon: the genome's assembly (GRCh37, GRCh38, …).",
                  metavar="NAME"),
 ]  # fmt: skip
+Access = Annotated[
+    str,
+    typer.Option("--access", help="With --beacon: who may query the dataset, as `beacon ingest "
+                 "--access` (default public).", metavar="[public|registered|controlled]"),
+]  # fmt: skip
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 Json = Annotated[
     Path | None,
@@ -132,25 +137,40 @@ def _summary(report, quiet: bool, json_path: Path | None) -> None:
         tmp.replace(json_path)
 
 
-def _ingest(ctx: typer.Context, vcf: Path, dataset: str, assembly: str | None, quiet: bool):
+def _ingest(ctx: typer.Context, vcf: Path, dataset: str, assembly: str | None, access: str,
+            quiet: bool):  # fmt: skip
     from .. import registry
 
     ingest = registry.capability("beacon.ingest-vcf")
     settings = ctx.obj
     with task_progress(f"ingest into beacon {dataset}", quiet, unit="bases") as cb:
-        ds = ingest(_store(ctx), dataset, vcf, assembly=assembly, executor=settings.executor,
-                    retries=settings.retries, progress=cb, check_ref=False)  # fmt: skip
-    typer.echo(f"beacon dataset {dataset}: version {ds.manifest.get('version')}")
+        ds = ingest(_store(ctx), dataset, vcf, assembly=assembly, access=access,
+                    executor=settings.executor, retries=settings.retries, progress=cb,
+                    check_ref=False)  # fmt: skip
+    typer.echo(
+        f"beacon dataset {dataset}: version {ds.manifest.get('version')}, access "
+        f"{ds.meta.get('access', access)}"
+    )
+
+
+#: The Beacon's access tiers (``beacon ingest --access``), its default first.
+ACCESS_TIERS = ("public", "registered", "controlled")
 
 
 def _call(ctx: typer.Context, genome: str, samples, output: Path, beacon: str | None,
-          assembly: str | None, report_json: Path | None, quiet: bool, **options) -> None:
+          assembly: str | None, access: str, report_json: Path | None, quiet: bool,
+          **options) -> None:  # fmt: skip
     """What `run` and `joint` share: call, summarise, and share through the Beacon."""
     from ..calling.pipeline import call_samples
     from ..errors import InputError
 
-    if beacon and not assembly:  # before hours of work, not after
+    # before hours of work, not after
+    if beacon and not assembly:
         raise InputError("--beacon needs --assembly (e.g. GRCh37)")
+    if access not in ACCESS_TIERS:
+        raise InputError(f"--access must be one of {', '.join(ACCESS_TIERS)} (got {access!r})")
+    if access != ACCESS_TIERS[0] and not beacon:
+        raise InputError(f"--access {access} is for the Beacon dataset: give --beacon DATASET")
     settings = ctx.obj
     report = call_samples(
         _reference(ctx, genome), samples, output, executor=settings.executor,
@@ -159,7 +179,7 @@ def _call(ctx: typer.Context, genome: str, samples, output: Path, beacon: str | 
     )  # fmt: skip
     _summary(report, quiet, report_json)
     if beacon:
-        _ingest(ctx, output, beacon, assembly, quiet)
+        _ingest(ctx, output, beacon, assembly, access, quiet)
 
 
 @app.command("index")
@@ -204,6 +224,7 @@ def run_cmd(
     keep_work: KeepWork = False,
     beacon: Beacon = None,
     assembly: Assembly = None,
+    access: Access = "public",
     report_json: Json = None,
     quiet: Quiet = False,
 ) -> None:
@@ -215,7 +236,7 @@ def run_cmd(
     if len(reads) not in (1, 2):
         raise InputError("--reads is given once (single-end) or twice (R1, R2)")
     one = SampleInput(sample, str(reads[0]), str(reads[1]) if len(reads) == 2 else None)
-    _call(ctx, genome, [one], output, beacon, assembly, report_json, quiet, bam_out=bam,
+    _call(ctx, genome, [one], output, beacon, assembly, access, report_json, quiet, bam_out=bam,
           work=work, chunk_reads=chunk_reads, shards=regions, gvcf=gvcf, ploidy=ploidy,
           max_read_length=read_length, keep_work=keep_work)  # fmt: skip
 
@@ -239,13 +260,15 @@ def joint_cmd(
     keep_work: KeepWork = False,
     beacon: Beacon = None,
     assembly: Assembly = None,
+    access: Access = "public",
     report_json: Json = None,
     quiet: Quiet = False,
 ) -> None:
     """A cohort: each sample's reads aligned, then all samples called together per region
-    (bcftools' multi-sample call) into one multi-sample VCF; --beacon shares it."""
+    (bcftools' multi-sample call) into one multi-sample VCF; --beacon shares it (--access
+    controlled: only to holders of a visa for the dataset)."""
     from ..calling.pipeline import read_samples_file
 
-    _call(ctx, genome, read_samples_file(samples), output, beacon, assembly, report_json, quiet,
-          work=work, chunk_reads=chunk_reads, shards=regions, gvcf=gvcf, ploidy=ploidy,
+    _call(ctx, genome, read_samples_file(samples), output, beacon, assembly, access, report_json,
+          quiet, work=work, chunk_reads=chunk_reads, shards=regions, gvcf=gvcf, ploidy=ploidy,
           max_read_length=read_length, keep_work=keep_work)  # fmt: skip
