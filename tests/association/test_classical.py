@@ -209,3 +209,83 @@ def test_bad_requests(chr22):
         association_test(chr22, bin_, "anova")
     with pytest.raises(InputError, match="statistic"):
         association_test(chr22, bin_, "fisher", statistic="lrt")
+
+
+def test_too_few_samples_warn_by_ten_events_per_variable():
+    """The limiting sample size (the smaller class of a 0/1 trait, every sample of a
+    quantitative one) under 10 per variable estimated warns; at 10 it does not."""
+    from sandgrain.association.sample_size import sample_size_warning
+
+    nine = np.r_[np.ones(9), np.zeros(50)]
+    msg = sample_size_warning(nine, True, 1, "the logistic test")
+    assert msg.startswith("the logistic test on 9 cases and 50 controls means little")
+    assert "at least 10 of the smaller class" in msg and "Peduzzi" in msg
+    assert sample_size_warning(np.r_[np.ones(10), np.zeros(50)], True, 1, "x") is None
+    # each covariate is one more variable: 4 covariates need 50 of the smaller class
+    forty = np.r_[np.ones(40), np.zeros(40)]
+    assert "the variant and 4 covariates" in sample_size_warning(forty, True, 5, "x")
+    assert sample_size_warning(np.r_[np.ones(50), np.zeros(50)], True, 5, "x") is None
+    quantitative = sample_size_warning(np.arange(3.0), False, 1, "the linear test")
+    assert quantitative.startswith("the linear test on 3 samples") and "Harrell" in quantitative
+    assert sample_size_warning(np.arange(10.0), False, 1, "x") is None
+    assert "\n" not in msg + quantitative  # one line each
+
+
+def test_three_samples_warn_and_a_constant_trait_is_refused(chr22, tmp_path, caplog):
+    table = tmp_path / "three.csv"
+    table.write_text("sample,bmi,case,flat\nHG00096,22.1,1,5\nHG00097,27.4,0,5\nHG00099,31,1,5\n")
+    bmi = load_traits(table, "bmi", [], chr22.samples)
+    with caplog.at_level("WARNING", logger="sandgrain"):
+        res = association_test(chr22, bmi, "linear")
+    assert res.n_samples == 3
+    (warned,) = [r.getMessage() for r in caplog.records]
+    assert warned.startswith("the linear test on 3 samples means little")
+    caplog.clear()
+    case = load_traits(table, "case", [], chr22.samples)
+    with caplog.at_level("WARNING", logger="sandgrain"):
+        association_test(chr22, case, "fisher")
+    (warned,) = [r.getMessage() for r in caplog.records]
+    assert warned.startswith("the fisher test on 2 cases and 1 control means little")
+    caplog.clear()
+    big = load_traits(VS / "chr22-labels.csv", "22_16051107", [], chr22.samples)
+    with caplog.at_level("WARNING", logger="sandgrain"):
+        association_test(chr22, big, "logistic", statistic="score")
+    assert not caplog.records  # 1,092 samples: nothing to say
+    # what cannot be computed at all is refused, before any variant is read
+    flat = load_traits(table, "flat", [], chr22.samples)
+    with pytest.raises(InputError, match="one value only"):
+        association_test(chr22, flat, "linear")
+    two = load_traits(table, "bmi", [], chr22.samples[:2])
+    with pytest.raises(InputError, match="2 samples are too few for 2 parameters"):
+        association_test(chr22, two, "linear")
+
+
+def test_cli_warns_in_one_line_on_three_samples(cli, tmp_path):
+    """``association test`` and ``forest`` run on three people, each with one warning line on
+    stderr; on the whole cohort, none."""
+    table = tmp_path / "three.csv"
+    table.write_text("sample,bmi,case\nHG00096,22.1,1\nHG00097,27.4,0\nHG00099,31,1\n")
+    vcf = VS / "chr22_1000.vcf.gz"
+    code, _, err = cli("association", "test", "--vcf", vcf, "--phenotypes", table, "--trait",
+                       "bmi", "-o", tmp_path / "bmi.tsv", "-q")  # fmt: skip
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if "warning" in line]
+    assert warnings == [
+        "sandgrain: warning: the linear test on 3 samples means little: it needs at least 10 "
+        "samples (10 per variable: the variant; Harrell 2015, limiting sample size)"
+    ]
+    code, _, err = cli("association", "forest", "--vcf", vcf, "--phenotypes", table, "--trait",
+                       "case", "--trees", "20", "-o", tmp_path / "f.tsv", "-q")  # fmt: skip
+    assert code == 0, err
+    (warning,) = [line for line in err.splitlines() if "warning" in line]
+    assert warning.startswith("sandgrain: warning: the forest on 2 cases and 1 control means")
+    code, _, err = cli("association", "test", "--vcf", vcf, "--phenotypes",
+                       VS / "chr22-labels.csv", "--trait", "22_16051107", "--statistic", "score",
+                       "-o", tmp_path / "all.tsv", "-q")  # fmt: skip
+    assert code == 0, err
+    assert "warning" not in err
+    table.write_text("sample,bmi\nHG00096,5\nHG00097,5\nHG00099,5\n")
+    code, _, err = cli("association", "test", "--vcf", vcf, "--phenotypes", table, "--trait",
+                       "bmi", "-o", tmp_path / "flat.tsv", "-q")  # fmt: skip
+    assert code != 0 and err.count("\n") == 1 and "one value only" in err
+    assert not (tmp_path / "flat.tsv").exists()

@@ -66,6 +66,7 @@ from ..errors import InputError
 from ..registry import capability
 from .genotypes import MISSING, GenotypeMatrix, pack
 from .phenotypes_table import Traits
+from .sample_size import warn_small_sample
 from .tests_classical import (
     COLUMNS,
     AssociationResults,
@@ -523,6 +524,7 @@ def collection_test(
         y = traits.y
         if not np.isin(y, (0.0, 1.0)).all() or y.min() == y.max():
             raise InputError("the Cochran-Mantel-Haenszel test needs a 0/1 trait with both values")
+        warn_small_sample(y, True, 1, "the Cochran-Mantel-Haenszel test")
         tables = stratum_tables(D, y == 1, inputs.strata, len(inputs.strata_levels))
         res = cmh_counts(*tables, correction=correction)
         name = "cmh"

@@ -620,6 +620,8 @@ def fit_forest(
         cls = np.searchsorted(classes, y).astype(np.int64)
         n_classes = int(classes.size)
     else:
+        if y.min() == y.max():
+            raise InputError(f"the trait has one value only ({y[0]:g}): nothing to learn")
         classes, cls, n_classes = None, np.zeros(len(y), dtype=np.int64), 0
     data = {
         "packed": np.ascontiguousarray(feats.packed),

@@ -222,10 +222,12 @@ def _run_test(matrix, traits, params, progress) -> tuple[pa.Table, dict, list]:
 
 def _run_forest(matrix, traits, params, settings, progress) -> tuple[pa.Table, dict, list]:
     from . import forest as F
+    from .sample_size import warn_small_sample
     from .tests_classical import genomic_inflation
 
     y, cov, cov_names, kept = traits[0], traits[1], traits[2], traits[3]
     classification = bool(traits.binary)
+    warn_small_sample(y, classification, 1 + len(cov_names), "the forest")
     feats, _ = F.forest_features(matrix, kept, cov if cov_names else None)
     forest_params = F.ForestParams(
         trees=params["trees"],

@@ -47,6 +47,7 @@ from scipy import special, stats
 
 from ..errors import InputError
 from .genotypes import MISSING, impute
+from .sample_size import warn_small_sample
 
 __all__ = [
     "COLUMNS",
@@ -428,7 +429,8 @@ def prepare(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Check a request and return ``(y, C)``: the trait and the design of the covariates with
     the intercept first; every refusal is an :class:`InputError`, raised before any variant is
-    read."""
+    read. Too few samples for the test to mean anything (:mod:`.sample_size`) is a logged
+    warning."""
     if firth_fallback and (test != "logistic" or statistic == "score"):
         raise InputError("--firth-fallback applies to --test logistic (--statistic wald or lrt)")
     if test not in TESTS:
@@ -447,12 +449,16 @@ def prepare(
         raise InputError("firth takes --statistic wald or lrt")
     if binary and test != "linear" and (y.min() == y.max()):
         raise InputError("the trait has one value only (no cases or no controls)")
+    if y.min() == y.max():
+        raise InputError(f"the trait has one value only ({y[0]:g}): nothing varies to test")
     n = len(y)
     C = np.column_stack([np.ones(n), x_cov])
     if np.linalg.matrix_rank(C) < C.shape[1]:
         raise InputError("the covariates are collinear (one is a combination of the others)")
     if n <= C.shape[1] + 1:
         raise InputError(f"{n} samples are too few for {C.shape[1] + 1} parameters")
+    # the variables estimated besides the intercept: the variant and each covariate
+    warn_small_sample(y, test != "linear", C.shape[1], f"the {test} test")
     return y, C
 
 

@@ -144,6 +144,7 @@ def forest_cmd(
 
     from ..association import forest as F
     from ..association.phenotypes_table import load_traits
+    from ..association.sample_size import warn_small_sample
     from ..provenance import provenance
     from ..storage import Store
     from .progress import task_progress
@@ -183,6 +184,7 @@ def forest_cmd(
         trait_inputs = [{"source": str(phenotypes), "sha256": _sha256(phenotypes)}]
     y, cov, _, kept = traits
     classification = traits.binary if mode == "auto" else mode == "classification"
+    warn_small_sample(y, classification, 1 + len(cov_names), "the forest")
     feats, edges = F.forest_features(gm, kept, cov if cov_names else None)
     n_cand = feats.n_features * 2
     params = F.ForestParams(
