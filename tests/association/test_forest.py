@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import typer
+from conftest import DATA
 
 from sandgrain.association import forest as F
 from sandgrain.association import forest_kernels as K
 from sandgrain.association.importance import bh_qvalues, janitza_pvalues
-from tests.conftest import DATA
 
 MASK = (1 << 64) - 1
 HIPSTER = DATA / "association" / "variantspark" / "hipster.vcf.bgz"
