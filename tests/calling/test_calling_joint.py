@@ -138,3 +138,20 @@ def test_cli_errors_are_one_line(cli, cohort, tmp_path):
                        "--sample", "X", "-o", tmp_path / "x.vcf.gz")  # fmt: skip
     assert code != 0 and err.count("\n") == 1 and "mismatched pair" in err
     assert not (tmp_path / "x.vcf.gz").exists()
+
+
+def test_header_names_relative_bams_by_their_absolute_paths(cohort, tmp_path, monkeypatch):
+    """BAMs given relative to the working folder are named absolute, as the reference and the
+    FASTQ are (a sample sheet's paths already were)."""
+    from sandgrain.calling.pipeline import SampleInput
+    from sandgrain.calling.reference import open_reference
+
+    monkeypatch.chdir(cohort)
+    out = tmp_path / "rel.vcf.gz"
+    samples = [SampleInput(p, None, None, f"{p}.bam") for p in PEOPLE]
+    call_samples(open_reference("ref.fa"), samples, out, executor="serial")
+    with gzip.open(out, "rt") as fh:
+        sources = [ln.split('source="', 1)[1].split('"', 1)[0] for ln in fh
+                   if ln.startswith("##sandgrain_input=")]  # fmt: skip
+    assert sources == [str((cohort / name).resolve())
+                       for name in ("ref.fa", *(f"{p}.bam" for p in PEOPLE))]  # fmt: skip

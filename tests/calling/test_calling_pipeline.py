@@ -180,3 +180,21 @@ def test_cli_run_reports_rates_and_writes_json(cli, sample, scattered, tmp_path)
     assert report["records"] == len(vcf_records(out)) == len(vcf_records(scattered["out"]))
     assert vcf_records(out) == vcf_records(scattered["out"])  # serial here, local:2 there
     assert not (tmp_path / "cli.work").exists()  # removed after success
+
+
+def test_header_names_every_input_by_its_absolute_path(sample, tmp_path, monkeypatch):
+    """The reference and the reads given relative to the working folder: every
+    ``##sandgrain_input`` names its file by the same rule, the absolute path (the reference was
+    written as given, ``ref.fa``, beside absolute FASTQ paths)."""
+    import os
+
+    folder = sample["fasta"].parent
+    monkeypatch.chdir(folder)
+    r1, r2 = (os.path.relpath(sample[k], folder) for k in ("r1", "r2"))
+    out = tmp_path / "rel.vcf.gz"
+    call_samples(open_reference("ref.fa"), [SampleInput("SIM", r1, r2)], out,
+                 chunk_reads=50_000, executor="serial")  # fmt: skip
+    with gzip.open(out, "rt") as fh:
+        header = [ln for ln in fh if ln.startswith("##sandgrain_input=")]
+    sources = [ln.split('source="', 1)[1].split('"', 1)[0] for ln in header]
+    assert sources == [str(sample[k].resolve()) for k in ("fasta", "r1", "r2")]

@@ -213,12 +213,19 @@ def call_samples(
         raise
 
 
+def _absolute(path: str) -> str:
+    """An input's path as the VCF header names it: absolute, links resolved (the rule
+    :func:`~sandgrain.calling.fastq.chunk_reads` records the FASTQ by)."""
+    return str(Path(path).resolve())
+
+
 def _call(reference, samples, out, work, params, *, bam_out, executor, retries, chunk_reads,
           shards, gvcf, ploidy, max_read_length, keep_work, threads, progress,
           command) -> CallingReport:  # fmt: skip
     names = [s.sample for s in samples]
     report = CallingReport(out=str(out), samples=names, genome_bp=reference.length)
-    inputs: list[dict] = [{"source": reference.fasta, "sha256": reference.sha256,
+    # every input named by its absolute path, however it was given (as the FASTQ's are read)
+    inputs: list[dict] = [{"source": _absolute(reference.fasta), "sha256": reference.sha256,
                            "role": "reference"}]  # fmt: skip
     with contextlib.ExitStack() as stack:
         ex = stack.enter_context(open_executor(executor)) if isinstance(executor, str) else executor
@@ -227,7 +234,7 @@ def _call(reference, samples, out, work, params, *, bam_out, executor, retries, 
         plans: dict[str, fastq.ChunkPlan] = {}
         for s in samples:
             if s.reads1 is None:
-                inputs.append({"source": s.bam, "role": f"{s.sample} alignments",
+                inputs.append({"source": _absolute(s.bam), "role": f"{s.sample} alignments",
                                "sha256": None})  # fmt: skip
                 continue
             swork = work / s.sample
@@ -243,7 +250,7 @@ def _call(reference, samples, out, work, params, *, bam_out, executor, retries, 
                     )  # fmt: skip
             plans[s.sample] = plan
             for info in plan.inputs:
-                inputs.append({"source": info["path"], "sha256": info["sha256"],
+                inputs.append({"source": _absolute(info["path"]), "sha256": info["sha256"],
                                "role": f"{s.sample} reads"})  # fmt: skip
             report.reads += plan.reads * (2 if plan.paired else 1)
             report.bases += plan.bases
