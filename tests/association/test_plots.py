@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pytest
 import typer
 from conftest import DATA
 from typer.testing import CliRunner
@@ -142,3 +143,85 @@ def test_cli_import_then_test_with_plots(tmp_path):
         ],
     )
     assert r.exit_code != 0 and "no column 'nope'" in str(r.exception)
+
+
+def _chromosomes_table(names, per=30, seed=1):
+    rng = np.random.default_rng(seed)
+    chrom = np.repeat(names, per)
+    return pa.table(
+        {
+            "chrom": chrom,
+            "pos": rng.integers(1, 10**8, len(chrom)),
+            "id": [f"rs{i}" for i in range(len(chrom))],
+            "p": rng.uniform(size=len(chrom)),
+        }
+    )
+
+
+HUMAN = [str(i) for i in range(1, 23)] + ["X", "Y", "MT"]
+CONTIGS = HUMAN + [f"GL000{i}.1" for i in range(191, 250)]
+
+
+@pytest.mark.parametrize(
+    "names, layout",
+    [
+        (HUMAN, "row"),
+        ([str(i) for i in range(1, 60)], "alternate"),
+        (CONTIGS, "upright"),
+        ([f"scaffold_{i}" for i in range(1, 400)], "upright"),
+    ],
+    ids=["human", "59 chromosomes", "GRCh37 contigs", "399 scaffolds"],
+)
+def test_every_chromosome_is_named_and_no_name_hides_another(names, layout):
+    """Each chromosome of the table has its name under its slot, in order, and the names are
+    laid out (one row, two alternating rows, upright) so that no two overlap on the figure
+    ``--plot`` draws."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sandgrain.association.plots import fit_chromosome_labels, manhattan_size
+
+    fig, ax = plt.subplots(figsize=manhattan_size(len(names)), dpi=120)  # as write_plots draws
+    try:
+        manhattan(_chromosomes_table(names), ax)
+        fig.tight_layout()
+        assert fit_chromosome_labels(ax) == layout
+        fig.canvas.draw()
+        labels = ax.get_xticklabels()
+        assert [t.get_text() for t in labels] == names
+        boxes = [t.get_window_extent() for t in labels]
+        for a, b in zip(boxes, boxes[1:], strict=False):
+            assert not a.overlaps(b), (a, b)
+        if layout == "alternate":  # every other name a line lower
+            assert [t.get_pad() for t in ax.xaxis.get_major_ticks()[:3]] == [3.5, 15.5, 3.5]
+    finally:
+        plt.close(fig)
+
+
+def test_a_chromosome_without_a_testable_variant_keeps_its_named_slot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = results_table()
+    p = t["p"].to_numpy().copy()
+    p[np.asarray(t["chrom"].to_pylist()) == "2"] = np.nan  # chromosome 2: nothing tested
+    t = t.set_column(t.column_names.index("p"), "p", pa.array(p))
+    fig, ax = plt.subplots()
+    manhattan(t, ax)
+    assert [tick.get_text() for tick in ax.get_xticklabels()] == ["1", "2", "10", "X"]
+    plt.close(fig)
+
+
+def test_yeast_chromosomes_in_their_numbered_order():
+    from sandgrain.association.plots import is_roman_genome
+
+    yeast = ["I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII", "XIII",
+             "XIV", "XV", "XVI", "Mito"]  # fmt: skip
+    shuffled = sorted(yeast)
+    roman = is_roman_genome(shuffled)
+    assert roman and not is_roman_genome(HUMAN)
+    assert sorted(shuffled, key=lambda n: chrom_order(n, roman)) == yeast
