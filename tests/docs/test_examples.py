@@ -27,19 +27,42 @@ An HTML comment on the line right before a fence (blank lines between are allowe
   required and pytest reports it, so no block is left out silently;
 - ``<!-- example: empty -->``: the block starts from an empty store instead of the demo's;
 - ``<!-- example: continues -->``: the block runs in the working directory and store the block
-  before it on the page left (e.g. it uses an index or a file that block made).
+  before it on the page left (e.g. it uses an index or a file that block made), and a shell or
+  console block sees the shell variables and functions the shell blocks before it set (as in one
+  terminal: ``API=…`` in one block, ``curl $API/…`` in the next);
+- ``<!-- example: server -->``: the block runs while ``sandgrain serve`` listens on
+  ``127.0.0.1:8000``, the address the docs write. The server (this venv's, in the blocks'
+  environment) starts at the first such block and serves for the rest of the session, from a
+  store of its own: a copy of the demo store that every server block uses as its
+  ``SANDGRAIN_HOME`` too, so what a block adds with the command line (a tree, a job) the server
+  sees, as a reader's terminal beside ``sandgrain serve`` would. Server blocks therefore share
+  one store: one may add to it, never remove or replace what another reads. A block that
+  ``continues`` a server block is a server block too. In server blocks ``curl`` fails on an HTTP
+  error (a ``.curlrc`` with ``fail-with-body``: the body still shows), so a 404 or a 422 fails
+  the block rather than passing as output. If something else already listens on port 8000 (a
+  ``make run`` of your own), the server blocks are skipped, saying so, rather than asking that
+  server; a failing server block shows the end of the server's log.
 
 ``pytest -v -rs tests/docs`` lists every block with its status and every skip with its reason.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import json
 import os
 import re
+import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,7 +77,14 @@ PYTHON_LANGS = {"python", "py"}
 SHELL_LANGS = {"sh", "bash", "shell"}
 CONSOLE_LANGS = {"console"}
 RUN_LANGS = PYTHON_LANGS | SHELL_LANGS | CONSOLE_LANGS
-MARKER_KINDS = {"skip", "empty", "continues"}
+MARKER_KINDS = {"skip", "empty", "continues", "server"}
+
+#: Where the docs say ``sandgrain serve`` listens; server blocks run while it does.
+SERVER_HOST, SERVER_PORT = "127.0.0.1", 8000
+#: Seconds the server may take to answer ``/health``.
+SERVER_START_S = 60
+#: A shell block's variables and functions, kept in its workspace for a block that continues it.
+SHELL_STATE = ".example-shell-state"
 
 FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,})\s*(?P<lang>[\w+-]*)")
 MARKER = re.compile(r"^\s*<!--\s*example:\s*(?P<kind>[\w-]+)\s*(?:\((?P<reason>.*)\))?\s*-->\s*$")
@@ -160,15 +190,50 @@ def test_extract_reads_markers_languages_and_console_prompts(tmp_path):
         "# A page\n\n<!-- example: skip (needs a cluster) -->\n```sh\nsandgrain serve\n```\n\n"
         "- a list item:\n\n  <!-- example: continues -->\n  ```console\n"
         "  $ sandgrain genome list \\\n      --help\n  output line\n  ```\n\n"
-        "```json\n{}\n```\n",
+        "```json\n{}\n```\n\n"
+        "<!-- example: server -->\n```sh\nAPI=http://127.0.0.1:8000/api/v1\n```\n\n"
+        "```json\n[]\n```\n\n"
+        "<!-- example: continues -->\n\n```bash\ncurl -s $API/genomes\n```\n\n"
+        "```python\nprint(1)\n```\n",
         encoding="utf-8",
     )
-    skip, console, data = extract(page)
+    blocks = extract(page)
+    skip, console, data, server, listing, continued, fresh = blocks
     assert (skip.line, skip.lang, skip.marker, skip.reason) == (4, "sh", "skip", "needs a cluster")
     assert skip.code == "sandgrain serve\n"
     assert (console.marker, console.lang) == ("continues", "console")
     assert _console_commands(console.code) == "sandgrain genome list \\\n    --help\n"
     assert data.lang == "json" and not data.runnable and data.marker is None
+    assert (server.marker, server.reason, server.code) == ("server", None,
+                                                           "API=http://127.0.0.1:8000/api/v1\n")
+    # a block continuing a server block runs with the server too (the json between is no code)
+    assert _previous(continued, blocks) == server and continued.marker == "continues"
+    assert [_is_server(b, blocks) for b in blocks] == [False, False, False, True, False, True,
+                                                       False]
+    assert not listing.runnable and fresh.marker is None
+
+
+def test_continued_shell_blocks_keep_variables_and_functions(tmp_path):
+    """A shell block continuing another sees the variables (exported or not) and functions the
+    shell blocks before it set, as one terminal would, across a Python block between them."""
+    page = tmp_path / "page.md"
+    page.write_text(
+        "<!-- example: empty -->\n```sh\nAPI=http://127.0.0.1:8000/api/v1\nexport TOKEN=abc\n"
+        "WORDS=(one two)\nshout() { echo \"$1!\"; }\n```\n\n"
+        "<!-- example: continues -->\n```python\nprint('between')\n```\n\n"
+        "<!-- example: continues -->\n```console\n$ ID=42\n"
+        "$ test \"$API/jobs/$ID ${WORDS[1]} $(shout hi)\" = \\\n"
+        "    \"http://127.0.0.1:8000/api/v1/jobs/42 two hi!\"\n"
+        "```\n\n"
+        "<!-- example: continues -->\n```bash\ntest \"$ID $TOKEN\" = \"42 abc\"\n"
+        "python -c 'import os; assert os.environ[\"TOKEN\"] == \"abc\"'\n"
+        "python -c 'import os; assert \"API\" not in os.environ'\n```\n",
+        encoding="utf-8",
+    )
+    first, *rest = extract(page)
+    workspace = _workspace_for(first, tmp_path / "no-demo", tmp_path, None)
+    for block in [first, *rest]:
+        _run(block, workspace)
 
 
 @pytest.fixture(scope="session")
@@ -186,25 +251,124 @@ def demo_home(tmp_path_factory) -> Path:
     return home
 
 
+@dataclass(frozen=True)
+class Server:
+    """``sandgrain serve`` on :data:`SERVER_HOST`:data:`SERVER_PORT` for the server blocks."""
+
+    home: Path  # its SANDGRAIN_HOME, and the server blocks'
+    log: Path  # its stdout and stderr
+
+    def log_tail(self, chars: int = 3000) -> str:
+        text = self.log.read_text(encoding="utf-8", errors="replace") if self.log.exists() else ""
+        return text[-chars:]
+
+
+@pytest.fixture(scope="session")
+def docs_server(demo_home: Path, tmp_path_factory) -> Iterator[Server]:
+    """``sandgrain serve`` on 127.0.0.1:8000 from its own copy of the demo store: started by the
+    first server block (only they ask for this fixture), stopped, process group and all, at the
+    end of the session."""
+    url = f"http://{SERVER_HOST}:{SERVER_PORT}"
+    if _port_taken():
+        pytest.skip(f"{url} is taken by another server (a `make run`?); the server blocks need "
+                    "a `sandgrain serve` of their own there: stop that one to run them")
+    root = tmp_path_factory.mktemp("docs-server")
+    server = Server(root / "home", root / "serve.log")
+    shutil.copytree(demo_home, server.home, symlinks=True)
+    with server.log.open("w", encoding="utf-8") as log:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "sandgrain"), "serve",
+             "--host", SERVER_HOST, "--port", str(SERVER_PORT)],
+            cwd=root,
+            env=_environment(server.home, root / "cache"),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, ended whole
+        )
+    try:
+        _wait_until_serving(process, server, url)
+        yield server
+    finally:
+        _stop(process)
+
+
+def _port_taken() -> bool:
+    """Whether something listens on (or holds) SERVER_PORT of SERVER_HOST already."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((SERVER_HOST, SERVER_PORT))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                return True
+            raise
+    return False
+
+
+def _wait_until_serving(process: subprocess.Popen, server: Server, url: str) -> None:
+    """Wait for the server's /health to answer ok for its own store; skip if another server won
+    the port meanwhile, fail with its log if it ends or does not answer in SERVER_START_S."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never a proxy
+    deadline = time.monotonic() + SERVER_START_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            log = server.log_tail()
+            if "address already in use" in log.lower():
+                pytest.skip(f"{url} was taken by another server while this one started")
+            pytest.fail(f"`sandgrain serve` exited {process.returncode} before it answered "
+                        f"{url}/health:\n{log}")
+        try:
+            with opener.open(f"{url}/health", timeout=5) as response:
+                health = json.load(response)
+        except (OSError, ValueError):  # not listening yet, or 503 while it starts
+            time.sleep(0.2)
+            continue
+        if not str(health.get("store", "")).startswith(str(server.home)):
+            pytest.skip(f"{url} is answered by another server (store {health.get('store')})")
+        return
+    pytest.fail(f"`sandgrain serve` did not answer {url}/health in {SERVER_START_S} s:\n"
+                f"{server.log_tail()}")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """SIGTERM to the server's process group, SIGKILL to what is left of it."""
+    with contextlib.suppress(ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=15)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # workers that outlived it, or a hung server
+    process.wait()
+
+
 #: Workspaces of blocks that ran and exited 0, by block id, for the blocks that continue them.
 _FINISHED: dict[str, Path] = {}
 
 
 @pytest.mark.parametrize("block", RUNNABLE, ids=[f"{b.id}[{b.lang}]" for b in RUNNABLE])
-def test_example_runs(block: Example, demo_home: Path, tmp_path: Path):
+def test_example_runs(block: Example, demo_home: Path, tmp_path: Path,
+                      request: pytest.FixtureRequest):
     if block.marker == "skip":
         pytest.skip(f"{block.id}: {block.reason}")
-    workspace = _workspace_for(block, demo_home, tmp_path)
-    _run(block, workspace)
+    server = request.getfixturevalue("docs_server") if _is_server(block) else None
+    workspace = _workspace_for(block, demo_home, tmp_path, server)
+    _run(block, workspace, server)
     _FINISHED[block.id] = workspace
 
 
-def _previous(block: Example) -> Example | None:
-    same_page = [b for b in RUNNABLE if b.page == block.page and b.line < block.line]
+def _previous(block: Example, blocks: list[Example] = RUNNABLE) -> Example | None:
+    same_page = [b for b in blocks if b.runnable and b.page == block.page and b.line < block.line]
     return same_page[-1] if same_page else None
 
 
-def _workspace_for(block: Example, demo_home: Path, tmp_path: Path) -> Path:
+def _is_server(block: Example, blocks: list[Example] = RUNNABLE) -> bool:
+    """Whether the block runs with the server: it is marked so, or continues one that is."""
+    while block.marker == "continues" and (previous := _previous(block, blocks)) is not None:
+        block = previous
+    return block.marker == "server"
+
+
+def _workspace_for(block: Example, demo_home: Path, tmp_path: Path,
+                   server: Server | None) -> Path:
     """A fresh workspace, or the one the block before it left (run again if it is not at hand,
     e.g. when this block is selected alone)."""
     if block.marker == "continues":
@@ -213,15 +377,22 @@ def _workspace_for(block: Example, demo_home: Path, tmp_path: Path) -> Path:
             f"{block.id} continues a block that is not run"
         )
         if previous.id not in _FINISHED:
-            workspace = _workspace_for(previous, demo_home, tmp_path)
-            _run(previous, workspace)
+            workspace = _workspace_for(previous, demo_home, tmp_path, server)
+            _run(previous, workspace, server)
             _FINISHED[previous.id] = workspace
         return _FINISHED[previous.id]
     workspace = tmp_path / f"ws-{block.line}"
     (workspace / "project").mkdir(parents=True)
     (workspace / "shared").mkdir()
     (workspace / "shared" / "data").symlink_to(DATA, target_is_directory=True)
-    if block.marker == "empty":
+    if server is not None:  # the server's store is the block's: nothing to copy
+        (workspace / "curl").mkdir()
+        (workspace / "curl" / ".curlrc").write_text(
+            "# an HTTP error fails the block, its body still shown; the server is local\n"
+            "fail-with-body\nshow-error\nnoproxy = \"127.0.0.1,localhost\"\n",
+            encoding="utf-8",
+        )
+    elif block.marker == "empty":
         (workspace / "home").mkdir()
     else:
         shutil.copytree(demo_home, workspace / "home", symlinks=True)
@@ -242,6 +413,21 @@ def _environment(home: Path, cache: Path) -> dict[str, str]:
     return env
 
 
+#: Bash run after a shell block's own lines (only when they all succeeded): writes the variables
+#: and functions the block set, or brought from the blocks before it, for the next block.
+SAVE_SHELL_STATE = r"""
+# the block's shell state, for a block that continues it
+for __example_name in $(compgen -v); do
+  case $'\n'"$__example_known"$'\n' in *$'\n'"$__example_name"$'\n'*) continue ;; esac
+  [[ $__example_name == __example_* || $__example_name == BASH* ]] || declare -p "$__example_name"
+done > {state}
+for __example_name in $(compgen -A function || true); do
+  case $'\n'"$__example_known"$'\n' in *$'\n'"$__example_name"$'\n'*) continue ;; esac
+  declare -f "$__example_name"
+done >> {state}
+"""
+
+
 def _command(block: Example, workspace: Path) -> list[str]:
     script = workspace / f"example-{block.line}"
     if block.lang in PYTHON_LANGS:
@@ -251,8 +437,15 @@ def _command(block: Example, workspace: Path) -> list[str]:
     code = block.code
     if block.lang in CONSOLE_LANGS:
         code = _console_commands(code)
+    state = workspace / SHELL_STATE
+    lines = ["set -euo pipefail",
+             "__example_known=$(compgen -v; compgen -A function || true)"]
+    if block.marker == "continues" and state.exists():
+        lines.append(f"source {shlex.quote(str(state))}")
     script = script.with_suffix(".sh")
-    script.write_text("set -euo pipefail\n" + code, encoding="utf-8")
+    script.write_text("\n".join(lines) + "\n" + code
+                      + SAVE_SHELL_STATE.replace("{state}", shlex.quote(str(state))),
+                      encoding="utf-8")
     return ["bash", str(script)]
 
 
@@ -269,11 +462,14 @@ def _console_commands(text: str) -> str:
     return "\n".join(commands) + "\n"
 
 
-def _run(block: Example, workspace: Path) -> None:
+def _run(block: Example, workspace: Path, server: Server | None = None) -> None:
+    env = _environment(server.home if server else workspace / "home", workspace / "cache")
+    if server is not None:
+        env["CURL_HOME"] = str(workspace / "curl")
     process = subprocess.Popen(
         _command(block, workspace),
         cwd=workspace / "project",
-        env=_environment(workspace / "home", workspace / "cache"),
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -284,8 +480,13 @@ def _run(block: Example, workspace: Path) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         output, _ = process.communicate()
-        pytest.fail(f"{block.id} ran over {TIMEOUT_S} s:\n{block.code}\n{output[-4000:]}")
+        pytest.fail(f"{block.id} ran over {TIMEOUT_S} s:\n{block.code}\n{output[-4000:]}"
+                    + _server_log(server))
     assert process.returncode == 0, (
         f"{block.id} [{block.lang}] exited {process.returncode}:\n{block.code}\n"
-        f"--- output ---\n{output[-4000:]}"
+        f"--- output ---\n{output[-4000:]}" + _server_log(server)
     )
+
+
+def _server_log(server: Server | None) -> str:
+    return f"\n--- the end of the server's log ---\n{server.log_tail()}" if server else ""
