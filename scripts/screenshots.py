@@ -360,7 +360,8 @@ def _synthetic(run: Run) -> str:
 
 def plot_the_drift(run: Run, out: Path) -> None:
     """``strains drift --plot`` on the synthetic collection, every genome counted (``--qc
-    all``: the simulated sequencing gaps fail most of them on QC)."""
+    all``: read without a tree, Nextclade's private-mutation rule fails most of them, the
+    later ones far from the reference by then)."""
     run.sandgrain("strains", "drift", "--collection", _synthetic(run), "--qc", "all",
                   "--plot", str(out))  # fmt: skip
 

@@ -102,6 +102,20 @@ def test_missing_ends_n_runs_and_mixed_sites():
     assert (c.alignment_start, c.alignment_end) == (55, 29800)
 
 
+def test_ends_written_as_n_are_missing_like_cut_ends_not_a_dropout():
+    """A lab that pads an unsequenced end with N and one that cuts it report the same genome:
+    the same missing positions, and the ends are no internal N run (CSIRO's run limit is for
+    amplicon dropouts inside the genome)."""
+    ref = reference_text()
+    cut = calls_of(ref[54:29800])
+    padded = calls_of("N" * 54 + ref[54:29800] + "N" * 103)
+    assert cut.missing == padded.missing == ["1-54", "29801-29903"]
+    assert (cut.longest_n_run, padded.longest_n_run) == (0, 0)
+    assert padded.n_count == 157  # still N in the genome as read
+    inside = calls_of("N" * 54 + ref[54:10000] + "N" * 80 + ref[10080:29800])
+    assert inside.longest_n_run == 80
+
+
 def test_joined_cds_with_ribosomal_slippage():
     """NC_045512's ORF1ab is join(266..13468,13468..21555): base 13468 is read twice, so
     C14408T is P4715L of the polyprotein (codon 314 of ORF1b, 4401 + 314)."""

@@ -153,3 +153,29 @@ def test_bad_parameters_are_refused(reference, bad, message):
 def test_the_reference_must_be_plain_bases():
     with pytest.raises(InputError, match="A, C, G and T"):
         next(simulate("ACGN" * 500, SimulationParams(n=1)))
+
+
+def test_purifying_selection_keeps_premature_stops_out(reference):
+    """With the reference's coding sequences, no lineage gains a premature stop codon (their
+    truth called with the same caller as the collection's has none, the planted defects aside);
+    without them, neutral evolution over two years makes many."""
+    from strains_fixtures import cds
+    from strains_fixtures import reference as aligned_reference
+
+    from sandgrain.strains.align import align
+    from sandgrain.strains.mutations import call_mutations
+
+    def stops(genomes) -> int:
+        with_stop = 0
+        for g in genomes:
+            if g.defect:
+                continue
+            sequence = genome_from_calls(reference, g.calls).strip("N")
+            ref = aligned_reference()
+            calls = call_mutations(ref, cds(), align(ref, sequence), g.strain)
+            with_stop += bool(calls.stop_codons)
+        return with_stop
+
+    params = SimulationParams(n=150, seed=5, span_days=730)
+    assert stops(simulate(reference, params, cds())) == 0
+    assert stops(simulate(reference, params)) > 20  # the same tree without selection

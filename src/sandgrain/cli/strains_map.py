@@ -264,9 +264,15 @@ def reference_sequence(ctx: typer.Context, reference: str) -> tuple[str, str]:
     """A reference as (sequence, where from): a FASTA file, or a one-sequence genome of the
     store by name, alias, or the assembly or accession it is (``MN908947`` finds the store's
     SARS-CoV-2 genome whatever it is named)."""
+    sequence, source, _genome = _reference(ctx, reference)
+    return sequence, source
+
+
+def _reference(ctx: typer.Context, reference: str):
+    """(sequence, where from, the store's genome or ``None`` for a FASTA file)."""
     path = Path(reference)
     if path.is_file():
-        return _read_fasta_sequence(path), str(path)
+        return _read_fasta_sequence(path), str(path), None
     from ..genome.store import open_reference_genome
 
     try:
@@ -276,7 +282,7 @@ def reference_sequence(ctx: typer.Context, reference: str) -> tuple[str, str]:
     if len(genome.chromosomes) != 1:
         raise InputError(f"genome {genome.name} has {len(genome.chromosomes)} sequences, not one")
     chrom = genome.chromosomes[0]["name"]
-    return genome.sequence(chrom, 0, genome.length(chrom)), f"genome {genome.name}"
+    return genome.sequence(chrom, 0, genome.length(chrom)), f"genome {genome.name}", genome
 
 
 def simulate_cmd(
@@ -305,15 +311,23 @@ def simulate_cmd(
     compress: bool = typer.Option(False, "--gzip", help="Write sequences.fasta.gz."),
 ) -> None:
     """Generate a synthetic collection evolved from the reference along a random dated tree,
-    with the true mutations of every genome (truth.tsv)."""
+    with the true mutations of every genome (truth.tsv). With a stored genome's genes, no
+    mutation makes a premature stop codon (purifying selection), as in real lineages;
+    bad genomes (--bad-fraction) carry one planted defect each."""
+    from ..strains.mutations import coding_sequences
     from ..strains.simulate import SimulationParams, write_collection
 
-    sequence, source = reference_sequence(ctx, reference)
+    sequence, source, genome = _reference(ctx, reference)
+    # a stored genome's genes let the simulation keep premature stop codons out
+    genes = list(genome.genes) if genome is not None and genome.has_genes else []
+    coding = coding_sequences(genes, len(sequence))
     params = SimulationParams(
         n=n, seed=seed, start=start, span_days=span_days, rate=rate, rate_growth=rate_growth,
         bad_fraction=bad_fraction,
     )  # fmt: skip
-    summary = write_collection(sequence, params, out, compress=compress, reference_source=source)
+    summary = write_collection(
+        sequence, params, out, compress=compress, reference_source=source, coding=coding
+    )
     typer.echo(
         f"wrote {summary['genomes']:,} genomes ({summary['bad_genomes']:,} bad, "
         f"{summary['clades']} clades) to {out}",

@@ -71,6 +71,8 @@ class Calls:
     stop_codons: list[str] = field(default_factory=list)
     length: int = 0  #: bases of the genome as read (gaps dropped)
     n_count: int = 0  #: N in the genome
+    #: the longest run of N inside the genome: runs at its ends are unsequenced ends, the same
+    #: missing data whether a lab writes them as N or cuts them (both count in ``missing``)
     longest_n_run: int = 0
     alignment_start: int = 0  #: first and last reference position reached (1-based; 0 if none)
     alignment_end: int = 0
@@ -183,7 +185,9 @@ def call_mutations(
     calls.n_count = int(is_n.sum())
     if calls.n_count:
         edges = np.diff(np.concatenate(([0], is_n, [0])))
-        calls.longest_n_run = int((np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)).max())
+        starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+        inside = (starts > 0) & (ends < is_n.size)
+        calls.longest_n_run = int((ends - starts)[inside].max(initial=0))
     # differing bases before each reference position: a CDS over which the genome reads as the
     # reference (most of them, in a genome with a few dozen differences) has nothing to call
     differs = np.concatenate(([0], np.cumsum(qref != rm)))

@@ -26,7 +26,10 @@ thresholds.
   (``ignoredStopCodons``: ORF8 codons 27 and 68).
 
 CSIRO's limits for the genomes of their SARS-CoV-2 k-mer map, as the project's issue 14 states
-them (fewer than 1 % N and no run of N longer than 50 bases); and the Nextstrain ingest's length
+them (fewer than 1 % N and no run of N longer than 50 bases inside the genome: a run at either
+end is an unsequenced end, the same missing data whether written as N or cut, and Nextclade's
+missing-data rule counts it either way; on the 418 genomes of Nextstrain's example the same 123
+fail with or without the ends); and the Nextstrain ingest's length
 floor (sequences of more than 29,000 bases; discussion.nextstrain.org, "GISAID nextfasta QC
 criteria"). A genome outside them is *bad*.
 A genome that could not be aligned is *bad*.

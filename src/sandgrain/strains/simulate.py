@@ -60,7 +60,7 @@ import hashlib
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,11 +70,14 @@ import numpy as np
 from ..errors import InputError
 from ..provenance import provenance
 from .kmers import genome_from_calls
+from .mutations import CodingSequence
 
 __all__ = ["SimulatedGenome", "SimulationParams", "TrueCalls", "simulate", "write_collection"]
 
 _TRANSITION = {"A": "G", "G": "A", "C": "T", "T": "C"}
 _TRANSVERSIONS = {"A": "CT", "G": "CT", "C": "AG", "T": "AG"}
+_COMPLEMENT = str.maketrans("ACGT", "TGCA")
+_STOPS = frozenset({"TAA", "TAG", "TGA"})
 _IUPAC_PAIR = {
     frozenset("AG"): "R", frozenset("CT"): "Y", frozenset("CG"): "S",
     frozenset("AT"): "W", frozenset("GT"): "K", frozenset("AC"): "M",
@@ -200,11 +203,67 @@ def _apply(state: _State, mutation: tuple, reference: str) -> None:
 class _Evolver:
     """Draws a branch's mutations given the lineage state at its start."""
 
-    def __init__(self, reference: str, params: SimulationParams, rng: np.random.Generator):
+    def __init__(
+        self,
+        reference: str,
+        params: SimulationParams,
+        rng: np.random.Generator,
+        coding: Sequence[CodingSequence] = (),
+    ):
         self.ref = reference
         self.p = params
         self.rng = rng
         self.lo, self.hi = params.guard + 1, len(reference) - params.guard - 16
+        # every sense codon of every CDS (the last one is the gene's own stop), by each of its
+        # three reference positions: a substitution there must not make it a stop
+        self.codons: dict[int, list[tuple[tuple[int, int, int], bool]]] = {}
+        # plus-strand CDS as (positions in reading order, position → index), for indels
+        self.frames: list[tuple[list[int], dict[int, int]]] = []
+        for cds in coding:
+            pos = [int(x) for x in cds.positions]
+            if cds.strand != "-":
+                self.frames.append((pos, {x: i for i, x in enumerate(pos)}))
+            for k in range(0, len(pos) - 3, 3):
+                triple = (pos[k], pos[k + 1], pos[k + 2])
+                for x in triple:
+                    self.codons.setdefault(x, []).append((triple, cds.strand == "-"))
+
+    def indel_makes_stop(self, state: _State, mutation: tuple) -> bool:
+        """Would an in-frame indel make a premature stop where it joins the reading frame (a
+        deletion's junction codon, an insertion's new codons)? Plus-strand CDS only."""
+        kind, a, value = mutation
+
+        def base(x: int) -> str:
+            return state.subs.get(x, self.ref[x])
+
+        for pos, index in self.frames:
+            i = index.get(a)
+            if i is None:
+                continue
+            k = i - i % 3
+            before = "".join(base(x) for x in pos[k:i])
+            if kind == "d":
+                j = index.get(value - 1)
+                if j is None or j - i != value - 1 - a:
+                    continue  # not one stretch of this CDS
+                new = before + "".join(base(x) for x in pos[j + 1 : j + 4])
+            else:
+                new = before + value + "".join(base(x) for x in pos[i : i + 3])
+            last = len(pos) // 3 - 1
+            for c in range(0, len(new) - 2, 3):
+                if k // 3 + c // 3 < last and new[c : c + 3] in _STOPS:
+                    return True
+        return False
+
+    def makes_stop(self, state: _State, pos: int, base: str) -> bool:
+        """Would ``base`` at ``pos`` turn a sense codon of a CDS into a premature stop?"""
+        for triple, minus in self.codons.get(pos, ()):
+            codon = "".join(base if x == pos else state.subs.get(x, self.ref[x]) for x in triple)
+            if minus:
+                codon = codon.translate(_COMPLEMENT)
+            if codon in _STOPS:
+                return True
+        return False
 
     def base_change(self, current: str) -> str:
         p_ts = self.p.kappa / (self.p.kappa + 2.0)
@@ -220,7 +279,10 @@ class _Evolver:
             pos = int(self.rng.integers(lo, hi))
             if not state.near_indel(pos, pos + 1, self.p.guard):
                 current = state.subs.get(pos, self.ref[pos])
-                return ("s", pos, self.base_change(current))
+                base = self.base_change(current)
+                if self.codons and self.makes_stop(state, pos, base):
+                    continue  # purifying selection: such a lineage does not survive
+                return ("s", pos, base)
         return None
 
     def deletion_fits(self, state: _State, a: int, b: int) -> bool:
@@ -245,9 +307,12 @@ class _Evolver:
                     and bases[0] != self.ref[a]
                     and not state.near_indel(a, a, self.p.guard)
                     and not state.near_sub(a, a, self.p.guard)
+                    and not (self.frames and self.indel_makes_stop(state, ("i", a, bases)))
                 ):
                     return ("i", a, bases)
-            elif self.deletion_fits(state, a, a + size):
+            elif self.deletion_fits(state, a, a + size) and not (
+                self.frames and self.indel_makes_stop(state, ("d", a, a + size))
+            ):
                 return ("d", a, a + size)
         return None
 
@@ -360,15 +425,20 @@ def _observe(state: _State, ev: _Evolver, strain: str) -> tuple[TrueCalls, str, 
     return calls, defect, padded
 
 
-def simulate(reference: str, params: SimulationParams) -> Iterator[SimulatedGenome]:
+def simulate(
+    reference: str, params: SimulationParams, coding: Sequence[CodingSequence] = ()
+) -> Iterator[SimulatedGenome]:
     """Generate ``params.n`` genomes in date order, one at a time (memory: a few small arrays
-    per genome for the tree, never the sequences)."""
+    per genome for the tree, never the sequences). With the reference's ``coding`` sequences
+    (:func:`~sandgrain.strains.mutations.coding_sequences`), no substitution, nor in-frame indel of
+    a plus-strand gene, makes a premature stop codon (purifying selection; the ``snp_cluster``
+    and ``short_indel`` defects aside)."""
     params.check()
     reference = reference.upper()
     if len(reference) < 1000 or set(reference) - set("ACGT"):
         raise InputError("the reference must be at least 1,000 bases of A, C, G and T only")
     rng = np.random.default_rng(params.seed)
-    ev = _Evolver(reference, params, rng)
+    ev = _Evolver(reference, params, rng, coding)
     start = dt.date.fromisoformat(params.start)
     days = np.sort(rng.integers(0, params.span_days + 1, params.n))
     parents = np.full(params.n, -1, np.int64)
@@ -465,6 +535,7 @@ def write_collection(
     compress: bool = False,
     reference_source: str = "reference",
     progress=None,
+    coding: Sequence[CodingSequence] = (),
 ) -> dict[str, Any]:
     """Write a synthetic collection: ``sequences.fasta`` (``.fasta.gz`` with ``compress``),
     ``metadata.tsv``, the truth ``truth.tsv`` and ``simulation.json`` (parameters, provenance,
@@ -484,7 +555,7 @@ def write_collection(
     ):
         meta.write("\t".join(METADATA_COLUMNS) + "\n")
         truth.write("\t".join(TRUTH_COLUMNS) + "\n")
-        for g in simulate(reference, params):
+        for g in simulate(reference, params, coding):
             fa.write(f">{g.strain}\n")
             for i in range(0, len(g.sequence), 60):
                 fa.write(g.sequence[i : i + 60] + "\n")
@@ -515,7 +586,7 @@ def write_collection(
         "bases": counts["bases"],
         "provenance": provenance(
             "strains simulate",
-            asdict(params),
+            {**asdict(params), "coding_sequences": [c.name for c in coding]},
             [
                 {
                     "source": reference_source,
