@@ -933,6 +933,25 @@ def test_reingest_replaces_atomically(tmp_path, truths):
     assert len({k.split("/")[2] for k in store.list("beacon/x") if k.count("/") >= 3}) == 1
 
 
+def test_reingest_keeps_the_tier_unless_one_is_named(tmp_path):
+    """Re-ingesting a controlled dataset (new calls of the same cohort) must not open it to the
+    public because the command left --access out; a looser tier is only ever asked for."""
+    store = Store(str(tmp_path / "store"))
+    small = head_vcf(CHR22, tmp_path / "small.vcf", 100)
+
+    def tier() -> str:
+        return store.open_dataset("beacon", "x").meta["access"]
+
+    ingest(store, "x", small, assembly="GRCh37", executor="serial")
+    assert tier() == "public"  # a new dataset
+    ingest(store, "x", small, assembly="GRCh37", executor="serial", access="controlled")
+    assert tier() == "controlled"
+    ingest(store, "x", small, assembly="GRCh37", executor="serial")
+    assert tier() == "controlled"  # kept
+    ingest(store, "x", small, assembly="GRCh37", executor="serial", access="public")
+    assert tier() == "public"  # named
+
+
 def test_reingest_while_a_server_holds_the_old_listing(tmp_path, truths):
     """A catalog that listed the dataset before a re-ingest (its listing is cached for ``ttl``
     seconds) still answers afterwards — from the old version or the new, never an error."""

@@ -432,6 +432,13 @@ def vcf_header_facts(header) -> dict[str, str]:
     return facts
 
 
+def current_access(store: Store, dataset_id: str) -> str | None:
+    """The access tier of the published dataset ``dataset_id``, or ``None`` if there is none."""
+    if not store.has_dataset(KIND, dataset_id):
+        return None
+    return store.open_dataset(KIND, dataset_id).meta.get("access")
+
+
 def ingest(
     store: Store,
     dataset_id: str,
@@ -439,7 +446,7 @@ def ingest(
     *,
     assembly: str,
     individuals: str | os.PathLike | None = None,
-    access: str = "public",
+    access: str | None = None,
     name: str | None = None,
     description: str | None = None,
     executor="local",
@@ -456,9 +463,15 @@ def ingest(
     ``phenotypicFeatures`` by the phenotypes domain (:mod:`sandgrain.beacon.individuals`); the
     coder's HPO release is recorded in the provenance.
 
+    ``access``: the tier (:data:`ACCESS_TIERS`); ``None`` keeps the tier of the dataset it
+    replaces (``public`` for a new one), so re-ingesting a controlled dataset never opens it up
+    unless a looser tier is asked for by name.
+
     Returns the published :class:`~sandgrain.storage.Dataset`.
     """
     check_name(dataset_id, "dataset id")
+    if access is None:
+        access = current_access(store, dataset_id) or "public"
     if phenotype_text_columns and individuals is None:
         raise InputError("--phenotype-text-column needs --individuals")
     assembly = canonical_assembly(assembly)

@@ -84,9 +84,10 @@ def ingest_cmd(
         "phenotypicFeatures; negated findings are kept as excluded. Repeatable.",
     ),
     access: str = typer.Option(
-        "public",
+        None,
         "--access",
-        help=f"Who may query it: {', '.join(ACCESS_TIERS)}.",
+        help=f"Who may query it: {', '.join(ACCESS_TIERS)} [default: the tier of the dataset "
+        "it replaces, public for a new one].",
         metavar="[public|registered|controlled]",
     ),
     name: str = typer.Option(None, "--name", help="Human-readable dataset name.", metavar="TEXT"),

@@ -81,9 +81,10 @@ Assembly = Annotated[
                  metavar="NAME"),
 ]  # fmt: skip
 Access = Annotated[
-    str,
+    str | None,
     typer.Option("--access", help="With --beacon: who may query the dataset, as `beacon ingest "
-                 "--access` (default public).", metavar="[public|registered|controlled]"),
+                 "--access` [default: the tier of the dataset it replaces, public for a new one].",
+                 metavar="[public|registered|controlled]"),
 ]  # fmt: skip
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 Json = Annotated[
@@ -137,8 +138,8 @@ def _summary(report, quiet: bool, json_path: Path | None) -> None:
         tmp.replace(json_path)
 
 
-def _ingest(ctx: typer.Context, vcf: Path, dataset: str, assembly: str | None, access: str,
-            quiet: bool):  # fmt: skip
+def _ingest(ctx: typer.Context, vcf: Path, dataset: str, assembly: str | None,
+            access: str | None, quiet: bool):  # fmt: skip
     from .. import registry
 
     ingest = registry.capability("beacon.ingest-vcf")
@@ -158,7 +159,7 @@ ACCESS_TIERS = ("public", "registered", "controlled")
 
 
 def _call(ctx: typer.Context, genome: str, samples, output: Path, beacon: str | None,
-          assembly: str | None, access: str, report_json: Path | None, quiet: bool,
+          assembly: str | None, access: str | None, report_json: Path | None, quiet: bool,
           **options) -> None:  # fmt: skip
     """What `run` and `joint` share: call, summarise, and share through the Beacon."""
     from ..calling.pipeline import call_samples
@@ -167,9 +168,9 @@ def _call(ctx: typer.Context, genome: str, samples, output: Path, beacon: str | 
     # before hours of work, not after
     if beacon and not assembly:
         raise InputError("--beacon needs --assembly (e.g. GRCh37)")
-    if access not in ACCESS_TIERS:
+    if access is not None and access not in ACCESS_TIERS:
         raise InputError(f"--access must be one of {', '.join(ACCESS_TIERS)} (got {access!r})")
-    if access != ACCESS_TIERS[0] and not beacon:
+    if access is not None and not beacon:
         raise InputError(f"--access {access} is for the Beacon dataset: give --beacon DATASET")
     settings = ctx.obj
     report = call_samples(
@@ -224,7 +225,7 @@ def run_cmd(
     keep_work: KeepWork = False,
     beacon: Beacon = None,
     assembly: Assembly = None,
-    access: Access = "public",
+    access: Access = None,
     report_json: Json = None,
     quiet: Quiet = False,
 ) -> None:
@@ -260,7 +261,7 @@ def joint_cmd(
     keep_work: KeepWork = False,
     beacon: Beacon = None,
     assembly: Assembly = None,
-    access: Access = "public",
+    access: Access = None,
     report_json: Json = None,
     quiet: Quiet = False,
 ) -> None:
