@@ -25,7 +25,6 @@ import gzip
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,20 +35,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sandgrain.testing.web import CHROMIUM, free_port
+from sandgrain.testing.web import CHROMIUM_ARGS as TEST_CHROMIUM_ARGS
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 SANDGRAIN = str(BIN / "sandgrain") if (BIN / "sandgrain").exists() else "sandgrain"
-CHROMIUM = os.environ.get("SANDGRAIN_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--font-render-hinting=none",
-]
+#: the tests' browser, with text drawn the same on every machine
+CHROMIUM_ARGS = [*TEST_CHROMIUM_ARGS, "--font-render-hinting=none"]
 VIEWPORT = {"width": 1200, "height": 800}
 TIMEOUT_MS = 60_000
 #: A picture above this many bytes is quantized to fewer colours until it fits.
@@ -526,12 +519,6 @@ def settle(page) -> None:
     page.wait_for_timeout(250)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _wait_for(base: str, server: subprocess.Popen, seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while True:
@@ -643,7 +630,7 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(
             [SANDGRAIN, "demo", "--data", str(args.data.resolve()), "-q"], env=env, check=True
         )
-        port = _free_port()
+        port = free_port()
         base = f"http://127.0.0.1:{port}"
         log = (Path(tmp) / "serve.log").open("w")
         server = subprocess.Popen(

@@ -31,6 +31,7 @@ from sandgrain.config import Settings
 from sandgrain.phenotypes.domain import DOMAIN as PHENOTYPES
 from sandgrain.registry import DemoContext
 from sandgrain.storage import Store
+from sandgrain.testing.web import live_server
 from sandgrain.web.app import create_app
 from sandgrain.web.phenotypes_page import EXAMPLE_NOTE
 from sandgrain.web.strains_trace import EXAMPLE_MUTATIONS
@@ -128,29 +129,8 @@ def test_an_old_link_to_the_design_form_still_opens_it(client):
 
 @pytest.fixture(scope="module")
 def server(home):
-    import socket
-    import threading
-    import time
-
-    import uvicorn
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(home), host="127.0.0.1", port=port,
-                                       log_level="warning"))  # fmt: skip
-    thread = threading.Thread(target=srv.run, name="uvicorn-home", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=15)
+    with live_server(create_app(home), "uvicorn-home") as url:
+        yield url
 
 
 def _loaded_with_example(tab, path: str) -> None:

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -23,6 +20,7 @@ from test_strains_api import strains_demo_store
 from sandgrain.config import Settings
 from sandgrain.strains.collection import Collection
 from sandgrain.strains.demo import DEMO_COLLECTION
+from sandgrain.testing.web import CHROMIUM, CHROMIUM_ARGS, live_server
 from sandgrain.web.app import create_app
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -30,16 +28,6 @@ uvicorn = pytest.importorskip("uvicorn")
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = os.environ.get("SANDGRAIN_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TIMEOUT_MS = 30_000
 
 pytestmark = [
@@ -77,12 +65,6 @@ def _shrink(path: Path) -> None:
     small.save(path, optimize=True)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     return strains_demo_store(tmp_path_factory.mktemp("strains-page"))
@@ -92,20 +74,8 @@ def store(tmp_path_factory):
 def server(tmp_path_factory, store):
     home = tmp_path_factory.mktemp("strains-page-home")
     app = create_app(Settings(home=str(home), store_url=store.url, executor="serial"))
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, name="uvicorn-strains", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=15)
+    with live_server(app, "uvicorn-strains") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,6 @@ import json
 import os
 import re
 import shutil
-import socket
-import threading
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -32,6 +30,7 @@ from sandgrain.errors import SandgrainError
 from sandgrain.genome.store import open_genome
 from sandgrain.guides.nucleases import get_nuclease
 from sandgrain.guides.siteindex import SiteFamily, build_index, open_index
+from sandgrain.testing.web import CHROMIUM, CHROMIUM_ARGS, live_server
 from sandgrain.web.app import create_app
 from sandgrain.web.guides import DEFAULT_GUIDE_PAGE
 
@@ -40,16 +39,6 @@ uvicorn = pytest.importorskip("uvicorn")
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = os.environ.get("SANDGRAIN_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TIMEOUT_MS = 30_000
 #: Guides on one page of the result table.
 PAGE = DEFAULT_GUIDE_PAGE
@@ -71,12 +60,6 @@ pytestmark = [
 # --------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _ensure_spcas9_index(genome) -> None:
     family = SiteFamily.of(get_nuclease("SpCas9"))
     try:
@@ -93,21 +76,8 @@ def server(tmp_path_factory, demo_store, yeast):
     _ensure_spcas9_index(open_genome(demo_store, "sars-cov-2"))
     home = tmp_path_factory.mktemp("web-page-home")
     app = create_app(Settings(home=str(home), store_url=demo_store.url, executor="serial"))
-    port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, name="uvicorn-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=15)
+    with live_server(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
