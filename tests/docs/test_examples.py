@@ -15,7 +15,8 @@ Each block runs in a workspace of its own: the working directory is ``<tmp>/proj
 resolve as they do from the project root; ``SANDGRAIN_HOME`` is ``<tmp>/home``, holding a copy of
 the store ``sandgrain demo --data <shared data>`` builds (once per session): the genomes yeast and
 sars-cov-2 with their SpCas9 site indexes, the Beacon datasets 1000g-chr1 and 1000g-chr22 and the
-GRCh37 gene table; ``SANDGRAIN_TEST_DATA`` is the shared data folder; every other
+GRCh37 gene table, the strains collection ncov-example with its map, the genotypes and trait table
+hipster and the read set 1000g-chr17; ``SANDGRAIN_TEST_DATA`` is the shared data folder; every other
 ``SANDGRAIN_*`` variable is cleared; this venv's ``bin`` comes first on ``PATH``, so ``python`` and
 ``sandgrain`` are the venv's, as the docs assume. A block must exit 0 within
 :data:`TIMEOUT_S`.
@@ -32,16 +33,17 @@ An HTML comment on the line right before a fence (blank lines between are allowe
   terminal: ``API=…`` in one block, ``curl $API/…`` in the next);
 - ``<!-- example: server -->``: the block runs while ``sandgrain serve`` listens on
   ``127.0.0.1:8000``, the address the docs write. The server (this venv's, in the blocks'
-  environment) starts at the first such block and serves for the rest of the session, from a
-  store of its own: a copy of the demo store that every server block uses as its
-  ``SANDGRAIN_HOME`` too, so what a block adds with the command line (a tree, a job) the server
-  sees, as a reader's terminal beside ``sandgrain serve`` would. Server blocks therefore share
-  one store: one may add to it, never remove or replace what another reads. A block that
-  ``continues`` a server block is a server block too. In server blocks ``curl`` fails on an HTTP
-  error (a ``.curlrc`` with ``fail-with-body``: the body still shows), so a 404 or a 422 fails
-  the block rather than passing as output. If something else already listens on port 8000 (a
-  ``make run`` of your own), the server blocks are skipped, saying so, rather than asking that
-  server; a failing server block shows the end of the server's log.
+  environment) starts at the first such block and serves until the session ends, when its
+  process group is ended (and the kernel ends it if pytest is killed). It serves a store of its
+  own, a copy of the demo store, which every server block has as its ``SANDGRAIN_HOME`` too: what
+  a block adds with the command line (a tree) the server sees, as with a terminal beside
+  ``sandgrain serve``. Server blocks therefore share one store: one may add to it, never remove
+  or replace what another reads. A block that ``continues`` a server block is a server block
+  too. In server blocks ``curl`` fails on an HTTP error (a ``.curlrc`` with ``fail-with-body``:
+  the body still shows), so a 404 or a 422 fails the block instead of passing as output. If
+  something already listens on port 8000 (a ``make run`` of your own), the server blocks are
+  skipped, saying so, rather than asking that server; a failing server block shows the end of
+  the server's log.
 
 ``pytest -v -rs tests/docs`` lists every block with its status and every skip with its reason.
 """
@@ -60,7 +62,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -68,6 +69,8 @@ from pathlib import Path
 
 import pytest
 from conftest import DATA, REPO
+
+from sandgrain.fanout import lifeline
 
 #: Seconds one block may run.
 TIMEOUT_S = 120
@@ -284,6 +287,7 @@ def docs_server(demo_home: Path, tmp_path_factory) -> Iterator[Server]:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, ended whole
+            preexec_fn=lifeline.die_with_parent,  # and killed if pytest is (Linux)
         )
     try:
         _wait_until_serving(process, server, url)
