@@ -368,6 +368,9 @@ def test_cli_nearest_json_tsv_and_errors(cli_with_ncov, tmp_path):
     assert code == 0, err
     head, *rows = out.splitlines()
     assert head.split("\t")[:4] == ["query", "rank", "strain", "distance"] and len(rows) >= 2
+    short, protein = tmp_path / "short.fa", tmp_path / "protein.fa"
+    short.write_text(">s1\nACGT\n")
+    protein.write_text(">p1\nMEEPQSDPSVEPPLSQETFSDLWKLLPENNVLSPLPSQAMDDLMLSPDDIEQWFTEDPGP\n")
     for args, msg in (
         (("-c", "nope", "--fasta", q), "no collection 'nope'"),
         (("-c", "ncov"), "--fasta FILE or as --mutations"),
@@ -376,6 +379,8 @@ def test_cli_nearest_json_tsv_and_errors(cli_with_ncov, tmp_path):
         (("-c", "ncov", "--mutations", "C241T", "--distance", "hamming"), "the distance is one of"),
         (("-c", "ncov", "--mutations", "C241T", "--qc", "great"), "QC statuses are"),
         (("-c", "ncov", "--fasta", tmp_path / "none.fa"), "no such file"),
+        (("-c", "ncov", "--fasta", short), "has 4 unambiguous bases; a query genome needs"),
+        (("-c", "ncov", "--fasta", protein), "is not a nucleotide sequence: 'E' at base 2"),
     ):
         code, out, err = cli("strains", "nearest", *args, "-q")
         assert code != 0 and msg in err, (args, err)

@@ -83,6 +83,8 @@ def test_fasta_and_mutations_answer_as_the_library_does(client, store):
         ({"collections": [DEMO_COLLECTION], "mutations": "Z1Q"}, 400, "not a nucleotide mutation"),
         ({"collections": [DEMO_COLLECTION], "fasta": "ACGT"}, 400, "not FASTA text"),
         ({"collections": [DEMO_COLLECTION], "fasta": ">a\nACGT\n" * 51}, 400, "at most 50"),
+        ({"collections": [DEMO_COLLECTION], "fasta": ">a\nACGT\n"}, 400, "4 unambiguous bases"),
+        ({"collections": [DEMO_COLLECTION], "fasta": ">p\nMEEPQSD\n"}, 400, "not a nucleotide"),
         ({"collections": "x", "mutations": "C241T"}, 400, "collections is a list"),
         ({"collections": [DEMO_COLLECTION], "mutations": "C241T", "evil": 1}, 400, "unknown field"),
         (

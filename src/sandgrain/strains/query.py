@@ -34,6 +34,15 @@ __all__ = [
 #: The most query genomes one search takes (a FASTA of more is refused, not truncated).
 MAX_QUERIES = 10_000
 
+#: The fewest unambiguous bases (A, C, G, T) a query genome must have: Nextclade's default
+#: ``--min-length`` (100 nt; shorter sequences are not aligned). Below it the aligner still
+#: places a few bases somewhere, and every genome of a collection would tie at distance 0.
+MIN_QUERY_BASES = 100
+
+#: The letters a nucleotide FASTA may hold: IUPAC codes (U read as T), gaps and the stop ``*``
+#: some exporters write; anything else (a protein, a text file) is not a genome.
+_NOT_NUCLEOTIDE = re.compile(r"[^ACGTUNRYKMSWBDHVacgtunrykmswbdhv\-.*]")
+
 _SUB = re.compile(r"^([ACGT])(\d+)([ACGT])$")
 _DEL = re.compile(r"^del:(\d+)-(\d+)$")
 _DEL1 = re.compile(r"^del:(\d+)$")
@@ -61,7 +70,20 @@ def calls_from_sequences(coll: Collection, records) -> Iterator[Calls]:
             raise InputError(f"at most {MAX_QUERIES:,} query genomes at a time")
         if not seq:
             raise InputError(f"query {name!r} has no sequence")
-        yield analyse(ref, cds, name, seq)
+        if bad := _NOT_NUCLEOTIDE.search(seq):
+            raise InputError(
+                f"query {name!r} is not a nucleotide sequence: {bad[0]!r} at base {bad.start() + 1}"
+            )
+        bases = sum(seq.upper().count(b) for b in "ACGTU")
+        if bases < MIN_QUERY_BASES:
+            raise InputError(
+                f"query {name!r} has {bases} unambiguous bases; a query genome needs at least "
+                f"{MIN_QUERY_BASES} (Nextclade's minimum length)"
+            )
+        calls = analyse(ref, cds, name, seq)
+        if calls.error:
+            raise InputError(f"query {name!r} could not be aligned: {calls.error}")
+        yield calls
 
 
 def calls_from_fasta(coll: Collection, fasta: str | os.PathLike) -> list[Calls]:
