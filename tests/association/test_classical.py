@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import statsmodels.api as sm
-from association_reference import firth_plain, trend_plain
+from association_reference import firth_optimum, firth_plain, trend_plain
 from conftest import DATA
 from scipy import stats
 
@@ -124,6 +124,29 @@ def test_firth_equals_plain_newton(chr22, hipster):
         assert beta[j] == pytest.approx(b[-1], rel=1e-5, abs=1e-8)
         assert se[j] == pytest.approx(s[-1], rel=1e-5)
         assert chi2[j] >= 0
+
+
+def test_firth_fits_singletons_and_doubletons(hipster):
+    """Rare variants are what Firth is for. A singleton's penalised optimum is one the Newton
+    step with I(β) overshoots by half (its leverage stays 1), back and forth for ever: every
+    singleton and doubleton picked must converge to the optimum a general optimiser finds."""
+    tr = load_traits(VS / "hipster_labels_covariates.txt", "label", COVS[:2], hipster.samples)
+    D = hipster.dosages(0, 3000)[:, tr.kept]
+    G = impute(D)
+    mac = np.minimum(G.sum(1), 2 * G.shape[1] - G.sum(1))
+    rng = np.random.default_rng(11)
+    idx = np.sort(
+        np.r_[
+            rng.choice(np.nonzero(mac == 1)[0], 8, False),
+            rng.choice(np.nonzero(mac == 2)[0], 4, False),
+        ]
+    )
+    C = design(tr)
+    beta, se, _, p = firth_block(G[idx], tr.y, C)
+    assert np.isfinite(beta).all() and np.isfinite(p).all()
+    for j, row in enumerate(G[idx]):
+        b = firth_optimum(np.column_stack([C, row]), tr.y)
+        assert beta[j] == pytest.approx(b[-1], rel=1e-4, abs=1e-6)
 
 
 def test_firth_under_separation_where_logistic_fails():
