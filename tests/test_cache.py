@@ -116,6 +116,32 @@ def test_a_download_in_flight_holds_its_room(tmp_path):
     assert cache.usage() <= 300
 
 
+def test_a_download_is_renamed_into_place_under_the_lock(tmp_path, monkeypatch):
+    """Eviction lists names, then reads each size: a rename between the two (a finished
+    download in another process) would hide the file from the count and let the cache grow a
+    file over its cap. The rename must therefore wait for the lock eviction holds."""
+    import fcntl
+
+    cache = WorkerCache(tmp_path / "c", 300)
+    rename = os.replace
+    held = []
+
+    def replace(src, dst):
+        fd = os.open(tmp_path / "c" / ".lock", os.O_RDWR)
+        try:  # a second open file description: its lock conflicts with the cache's own
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held.append(False)
+        except BlockingIOError:
+            held.append(True)
+        finally:
+            os.close(fd)
+        rename(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    put(cache, "k/v1/a")
+    assert held == [True]
+
+
 def _hammer(args) -> list[str]:
     """One process: fetch and read back keys, some shared with the other processes."""
     directory, cap, worker, n = args

@@ -21,7 +21,8 @@ Shared by concurrent processes
     fits under the cap) runs under an ``fcntl`` lock on ``<dir>/.lock``, so two processes never
     evict against each other's stale view; the download's temporary file, named with the size it
     will reach, is created under the same lock, so the room made for it is counted by the next
-    process to make room before a byte arrives; a hit takes no lock, and eviction re-reads a file's
+    process to make room before a byte arrives, and the finished download is renamed into place
+    under the lock too, so no eviction's listing misses it half-way; a hit takes no lock, and eviction re-reads a file's
     last use just before removing it, so a file used meanwhile stays. A file another process is
     reading, or has mapped (``np.load(..., mmap_mode="r")``), may be evicted: on Linux and other
     POSIX systems unlinking removes only the name, and the open file or mapping stays valid until
@@ -121,8 +122,12 @@ class WorkerCache:
         self.make_room(size, reserve=tmp)
         try:
             fetch(tmp)
-            os.replace(tmp, path)
-            os.utime(path)  # its use is now, not when its download began
+            # renamed under the lock: eviction lists names, then reads each one's size; a
+            # rename between the two would hide the file from that count (the temporary name
+            # gone, the final one not listed) and let it make room that is not there
+            with self._locked():
+                os.replace(tmp, path)
+                os.utime(path)  # its use is now, not when its download began
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
