@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -165,16 +166,27 @@ def peers(n_subset: int, seed: int = 1) -> dict:
     t = time.perf_counter()
     for j in pick:
         try:
-            with np.errstate(all="ignore"):
-                import warnings
-
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    sm.Logit(bt.y, np.column_stack([Xb, Gb[j]])).fit(disp=0, maxiter=100)
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                sm.Logit(bt.y, np.column_stack([Xb, Gb[j]])).fit(disp=0, maxiter=100)
         except Exception:  # perfect separation, singular matrix: counted, as PLINK's NA
             failed += 1
     out["statsmodels_logit_s_per_variant"] = (time.perf_counter() - t) / len(pick)
     out["statsmodels_logit_failed"] = failed
+
+    # Firth: firthmodels (logistf's algorithm in Python), one variant at a time as it fits
+    from firthmodels import FirthLogisticRegression
+
+    firth = FirthLogisticRegression(backend="numpy")
+    unconverged = 0
+    t = time.perf_counter()
+    for j in pick:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            firth.fit(np.column_stack([bt.covariates, Gb[j]]), bt.y)
+        unconverged += any("converge" in str(w.message) for w in caught)
+    out["firthmodels_s_per_variant"] = (time.perf_counter() - t) / len(pick)
+    out["firthmodels_unconverged"] = unconverged
 
     case = bt.y == 1
     Db = D[:, bt.kept]
@@ -188,7 +200,7 @@ def peers(n_subset: int, seed: int = 1) -> dict:
         e = 2 * int((called & ~case).sum()) - c
         stats.fisher_exact([[a, b], [c, e]])
     out["scipy_fisher_s_per_variant"] = (time.perf_counter() - t) / len(pick)
-    for k in ("statsmodels_ols", "statsmodels_logit", "scipy_fisher"):
+    for k in ("statsmodels_ols", "statsmodels_logit", "firthmodels", "scipy_fisher"):
         out[f"{k}_extrapolated_s"] = round(out[f"{k}_s_per_variant"] * gm.n_variants, 1)
     return out
 
@@ -325,6 +337,7 @@ def summary(result: dict) -> None:
         for k, ours in (
             ("statsmodels_ols", "linear"),
             ("statsmodels_logit", "logistic"),
+            ("firthmodels", "firth"),
             ("scipy_fisher", "fisher"),
         ):
             if ours not in h["cli"]:

@@ -9,6 +9,7 @@ import pytest
 import statsmodels.api as sm
 from association_reference import firth_optimum, firth_plain, trend_plain
 from conftest import DATA
+from firthmodels import FirthLogisticRegression
 from scipy import stats
 
 from sandgrain.association.genotypes import GenotypeMatrix, impute
@@ -144,9 +145,14 @@ def test_firth_fits_singletons_and_doubletons(hipster):
     C = design(tr)
     beta, se, _, p = firth_block(G[idx], tr.y, C)
     assert np.isfinite(beta).all() and np.isfinite(p).all()
+    peer = FirthLogisticRegression(max_iter=200, gtol=1e-9, xtol=1e-9, backend="numpy")
     for j, row in enumerate(G[idx]):
         b = firth_optimum(np.column_stack([C, row]), tr.y)
         assert beta[j] == pytest.approx(b[-1], rel=1e-4, abs=1e-6)
+        # firthmodels (logistf's algorithm): the same estimate. Its SE is from the augmented
+        # information Σ(1 + hᵢ)wᵢxᵢxᵢᵀ; ours, as logistf's `var`, from I(β̂)⁻¹ = (XᵀWX)⁻¹
+        fit = peer.fit(np.column_stack([C[:, 1:], row]), tr.y)
+        assert beta[j] == pytest.approx(fit.coef_[-1], rel=1e-5, abs=1e-7)
 
 
 def test_firth_under_separation_where_logistic_fails():
