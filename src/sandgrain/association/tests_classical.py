@@ -17,8 +17,11 @@ and an unvectorised Newton fit of Firth's penalised likelihood.
 - **firth** — Firth's (1993) penalised likelihood ℓ(β) + ½ log|I(β)|, which has finite
   estimates under separation and less small-sample bias for rare variants (Heinze & Schemper
   2002). Newton steps with the modified score Uᵣ* = Σ (yᵢ − μᵢ + hᵢ(½ − μᵢ)) xᵢᵣ, hᵢ the hat
-  values, step-halving on the penalised likelihood and steps capped at 5 (as logistf does).
-  ``wald`` uses SE from I(β̂)⁻¹; ``lrt`` is the penalised likelihood ratio with β_dosage = 0.
+  values, and the information of Heinze & Schemper's augmented data Σ (1 + hᵢ) wᵢ xᵢ xᵢᵀ (exact
+  for a singleton, where I(β) alone overshoots for ever), steps capped at 5, step-halving on
+  the penalised likelihood (as logistf) and a secant cut where the slope along a step turns.
+  ``wald`` uses SE from I(β̂)⁻¹ (logistf's ``var``); ``lrt`` is the penalised likelihood ratio
+  with β_dosage = 0.
 - **fisher** — Fisher's exact test on the 2×2 table of alleles (cases/controls × alt/ref) of
   called genotypes; two-sided p sums the tables no more probable than the observed (as
   ``scipy.stats.fisher_exact``); β = log odds ratio, SE Woolf's, ``statistic`` the odds ratio.
@@ -221,7 +224,8 @@ def logistic_block(G: np.ndarray, y: np.ndarray, C: np.ndarray, statistic: str =
 
 # -- Firth ----------------------------------------------------------------------------------------
 def _penalised(b, G, y, C) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Penalised log-likelihood, modified score, information and its inverse at ``b``."""
+    """Penalised log-likelihood, modified score, the augmented information (the matrix of the
+    Newton steps, :func:`_firth_fit`) and the inverse of the information I(β) at ``b``."""
     k = C.shape[1]
     eta = _eta(b, G, C)
     mu = special.expit(eta)
@@ -239,7 +243,10 @@ def _penalised(b, G, y, C) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
     r = y - mu + h * (0.5 - mu)
     score = np.concatenate([r @ C, np.einsum("mn,mn->m", r, G)[:, None]], axis=1)
     pll = _loglik(eta, y) + 0.5 * np.where(sign > 0, logdet, -np.inf)
-    return pll, score, info, inv
+    # Heinze & Schemper's (2002) augmented data: observation i counted 1 + hᵢ/2 times with its
+    # response and hᵢ/2 times with the other one; their score is U*, their information
+    # Σ (1 + hᵢ) wᵢ xᵢ xᵢᵀ, a far better Hessian for U* than I(β) where leverages are large
+    return pll, score, _information(w * (1 + h), G, C), inv
 
 
 def _firth_fit(G, y, C, b0, fix_dosage: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -278,13 +285,13 @@ def _firth_fit(G, y, C, b0, fix_dosage: bool) -> tuple[np.ndarray, np.ndarray, n
             new[worse] = b[idx][worse] + step[worse]
             p2, s2, i2, _ = _penalised(new[worse], g[worse], y, C)
             new_pll[worse], new_score[worse], new_info[worse] = p2, s2, i2
-        # I(β) is not the penalised likelihood's Hessian: for a rare variant the modified score
-        # falls about twice as fast as I(β) says (a singleton's own leverage stays 1), so the
-        # full step lands on the far side of the optimum, and the next one back, for ever.
-        # U* is the exact gradient, so the slope along the step is stepᵀU*, before (> 0) and
-        # after it; where it turned negative, go to where the slope's secant crosses 0 (½ of
-        # the step for a singleton). Slopes, unlike likelihood differences, stay exact to the
-        # last digits, so this works as well at 1e-9 from the optimum as at 1 from it.
+        # Steps with I(β) alone (as logistf) overshoot a rare variant's optimum: a singleton's
+        # own leverage stays 1, U* falls twice as fast as I(β) says, and the step lands as far
+        # past the optimum as it began before it, then back, for ever. The augmented
+        # information fixes that case; for any other overshoot, U* being the exact gradient,
+        # the slope along the step is stepᵀU* before (> 0) and after it: where it turned
+        # negative, go to where the slope's secant crosses 0. Slopes, unlike likelihood
+        # differences, stay exact to the last digits, at 1e-9 from the optimum as at 1.
         d0 = np.einsum("mr,mr->m", step[:, :free], score[idx][:, :free])
         d1 = np.einsum("mr,mr->m", step[:, :free], new_score[:, :free])
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -298,21 +305,16 @@ def _firth_fit(G, y, C, b0, fix_dosage: bool) -> tuple[np.ndarray, np.ndarray, n
             ok = p2 >= new_pll[rows] - 1e-10 * np.maximum(1.0, np.abs(new_pll[rows]))
             rows, t = rows[ok], t[ok]
             step[rows] *= t
-            new[rows], new_pll[rows], new_score[rows], new_info[rows] = (
-                cut[ok],
-                p2[ok],
-                s2[ok],
-                i2[ok],
-            )
+            new[rows], new_pll[rows], new_score[rows] = cut[ok], p2[ok], s2[ok]
+            new_info[rows] = i2[ok]
         b[idx], pll[idx], score[idx], info[idx] = new, new_pll, new_score, new_info
-        # I(β) is not the penalised likelihood's exact Hessian: convergence is fast but not
-        # quadratic, so stop on a small full step or a small modified score.
+        # The augmented information is not the exact Hessian either: convergence is fast but
+        # not quadratic, so stop on a small full step or a small modified score.
         done = (np.abs(step).max(axis=1) < FIRTH_TOL) & ~halved
         done |= np.abs(new_score[:, :free]).max(axis=1) < FIRTH_TOL
         converged[idx[done & good]] = True
         active[idx[done | ~good]] = False
-    # Rows still moving after MAX_ITER (singletons converge slowly under I(β)) are accepted at
-    # |U*| < 1e-4 (a singleton's β then agrees to ~1e-4 relative), otherwise reported as NaN.
+    # Rows still moving after MAX_ITER are accepted at |U*| < 1e-4, otherwise reported as NaN.
     converged |= active & (np.abs(score[:, :free]).max(axis=1) < 1e-4)
     return b, pll, converged
 
