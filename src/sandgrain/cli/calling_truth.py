@@ -137,14 +137,22 @@ def compare_cmd(
     pass_only: Annotated[
         bool, typer.Option("--pass-only", help="Ignore calls whose FILTER is not PASS.")
     ] = False,
+    replay: Annotated[
+        bool,
+        typer.Option(
+            "--replay/--no-replay",
+            help="Replay clusters of unmatched records as haplotypes, as vcfeval does (default); "
+            "--no-replay matches records by position and alleles only.",
+        ),
+    ] = True,
     json_path: Annotated[
         Path | None,
         typer.Option("--json", help="Also write the figures as JSON here.", metavar="FILE"),
     ] = None,
 ) -> None:
     """Score calls against a truth set: TP, FP, FN, precision, recall, F1 and genotype
-    concordance for SNVs and indels, after normalising both (bcftools norm; alleles matched by
-    position, not haplotype-aware)."""
+    concordance for SNVs and indels, after normalising both (bcftools norm); records matched by
+    position and alleles, then the clusters left over replayed as haplotypes."""
     from ..calling.accuracy import compare
 
     report = compare(
@@ -156,9 +164,14 @@ def compare_cmd(
         regions_bed=regions,
         min_qual=min_qual,
         pass_only=pass_only,
+        replay=replay,
     )
     typer.echo(f"calls {report.sample} vs truth {report.truth_sample}")
     typer.echo(report.table())
+    if replay:
+        typer.echo(
+            f"{report.replayed:,} clusters of records matched as haplotypes, not record by record"
+        )
     if json_path is not None:
         tmp = json_path.with_name(f".{json_path.name}.{os.getpid()}.tmp")
         try:
