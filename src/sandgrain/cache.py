@@ -22,12 +22,12 @@ Shared by concurrent processes
     evict against each other's stale view; the download's temporary file, named with the size it
     will reach, is created under the same lock, so the room made for it is counted by the next
     process to make room before a byte arrives, and the finished download is renamed into place
-    under the lock too, so no eviction's listing misses it half-way; a hit takes no lock, and eviction re-reads a file's
-    last use just before removing it, so a file used meanwhile stays. A file another process is
-    reading, or has mapped (``np.load(..., mmap_mode="r")``), may be evicted: on Linux and other
-    POSIX systems unlinking removes only the name, and the open file or mapping stays valid until
-    it is closed, so the reader is never disturbed. Temporary files left by killed downloads are
-    removed by eviction after an hour.
+    under the lock too, so no eviction's listing misses it half-way; a hit takes no lock, and
+    eviction re-reads a file's last use just before removing it, so a file used meanwhile stays.
+    A file another process is reading, or has mapped (``np.load(..., mmap_mode="r")``), may be
+    evicted: on Linux and other POSIX systems unlinking removes only the name, and the open file
+    or mapping stays valid until it is closed, so the reader is never disturbed. Temporary files
+    left by killed downloads are removed by eviction after an hour.
 """
 
 from __future__ import annotations

@@ -1,20 +1,29 @@
 """How well calls agree with a truth set: precision, recall, F1 and genotype concordance for
 SNVs and indels.
 
-This is **position and allele matching after normalisation**, not a haplotype-aware comparison
-such as RTG vcfeval or hap.py. Both VCFs go through Debian's ``bcftools norm -f REF -a
---atom-overlaps . -m -any`` (Danecek et al. 2021, GigaScience 10:giab008): indels are
-left-aligned and trimmed against the reference (Tan et al. 2015, Bioinformatics 31:2202),
-complex records and MNPs are decomposed into SNVs and indels (``-a``), and multi-allelic records
-are split into one record per ALT (``-m -any``). A variant is then the key ``(chrom, pos, ref,
-alt)``: a true positive when the key is in both sets, a false positive when only in the calls,
-a false negative when only in the truth. Each key's genotype is the sample's dosage of that ALT
-(0, 1 or 2 copies); genotype concordance is the share of true positives whose dosages agree.
+Records are matched **by position and alleles after normalisation**, then **as haplotypes**.
+Both VCFs go through Debian's ``bcftools norm -f REF -a --atom-overlaps . -m -any`` (Danecek et
+al. 2021, GigaScience 10:giab008): indels are left-aligned and trimmed against the reference
+(Tan et al. 2015, Bioinformatics 31:2202), complex records and MNPs are decomposed into SNVs and
+indels (``-a``), and multi-allelic records are split into one record per ALT (``-m -any``). A
+variant is then the key ``(chrom, pos, ref, alt)``: a true positive when the key is in both
+sets, a false positive when only in the calls, a false negative when only in the truth. Each
+key's genotype is the sample's dosage of that ALT (0, 1 or 2 copies); genotype concordance is
+the share of true positives whose dosages agree.
 
-What it misses: the same haplotype written as different combinations of records (a cluster of
-nearby SNVs and indels that a caller merges or splits differently from the truth, so that
-atomisation gives other primitives) counts as FPs and FNs although the sequences agree; vcfeval
-would match them by replaying haplotypes. Phase is ignored (``0|1`` equals ``1|0``).
+The same haplotype can be written as different records (a cluster of nearby SNVs and indels
+that a caller merges or splits otherwise than the truth, so that atomisation gives other
+primitives). The records left unmatched are therefore grouped into clusters (each within
+:data:`REPLAY_GAP` bases of the next) and replayed, as RTG vcfeval does (Cleary et al. 2015):
+each side's records of the cluster, with the key-matched records inside its span, are applied
+to the reference in every phasing, and where both sides can make the same pair of haplotype
+sequences, all of the cluster's records count as true positives with matching genotypes. This
+is genotype-level matching within small clusters, not vcfeval's full search over a whole
+chromosome: a cluster with one side only (a plain FP or FN) or with more than
+:data:`REPLAY_MAX_HET` heterozygous records is not replayed, and a call whose alleles are right
+but genotype wrong stays FP + FN when its representation differs. Precision counts the calls'
+matched records (``tp_calls``), recall the truth's (``tp``), as vcfeval's TP-call and
+TP-baseline. Phase is ignored (``0|1`` equals ``1|0``).
 
 Rules:
 
