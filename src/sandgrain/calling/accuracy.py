@@ -39,6 +39,7 @@ Rules:
 
 from __future__ import annotations
 
+import bisect
 import gzip
 import math
 import os
@@ -495,10 +496,13 @@ def match(
     fns = sorted((t[k] for k in t.keys() - both), key=lambda r: r.key)
     replayed = 0
     if fetch is not None and fps and fns:
-        shared = sorted((t[k] for k in both), key=lambda r: (r.chrom, r.pos))
-        shared_pos: dict[str, list[int]] = {}
-        for i, r in enumerate(shared):
-            shared_pos.setdefault(r.chrom, []).append(i)
+        # the key-matched records by chromosome, sorted, for a binary search per cluster (a
+        # genome's millions of them are never scanned per cluster)
+        shared: dict[str, list[Record]] = {}
+        for r in sorted((t[k] for k in both), key=lambda r: (r.chrom, r.pos)):
+            shared.setdefault(r.chrom, []).append(r)
+        starts = {chrom: [r.pos for r in rs] for chrom, rs in shared.items()}
+        longest = max((len(r.ref) for rs in shared.values() for r in rs), default=1)
         rescued_fp, rescued_fn = set(), set()
         for group in _clusters([("fn", r) for r in fns] + [("fp", r) for r in fps]):
             sides = {side for side, _ in group}
@@ -507,11 +511,9 @@ def match(
             chrom = group[0][1].chrom
             lo = min(r.pos for _, r in group)
             hi = max(r.pos + len(r.ref) - 1 for _, r in group)
-            inside = [
-                shared[i]
-                for i in shared_pos.get(chrom, [])
-                if shared[i].pos <= hi and shared[i].pos + len(shared[i].ref) - 1 >= lo
-            ]
+            rs, ps = shared.get(chrom, []), starts.get(chrom, [])
+            near = rs[bisect.bisect_left(ps, lo - longest) : bisect.bisect_right(ps, hi)]
+            inside = [r for r in near if r.pos + len(r.ref) - 1 >= lo]
             lo = min([lo] + [r.pos for r in inside]) - 1
             hi = max([hi] + [r.pos + len(r.ref) - 1 for r in inside]) + 1
             lo = max(lo, 1)
