@@ -36,24 +36,26 @@ def firth_plain(X: np.ndarray, y: np.ndarray, tol: float = 1e-10, max_iter: int 
     return b, np.sqrt(np.diag(np.linalg.inv(info))), pll
 
 
-def firth_optimum(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+def firth_optimum(X: np.ndarray, y: np.ndarray, last_fixed: bool = False):
     """Firth's estimate by a general-purpose optimiser (scipy's BFGS) maximising the penalised
     log-likelihood ℓ(β) + ½ log|I(β)| itself, with its exact gradient (the modified score): no
-    Newton step, no I(β) as Hessian, so it shares nothing with the fit under test."""
+    Newton step, no I(β) as Hessian, so it shares nothing with the fit under test. With
+    ``last_fixed`` the last coefficient stays 0 (the constrained fit of the penalised LRT, the
+    penalty still of the whole design). Returns (beta, penalised log-likelihood)."""
+    free = X.shape[1] - 1 if last_fixed else X.shape[1]
 
     def minus(b):
+        b = np.r_[b, np.zeros(X.shape[1] - free)]
         eta = X @ b
         mu = special.expit(eta)
         w = mu * (1 - mu)
         info = X.T @ (X * w[:, None])
         h = w * np.einsum("ni,ij,nj->n", X, np.linalg.inv(info), X)
         ll = np.sum(y * eta - np.logaddexp(0, eta)) + 0.5 * np.linalg.slogdet(info)[1]
-        return -ll, -(X.T @ (y - mu + h * (0.5 - mu)))
+        return -ll, -(X.T @ (y - mu + h * (0.5 - mu)))[:free]
 
-    fit = optimize.minimize(
-        minus, np.zeros(X.shape[1]), jac=True, method="BFGS", options={"gtol": 1e-9}
-    )
-    return fit.x
+    fit = optimize.minimize(minus, np.zeros(free), jac=True, method="BFGS", options={"gtol": 1e-9})
+    return np.r_[fit.x, np.zeros(X.shape[1] - free)], -fit.fun
 
 
 def trend_plain(dosage: np.ndarray, case: np.ndarray):

@@ -144,11 +144,14 @@ def test_firth_fits_singletons_and_doubletons(hipster):
     )
     C = design(tr)
     beta, se, _, p = firth_block(G[idx], tr.y, C)
+    _, _, chi2, _ = firth_block(G[idx], tr.y, C, "lrt")
     assert np.isfinite(beta).all() and np.isfinite(p).all()
     peer = FirthLogisticRegression(max_iter=200, gtol=1e-9, xtol=1e-9, backend="numpy")
     for j, row in enumerate(G[idx]):
-        b = firth_optimum(np.column_stack([C, row]), tr.y)
+        b, pll = firth_optimum(np.column_stack([C, row]), tr.y)
         assert beta[j] == pytest.approx(b[-1], rel=1e-4, abs=1e-6)
+        _, pll0 = firth_optimum(np.column_stack([C, row]), tr.y, last_fixed=True)
+        assert chi2[j] == pytest.approx(2 * (pll - pll0), rel=1e-5, abs=1e-8)  # penalised LRT
         # firthmodels (logistf's algorithm): the same estimate. Its SE is from the augmented
         # information Σ(1 + hᵢ)wᵢxᵢxᵢᵀ; ours, as logistf's `var`, from I(β̂)⁻¹ = (XᵀWX)⁻¹
         fit = peer.fit(np.column_stack([C[:, 1:], row]), tr.y)
