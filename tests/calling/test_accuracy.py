@@ -322,3 +322,12 @@ def test_replay_matches_one_haplotype_written_two_ways(seq, ref, tmp_path):
     for vcf in (calls(other, "0/1", "other.vcf"), calls(hap, "1/1", "hom.vcf")):
         report = compare(truth, vcf, ref)
         assert report.replayed == 0 and len(report.false_negatives) == 2
+
+    # an SNV and an insertion on one anchor base, against one record doing both (kept whole by
+    # normalisation): the insertion starts after its anchor, so the two do not overlap
+    q = 14_000
+    base, snv = seq[q - 1], _other(seq[q - 1])
+    truth = _vcf(tmp_path / "t2.vcf", ["T"], [(q, base, snv, "0|1"), (q, base, base + "A", "0|1")])
+    both = compare(truth, _vcf(tmp_path / "c2.vcf", ["S"], [(q, base, snv + "A", "0/1")]), ref)
+    assert both.replayed == 1 and not both.false_negatives and not both.false_positives
+    assert both.table().splitlines()[0].split()[:5] == ["type", "TP", "FP", "FN", "TP-call"]
