@@ -368,6 +368,12 @@ def test_cli_nearest_json_tsv_and_errors(cli_with_ncov, tmp_path):
     assert code == 0, err
     head, *rows = out.splitlines()
     assert head.split("\t")[:4] == ["query", "rank", "strain", "distance"] and len(rows) >= 2
+    blocks = tmp_path / "blocks.fa"  # lower case, in blocks of ten as some exporters write
+    blocks.write_text(
+        ">sample1\n" + " ".join(seq[i : i + 10].lower() for i in range(0, len(seq), 10))
+    )
+    code, out, err = cli("strains", "nearest", "-c", "ncov", "--fasta", blocks, "-k", "1", "-q")
+    assert code == 0 and json.loads(out)["neighbours"][0]["distance"] == 0, err
     short, protein = tmp_path / "short.fa", tmp_path / "protein.fa"
     short.write_text(">s1\nACGT\n")
     protein.write_text(">p1\nMEEPQSDPSVEPPLSQETFSDLWKLLPENNVLSPLPSQAMDDLMLSPDDIEQWFTEDPGP\n")
@@ -380,7 +386,7 @@ def test_cli_nearest_json_tsv_and_errors(cli_with_ncov, tmp_path):
         (("-c", "ncov", "--mutations", "C241T", "--qc", "great"), "QC statuses are"),
         (("-c", "ncov", "--fasta", tmp_path / "none.fa"), "no such file"),
         (("-c", "ncov", "--fasta", short), "has 4 unambiguous bases; a query genome needs"),
-        (("-c", "ncov", "--fasta", protein), "is not a nucleotide sequence: 'E' at base 2"),
+        (("-c", "ncov", "--fasta", protein), "is not a nucleotide sequence: 'E' at character 2"),
     ):
         code, out, err = cli("strains", "nearest", *args, "-q")
         assert code != 0 and msg in err, (args, err)

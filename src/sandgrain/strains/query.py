@@ -4,6 +4,9 @@ collection's own reference, or a mutation list typed by hand.
 Both give :class:`~sandgrain.strains.mutations.Calls`, the form every search reads: a FASTA record
 is aligned, called and checked exactly as ``strains add`` does it (same reference, same coding
 sequences), so a query and a collection genome made from the same sequence have the same calls.
+A query must look like a genome first, which ``strains add`` (whose QC grades a poor genome
+instead) does not ask: nucleotide letters only, at least :data:`MIN_QUERY_BASES` of them A, C,
+G or T, and alignable.
 A mutation list (``C241T,A23403G,del:11288-11296,ins:22204:GAG``) is a genome that covers the
 whole reference and differs from it by those mutations only.
 """
@@ -39,9 +42,12 @@ MAX_QUERIES = 10_000
 #: places a few bases somewhere, and every genome of a collection would tie at distance 0.
 MIN_QUERY_BASES = 100
 
-#: The letters a nucleotide FASTA may hold: IUPAC codes (U read as T), gaps and the stop ``*``
-#: some exporters write; anything else (a protein, a text file) is not a genome.
-_NOT_NUCLEOTIDE = re.compile(r"[^ACGTUNRYKMSWBDHVacgtunrykmswbdhv\-.*]")
+#: The letters a nucleotide FASTA may hold: IUPAC codes (U read as T), X (masked, read as N as
+#: the aligner reads it), gaps and the stop ``*`` some exporters write; whitespace inside a
+#: line (blocks of ten) is dropped first. Anything else (a protein, digits of a GenBank flat
+#: file, a text file) is not a genome.
+_NOT_NUCLEOTIDE = re.compile(r"[^ACGTUNRYKMSWBDHVXacgtunrykmswbdhvx\-.*]")
+_SPACE = re.compile(r"\s+")
 
 _SUB = re.compile(r"^([ACGT])(\d+)([ACGT])$")
 _DEL = re.compile(r"^del:(\d+)-(\d+)$")
@@ -70,9 +76,11 @@ def calls_from_sequences(coll: Collection, records) -> Iterator[Calls]:
             raise InputError(f"at most {MAX_QUERIES:,} query genomes at a time")
         if not seq:
             raise InputError(f"query {name!r} has no sequence")
+        seq = _SPACE.sub("", seq)
         if bad := _NOT_NUCLEOTIDE.search(seq):
             raise InputError(
-                f"query {name!r} is not a nucleotide sequence: {bad[0]!r} at base {bad.start() + 1}"
+                f"query {name!r} is not a nucleotide sequence: {bad[0]!r} at character "
+                f"{bad.start() + 1}"
             )
         bases = sum(seq.upper().count(b) for b in "ACGTU")
         if bases < MIN_QUERY_BASES:
