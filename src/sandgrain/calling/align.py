@@ -21,13 +21,14 @@ from pathlib import Path
 from ..errors import InputError
 from . import tools
 
-#: minimap2's options. The short-read preset scores a gap of k bases min(12 + 2k, 24 + k):
+#: minimap2's options. The short-read preset scores a gap of k bases min(12 + 2k, 24 + k) in
+#: Debian's minimap2 2.24 (measured from alignment scores; some manuals print 32 for the 24):
 #: a 40-base insertion costs 64, so minimap2 clips reads at it instead, mpileup (which calls
 #: indels from gaps in alignments only) never sees it, and 20–50 bp indels are lost — 10 of
 #: 50 missed ones had two reads carrying them. With the long-gap extension at 0 (``-E 2,0``: a
-#: long gap costs 24 whatever its length, short ones as before) 42 of the 50 do. On the
-#: benchmark's simulated 20× sample (10 Mbp of chrX, 1,444 indels up to 50 bp): indel recall
-#: 0.953 → 0.976, precision 0.980 → 0.982, SNVs unchanged (docs/calling.md).
+#: long gap costs its opening, 24, whatever its length; short ones as before) 42 of the 50 do.
+#: On the benchmark's simulated 20× sample (10 Mbp of chrX, 1,444 indels up to 50 bp): indel
+#: recall 0.953 → 0.976, precision 0.980 → 0.982, SNVs unchanged (docs/calling.md).
 MINIMAP2_ARGS = ("-ax", "sr", "-E", "2,0", "--MD", "--secondary=no")
 
 __all__ = ["MINIMAP2_ARGS", "align_chunk", "merge_markdup", "read_group_line"]
