@@ -18,8 +18,9 @@ and an unvectorised Newton fit of Firth's penalised likelihood.
   estimates under separation and less small-sample bias for rare variants (Heinze & Schemper
   2002). Newton steps with the modified score Uᵣ* = Σ (yᵢ − μᵢ + hᵢ(½ − μᵢ)) xᵢᵣ, hᵢ the hat
   values, and the information of Heinze & Schemper's augmented data Σ (1 + hᵢ) wᵢ xᵢ xᵢᵀ (exact
-  for a singleton, where I(β) alone overshoots for ever), steps capped at 5, step-halving on
-  the penalised likelihood (as logistf) and a secant cut where the slope along a step turns.
+  for a singleton, whose own leverage stays 1: with I(β) alone, as logistf, the step lands as
+  far past its optimum as it began before it, and back, for ever), steps capped at 5 and
+  step-halving on the penalised likelihood (as logistf).
   ``wald`` uses SE from I(β̂)⁻¹ (logistf's ``var``); ``lrt`` is the penalised likelihood ratio
   with β_dosage = 0.
 - **fisher** — Fisher's exact test on the 2×2 table of alleles (cases/controls × alt/ref) of
@@ -285,28 +286,6 @@ def _firth_fit(G, y, C, b0, fix_dosage: bool) -> tuple[np.ndarray, np.ndarray, n
             new[worse] = b[idx][worse] + step[worse]
             p2, s2, i2, _ = _penalised(new[worse], g[worse], y, C)
             new_pll[worse], new_score[worse], new_info[worse] = p2, s2, i2
-        # Steps with I(β) alone (as logistf) overshoot a rare variant's optimum: a singleton's
-        # own leverage stays 1, U* falls twice as fast as I(β) says, and the step lands as far
-        # past the optimum as it began before it, then back, for ever. The augmented
-        # information fixes that case; for any other overshoot, U* being the exact gradient,
-        # the slope along the step is stepᵀU* before (> 0) and after it: where it turned
-        # negative, go to where the slope's secant crosses 0. Slopes, unlike likelihood
-        # differences, stay exact to the last digits, at 1e-9 from the optimum as at 1.
-        d0 = np.einsum("mr,mr->m", step[:, :free], score[idx][:, :free])
-        d1 = np.einsum("mr,mr->m", step[:, :free], new_score[:, :free])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = np.where((d1 < 0) & (d0 > 0), d0 / (d0 - d1), 1.0)
-        shorten = ~halved & (t < 0.9) & np.isfinite(t)
-        if shorten.any():
-            t = np.clip(t[shorten], 0.05, 1.0)[:, None]
-            rows = np.nonzero(shorten)[0]
-            cut = b[idx][rows] + step[rows] * t
-            p2, s2, i2, _ = _penalised(cut, g[rows], y, C)
-            ok = p2 >= new_pll[rows] - 1e-10 * np.maximum(1.0, np.abs(new_pll[rows]))
-            rows, t = rows[ok], t[ok]
-            step[rows] *= t
-            new[rows], new_pll[rows], new_score[rows] = cut[ok], p2[ok], s2[ok]
-            new_info[rows] = i2[ok]
         b[idx], pll[idx], score[idx], info[idx] = new, new_pll, new_score, new_info
         # The augmented information is not the exact Hessian either: convergence is fast but
         # not quadratic, so stop on a small full step or a small modified score.
